@@ -1,0 +1,57 @@
+"""Decode audio files to mono float32 at a target rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+
+class AudioError(RuntimeError):
+    """An audio file that cannot be used; the message starts with the file's path."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> np.ndarray:
+    """Read ``path`` with soundfile (mp3, wav, flac, ogg...), downmix to mono, resample.
+
+    Raises :class:`AudioError` naming the file for missing, empty, undecodable, truncated
+    (shorter than ``min_seconds``) or non-finite audio.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(p, "file not found")
+    if p.stat().st_size == 0:
+        raise AudioError(p, "empty file (0 bytes)")
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
+        raise AudioError(
+            p, f"cannot decode audio: not a valid audio file or unsupported format ({e})"
+        ) from None
+    if data.shape[0] == 0:
+        raise AudioError(p, "decodes to no samples")
+    x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(x).all():
+        raise AudioError(p, "audio contains NaN or infinite samples")
+    if sr != sample_rate:
+        x = AF.resample(torch.from_numpy(np.ascontiguousarray(x)), sr, sample_rate).numpy()
+    if len(x) < min_seconds * sample_rate:
+        raise AudioError(p, f"only {len(x) / sample_rate:.2f} s of audio decoded (truncated file?)")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def center_crop_or_pad(x: np.ndarray, n: int) -> np.ndarray:
+    """The centre ``n`` samples of ``x``, zero-padded on both sides when ``x`` is shorter."""
+    if len(x) >= n:
+        start = (len(x) - n) // 2
+        return x[start : start + n]
+    left = (n - len(x)) // 2
+    return np.pad(x, (left, n - len(x) - left))

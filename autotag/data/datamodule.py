@@ -1,0 +1,217 @@
+"""LightningDataModule over an HDF5 mel store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from autotag.data.manifest import top_k_tags
+from autotag.data.normalize import Normalizer
+from autotag.data.store import MelStore
+
+log = logging.getLogger(__name__)
+
+
+class MelDataset(Dataset):
+    """``(mel dB float32 (n_mels, n_frames), labels float32 (K,))`` for rows of a store.
+
+    With ``in_memory`` the split is read once into ``cache`` (float16) and items are plain
+    indices: the DataModule gathers whole batches from a device-resident copy.
+    """
+
+    def __init__(
+        self,
+        store: MelStore,
+        index: np.ndarray,
+        tag_index: np.ndarray,
+        crop_frames: int | None = None,
+        labels: np.ndarray | None = None,
+        in_memory: bool = False,
+    ) -> None:
+        self.store = store
+        self.index = np.asarray(index)
+        self.labels = (store.labels[self.index][:, tag_index] if labels is None else labels).astype(
+            np.float32
+        )
+        self.crop_frames = crop_frames
+        self.cache = store.mels(self.index) if in_memory else None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | int:
+        if self.cache is not None:
+            return i
+        x = self.store.mel(self.index[i])
+        if self.crop_frames and self.crop_frames < x.shape[-1]:
+            start = np.random.randint(0, x.shape[-1] - self.crop_frames + 1)
+            x = x[..., start : start + self.crop_frames]
+        return torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(self.labels[i])
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation sampler for DDP: rank r reads items r, r+W, ...; no padding, no duplicates."""
+
+    def __init__(self, n: int, rank: int, world: int) -> None:
+        self.items = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class TagDataModule(pl.LightningDataModule):
+    """Train/val/test loaders from a store; the top-K tags are chosen here.
+
+    ``normalizer`` (built from the store's training statistics) is handed to the model, which
+    applies it on the device, so a checkpoint carries its own normalization.
+
+    ``shuffle_labels`` permutes the training labels across clips (a control: the network must
+    then stay at chance on the test split).
+    """
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        top_k: int = 50,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        in_memory: bool = False,
+        random_crop: int | None = None,
+        norm: str = "global",
+        shuffle_labels: bool = False,
+        seed: int = 0,
+        pin_memory: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = MelStore(store_path)
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.in_memory = in_memory
+        self.random_crop = random_crop
+        self.shuffle_labels = shuffle_labels
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.tag_names = top_k_tags(self.store.tag_names, self.store.tag_counts, top_k)
+        self.tag_index = np.array([self.store.tag_names.index(t) for t in self.tag_names])
+        st = self.store.stats
+        self.normalizer = Normalizer(
+            norm, st["global_mean"], st["global_std"], amin=self.store.features.amin
+        )
+        self.datasets: dict[str, MelDataset] = {}
+        self._device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def n_mels(self) -> int:
+        return self.store.features.n_mels
+
+    @property
+    def n_frames(self) -> int:
+        return self.random_crop or self.store.features.n_frames
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        for split in ("train", "val", "test"):
+            idx = self.store.indices(split)
+            if len(idx) == 0:
+                raise ValueError(f"{self.store.path}: the {split} split has no valid clip")
+            labels = None
+            if split == "train" and self.shuffle_labels:
+                labels = self.store.labels[idx][:, self.tag_index]
+                labels = labels[np.random.default_rng(self.seed).permutation(len(labels))]
+            crop = self.random_crop if split == "train" and not self.in_memory else None
+            self.datasets[split] = MelDataset(
+                self.store, idx, self.tag_index, crop, labels, self.in_memory
+            )
+        log.info(
+            "data: %s | train %d, val %d, test %d clips | top-%d tags | input %dx%d",
+            self.store.path.name,
+            *(len(self.datasets[s]) for s in ("train", "val", "test")),
+            self.top_k,
+            self.n_mels,
+            self.store.features.n_frames,
+        )
+
+    def train_label_counts(self) -> tuple[np.ndarray, int]:
+        """Positives per tag and number of clips in the training split."""
+        self.setup()
+        labels = self.datasets["train"].labels
+        return labels.sum(axis=0), len(labels)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        ds = self.datasets[split]
+        trainer = self.trainer
+        world = trainer.world_size if trainer is not None else 1
+        rank = trainer.global_rank if trainer is not None else 0
+        sampler = None
+        if world > 1:
+            if shuffle:
+                sampler = torch.utils.data.DistributedSampler(
+                    ds, world, rank, shuffle=True, seed=self.seed
+                )
+            else:
+                sampler = ShardSampler(len(ds), rank, world)
+            shuffle = False
+        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        workers = 0 if self.in_memory else self.num_workers
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=on_gpu if self.pin_memory is None else self.pin_memory,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if not isinstance(batch, torch.Tensor):
+            return batch
+        # in-memory mode: the batch is item indices; gather from the device copy of the split
+        split = self._split_of_current_loader()
+        mels, labels = self._device_split(split, batch.device)
+        x = mels[batch].float()
+        if split == "train" and self.random_crop and self.random_crop < x.shape[-1]:
+            start = int(torch.randint(0, x.shape[-1] - self.random_crop + 1, ()))
+            x = x[..., start : start + self.random_crop]
+        return x, labels[batch]
+
+    def _split_of_current_loader(self) -> str:
+        t = self.trainer
+        if t is None or t.training:
+            return "train"
+        if t.validating or t.sanity_checking:
+            return "val"
+        return "test"
+
+    def _device_split(self, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = f"{split}:{device}"
+        if key not in self._device_cache:
+            ds = self.datasets[split]
+            self._device_cache[key] = (
+                torch.from_numpy(ds.cache).to(device),
+                torch.from_numpy(ds.labels).to(device),
+            )
+        return self._device_cache[key]

@@ -1,0 +1,97 @@
+"""The manifest: one table of clips that every reader produces and the rest of the pipeline consumes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file (and line/column where known)."""
+
+
+@dataclass
+class Manifest:
+    """Clips with their audio paths, split and labels for *all* tags of the source.
+
+    ``split`` holds ``"train"``, ``"val"``, ``"test"`` or ``""`` (clip excluded by the split rule).
+    ``tag_counts`` counts clips per tag over every row of the source (the top-K rule needs it).
+    """
+
+    source: str
+    clip_ids: np.ndarray  # int64 (N,)
+    paths: list[str]  # absolute audio paths
+    rel_paths: list[str]  # paths as written in the source file
+    split: list[str]
+    tag_names: list[str]
+    labels: np.ndarray  # uint8 (N, T)
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    tag_counts: np.ndarray | None = None
+    min_seconds: float = 0.0  # clips shorter than this are excluded once decoded (``clean`` split)
+
+    def __post_init__(self) -> None:
+        n = len(self.clip_ids)
+        if not (
+            len(self.paths) == len(self.rel_paths) == len(self.split) == self.labels.shape[0] == n
+        ):
+            raise ValueError("manifest columns have different lengths")
+        if self.labels.shape[1] != len(self.tag_names):
+            raise ValueError("labels and tag_names disagree")
+        if self.tag_counts is None:
+            self.tag_counts = self.labels.sum(axis=0).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def included(self) -> Manifest:
+        """The clips that belong to a split (drops the excluded ones)."""
+        keep = [i for i, s in enumerate(self.split) if s]
+        return self.subset(keep)
+
+    def subset(self, index: list[int] | np.ndarray) -> Manifest:
+        index = list(index)
+        return Manifest(
+            source=self.source,
+            clip_ids=self.clip_ids[index],
+            paths=[self.paths[i] for i in index],
+            rel_paths=[self.rel_paths[i] for i in index],
+            split=[self.split[i] for i in index],
+            tag_names=list(self.tag_names),
+            labels=self.labels[index],
+            meta={k: [v[i] for i in index] for k, v in self.meta.items()},
+            tag_counts=self.tag_counts,
+            min_seconds=self.min_seconds,
+        )
+
+    def split_counts(self) -> dict[str, int]:
+        return {s: sum(1 for x in self.split if x == s) for s in SPLITS}
+
+    def fingerprint(self) -> str:
+        """A short hash of what the store built from this manifest depends on."""
+        h = hashlib.sha1()
+        h.update(self.source.encode())
+        h.update(np.ascontiguousarray(self.clip_ids).tobytes())
+        h.update("\n".join(self.rel_paths).encode())
+        h.update("\n".join(self.split).encode())
+        h.update("\n".join(self.tag_names).encode())
+        h.update(np.ascontiguousarray(self.labels).tobytes())
+        h.update(repr(self.min_seconds).encode())
+        return h.hexdigest()[:12]
+
+
+def top_k_tags(tag_names: list[str], tag_counts: np.ndarray, k: int) -> list[str]:
+    """The ``k`` most frequent tags, by descending count; ties keep the source's column order.
+
+    A stable sort on the negated counts gives exactly that tie rule (MTAT: "metal" and
+    "female voice" have equal counts and keep their column order).
+    """
+    if k <= 0:
+        raise ValueError(f"top_k must be positive, got {k}")
+    if k > len(tag_names):
+        raise ValueError(f"top_k={k} but the source has only {len(tag_names)} tags")
+    order = np.argsort(-np.asarray(tag_counts), kind="stable")
+    return [tag_names[i] for i in order[:k]]
