@@ -32,6 +32,7 @@ def ensure_store(data: DictConfig, features: DictConfig, progress: bool = True) 
         fcfg,
         path,
         workers=data.get("prepare_workers"),
+        shard_size=data.get("shard_size", 32),
         min_audio_seconds=data.get("min_audio_seconds", 1.0),
         progress=progress,
     )

@@ -58,8 +58,25 @@ class Throughput(Callback):
         return self.train_clips / self.train_seconds if self.train_seconds else math.nan
 
 
+class SaveLast(Callback):
+    """``last.ckpt`` after every epoch, whatever the score (resume: ``ckpt_path=.../last.ckpt``).
+
+    Lightning 2.6's ``save_last`` only writes when a top-k checkpoint is written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            trainer.save_checkpoint(self.path)
+
+
 def run_dir() -> Path:
-    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
+    """The Hydra run (or multirun job) folder."""
+    if not HydraConfig.initialized():
+        return Path.cwd()
+    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def run_identity(cfg: DictConfig) -> tuple[str, list[str]]:
@@ -125,6 +142,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
         config=plain_cfg,
     )
+    if cfg.get("init_from"):
+        blob = torch.load(resolve_path(cfg.init_from), map_location="cpu", weights_only=True)
+        module.load_state_dict(blob["state_dict"])
+        log.info("weights initialized from %s", cfg.init_from)
     name, tags = run_identity(cfg)
     logger = build_logger(cfg, out, name, tags)
     ckpt = ModelCheckpoint(
@@ -132,12 +153,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         filename="epoch{epoch:03d}-auc{val/roc_auc:.4f}",
         monitor="val/roc_auc",
         mode="max",
-        save_last=True,
         auto_insert_metric_name=False,
     )
+    last = SaveLast(out / "checkpoints" / "last.ckpt")
     speed = Throughput()
     callbacks: list[Callback] = [
         ckpt,
+        last,
         speed,
         TQDMProgressBar(refresh_rate=cfg.get("progress_refresh", 5)),
     ]

@@ -1,0 +1,45 @@
+# autotag: `make train` and `make test` work as the first command on a fresh machine.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# The main job: quick CPU preset on the built-in synthetic corpus (generated on first use).
+TRAIN_ARGS ?= experiment=synthetic_cpu
+
+.PHONY: setup train test test-all lint format bench mtat clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.venv/.ok: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --group dev --python 3.11 || $(UV) sync --frozen --group dev
+	@touch $@
+
+setup: .venv/.ok  ## create .venv with uv (installs uv with pip when missing)
+
+train: setup  ## generate the synthetic corpus, prepare the store, train, test, print AUC
+	$(PY) train.py $(TRAIN_ARGS)
+
+test: setup  ## fast test suite (< 10 min on 2 cores)
+	$(PY) -m pytest -q
+
+test-all: setup  ## every test, the slow ones included
+	$(PY) -m pytest -q -m "not gpu"
+
+lint: setup  ## ruff check + format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup  ## benchmarks; results go to bench/RESULTS.md
+	$(PY) bench/prepare.py
+	$(PY) bench/train_step.py
+
+mtat: setup  ## download + verify + extract MagnaTagATune into data/mtat (resumable)
+	$(PY) -m autotag.data.download --root data/mtat
+
+clean:  ## remove generated data, runs and caches (keeps .venv)
+	rm -rf data outputs multirun wandb lightning_logs .pytest_cache .ruff_cache bench/out

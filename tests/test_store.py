@@ -1,0 +1,213 @@
+"""Log-mel features and the HDF5 store: values, statistics, broken files, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio
+
+from autotag.data import store as store_mod
+from autotag.data.audio import AudioError, center_crop_or_pad, load_audio
+from autotag.data.features import FeatureConfig, LogMel
+from autotag.data.mtat import read_mtat
+from autotag.data.store import MelStore, build_store, is_complete
+from tests.helpers import write_mini_mtat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_logmel_matches_direct_stft_and_filterbank():
+    cfg = FeatureConfig(name="t", sample_rate=16000, n_fft=1024, hop_length=512, n_mels=40, clip_seconds=2.0, n_frames=63)
+    x = torch.randn(cfg.n_samples) * 0.1
+    ours = LogMel(cfg)(x)
+    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=torch.hann_window(cfg.n_fft), center=True, pad_mode="reflect", return_complex=True)
+    power = spec.abs() ** 2
+    fb = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney")
+    ref = 10 * torch.log10(torch.clamp(fb.T @ power, min=1e-10))
+    assert ours.shape == (40, 63) and ref.shape == (40, 63)
+    torch.testing.assert_close(ours, ref, atol=1e-3, rtol=1e-4)
+
+
+def test_presets_give_the_published_shapes():
+    for name, shape in (("seed", (40, 909)), ("choi", (96, 1366))):
+        import yaml
+
+        d = yaml.safe_load((ROOT / "conf/features" / f"{name}.yaml").read_text())
+        d.pop("defaults", None)
+        if name == "choi":
+            base = yaml.safe_load((ROOT / "conf/features/seed.yaml").read_text())
+            d = {**base, **d}
+        cfg = FeatureConfig.from_dict(d)
+        raw = LogMel(cfg).mel(torch.zeros(cfg.n_samples)).shape
+        assert LogMel(cfg)(torch.zeros(cfg.n_samples)).shape == shape
+        assert abs(raw[-1] - shape[1]) <= 1  # n_frames only trims a frame the centred STFT adds
+
+
+def test_feature_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown key"):
+        FeatureConfig.from_dict({"n_mel": 40})
+    with pytest.raises(ValueError, match="f_max"):
+        FeatureConfig.from_dict({"f_max": 9000.0})
+
+
+def test_load_audio_resamples_downmixes_and_names_bad_files(tmp_path):
+    t = np.arange(44100) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1).astype(np.float32)
+    sf.write(tmp_path / "s.flac", stereo, 44100)
+    x = load_audio(tmp_path / "s.flac", 16000)
+    assert x.shape == (16000,) and abs(np.abs(x).max() - 0.5) < 0.02
+    (tmp_path / "empty.mp3").touch()
+    (tmp_path / "text.mp3").write_text("hello")
+    for name, msg in (("empty.mp3", "empty file"), ("text.mp3", "cannot decode"), ("none.mp3", "not found")):
+        with pytest.raises(AudioError, match=msg) as e:
+            load_audio(tmp_path / name, 16000)
+        assert name in str(e.value)
+    with pytest.raises(AudioError, match="truncated"):
+        load_audio(tmp_path / "s.flac", 16000, min_seconds=2.0)
+    assert center_crop_or_pad(np.arange(5.0), 3).tolist() == [1, 2, 3]
+    assert center_crop_or_pad(np.ones(2), 4).tolist() == [0, 1, 1, 0]
+
+
+def test_store_round_trip(mini_store, mini_mtat, mini_features):
+    s = MelStore(mini_store)
+    m = read_mtat(mini_mtat)
+    assert len(s) == 160 and s.tag_names == m.tag_names
+    np.testing.assert_array_equal(s.labels, m.labels)
+    np.testing.assert_array_equal(s.clip_ids, m.clip_ids)
+    assert list(s.split) == m.split and s.valid.all()
+    assert s.features.to_dict() == mini_features
+    # a stored row equals the features computed directly from the file
+    cfg = s.features
+    x = center_crop_or_pad(load_audio(m.paths[5], cfg.sample_rate), cfg.n_samples)
+    direct = LogMel(cfg)(torch.from_numpy(x)).numpy().astype(np.float16)
+    np.testing.assert_array_equal(s.mel(5), direct)
+    assert s.mel(5).dtype == np.float16 and s.mel(5).shape == (24, 188)
+    np.testing.assert_array_equal(s.mels(np.array([7, 2])), np.stack([s.mel(7), s.mel(2)]))
+    with h5py.File(mini_store) as f:
+        assert f["mel"].chunks == (1, 24, 188)
+        assert f.attrs["autotag_version"] and f.attrs["complete"]
+
+
+def test_training_statistics_equal_numpy(mini_store):
+    s = MelStore(mini_store)
+    train = s.mels(s.indices("train")).astype(np.float64)
+    np.testing.assert_allclose(s.stats["global_mean"], train.mean(), rtol=1e-9)
+    np.testing.assert_allclose(s.stats["global_std"], train.std(), rtol=1e-7)
+    np.testing.assert_allclose(s.stats["band_mean"], train.mean(axis=(0, 2)), rtol=1e-9)
+    np.testing.assert_allclose(s.stats["band_std"], train.std(axis=(0, 2)), rtol=1e-7)
+    assert s.stats["n_clips"] == 120
+
+
+def _broken_corpus(root: Path) -> Path:
+    write_mini_mtat(root, n_clips=32, seconds=2.0, seed=1)
+    files = sorted((root / "1").glob("*.mp3")) + sorted((root / "2").glob("*.mp3"))
+    files[0].write_bytes(b"")  # empty
+    files[1].write_text("this is not audio")  # text named .mp3
+    good = sorted((root / "4").glob("*.mp3"))[0].read_bytes()
+    files[2].write_bytes(good[:300])  # truncated
+    files[3].unlink()  # listed, missing
+    sf.write(sorted((root / "5").glob("*.mp3"))[0], np.zeros(32000, np.float32), 16000, format="MP3")  # silent
+    return root
+
+
+def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
+    root = _broken_corpus(tmp_path / "c")
+    caplog.set_level("INFO")
+    path = build_store(read_mtat(root), FeatureConfig.from_dict({**mini_features, "clip_seconds": 2.0}), tmp_path / "s.h5", workers=0, progress=False)
+    s = MelStore(path)
+    bad = {Path(p).name.split("-")[2]: st for p, st in zip(s.paths, s.status) if st != "ok"}
+    assert len(bad) == 5 and sum(not v for v in s.valid) == 4
+    reasons = " ".join(bad.values())
+    for msg in ("empty file", "cannot decode", "not found", "silent"):
+        assert msg in reasons
+    assert "truncated" in reasons or "cannot decode" in reasons
+    assert "5 clip(s) skipped or flagged" in caplog.text
+    silent = int(np.flatnonzero(s.status == "silent")[0])
+    assert s.valid[silent] and np.all(s.mel(silent) == -100)
+
+
+def _h5_content(path: Path) -> dict:
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        for name in ["", "stats"]:
+            for k, v in f[name or "/"].attrs.items():
+                out[f"{name}@{k}"] = v
+    return out
+
+
+def _assert_same_store(a: Path, b: Path) -> None:
+    ca, cb = _h5_content(a), _h5_content(b)
+    assert ca.keys() == cb.keys()
+    for k in ca:
+        np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)
+
+
+def test_resume_after_interrupt_gives_identical_store(tmp_path, mini_mtat, mini_features, monkeypatch):
+    m, cfg = read_mtat(mini_mtat), FeatureConfig.from_dict(mini_features)
+    ref = build_store(m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, progress=False)
+    saved = []
+    real_save = store_mod._save_shard
+
+    def save_then_die(parts, result):
+        real_save(parts, result)
+        saved.append(result["shard"])
+        if len(saved) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_mod, "_save_shard", save_then_die)
+    target = tmp_path / "resumed.h5"
+    with pytest.raises(KeyboardInterrupt):
+        build_store(m, cfg, target, workers=0, shard_size=8, progress=False)
+    assert not target.exists() and not is_complete(target)
+    assert len(list(target.with_suffix(".parts").glob("shard-*.npz"))) == 3
+    monkeypatch.setattr(store_mod, "_save_shard", real_save)
+    processed = []
+    real_process = store_mod._process_shard
+    monkeypatch.setattr(store_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t))
+    build_store(m, cfg, target, workers=0, shard_size=8, progress=False)
+    assert sorted(processed) == list(range(3, 20))  # only the missing shards were redone
+    assert not target.with_suffix(".parts").exists()
+    _assert_same_store(ref, target)
+
+
+def test_half_written_store_is_not_taken_for_complete(tmp_path):
+    p = tmp_path / "x.h5"
+    p.write_bytes(b"\x89HDF garbage")
+    assert not is_complete(p)
+    with pytest.raises(ValueError, match="incomplete"):
+        MelStore(p)
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_gives_identical_store(tmp_path):
+    root = write_mini_mtat(tmp_path / "c", n_clips=160, seconds=3.0)
+    args = [sys.executable, "-m", "autotag.prepare", "data=mtat", f"data.root={root}", "data.shard_size=4",
+            "data.prepare_workers=2", "features.clip_seconds=3.0", "features.n_frames=94", f"hydra.run.dir={tmp_path}/h"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ref = subprocess.run([*args, f"data.store_dir={tmp_path}/ref"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen([*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "s").glob("*.parts/shard-*.npz"))) < 5:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list((tmp_path / "s").glob("*.h5")), "killed too late: the store was already complete"
+    again = subprocess.run([*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr + again.stdout
+    (a,), (b,) = list((tmp_path / "ref").glob("*.h5")), list((tmp_path / "s").glob("*.h5"))
+    assert a.name == b.name
+    _assert_same_store(a, b)
