@@ -17,6 +17,7 @@ always complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -44,8 +45,6 @@ STR = h5py.string_dtype()
 
 def store_name(data_name: str, split: str, features: FeatureConfig, manifest: Manifest) -> str:
     """File name that changes whenever the features or the clip list change."""
-    import hashlib
-
     key = f"{features.digest()}:{manifest.fingerprint()}"
     return f"{data_name}-{split}-{features.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
 
@@ -165,7 +164,7 @@ def build_store(
 
 
 def _run_tasks(
-    tasks: list,
+    tasks: list[tuple[int, list[str], float, float]],
     features: FeatureConfig,
     parts: Path,
     workers: int | None,
