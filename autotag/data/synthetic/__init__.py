@@ -1,0 +1,122 @@
+"""Synthetic MagnaTagATune: a corpus in MTAT's exact on-disk format whose tags are audible.
+
+MTAT cannot be downloaded everywhere, so this package writes a stand-in that the real MTAT reader
+reads unchanged: 16 folders ``0``..``f`` of mono mp3 clips named
+``<artist>-<album>-<track>-<title>-<start>-<end>.mp3`` (every album in one folder), plus
+``annotations_final.csv`` and ``clip_info_final.csv`` (tab-separated, every field quoted).
+
+Tags come from a latent *concept* model. Every album has a genre; each track of it draws sound
+sources (instruments, drums, voices, effects) consistent with the genre, a pace (slow, medium,
+fast), dynamics (loud, normal, quiet), maybe a featured source (mixed louder), maybe "solo". Every
+concept present in a clip emits tags with tag-specific probabilities (synonyms such as "female",
+"woman", "female vocal" share one signature). The probabilities are calibrated so that true tag
+frequencies follow the real MTAT counts, then ``label_drop`` of the true labels is dropped
+(MTAT's labels are weak: a missing tag is not a false one). Every concept has its own sound, so
+every top-50 tag can be learned from a log-mel spectrogram.
+
+    python -m autotag.data.synthetic --root data/synthetic --clips 1600 --seconds 29.1
+
+The design runs concepts -> sounds -> tags; each step is a module, imported in this order:
+
+- ``layout``: MTAT's on-disk format (folders, CSV names and columns, broken entry kinds).
+- ``genres``: the concept model's genres (sources, pace, dynamics, vocals, genre tags).
+- ``names``: made-up artist, album and title names; :func:`slug` (MTAT's file-name form).
+- ``plan``: albums -> tracks -> :class:`ClipPlan` per clip, folders, :func:`corpus_plan`.
+- ``tags``: the 188 tags and real counts, concept -> tag emissions calibrated to the real
+  frequencies, :func:`sample_labels` and :func:`tag_statistics`.
+- ``dsp``: oscillators, envelopes, decays, resonances, noise banks (module-level caches).
+- ``score``: :class:`Score`, a clip's tempo grid, key, chords and melodies.
+- ``instruments``, ``drums``, ``voices``: one function per sound source (``Score`` -> samples).
+- ``render``: :data:`SOURCES` (source name -> function) and :func:`synthesize` (mix + master).
+- ``corpus``: :func:`generate` (worker processes, atomic mp3/CSV/info writes, resume, summary).
+- ``cli``: :func:`main`, run by ``python -m autotag.data.synthetic``.
+
+Everything here depends only on the seed: the same arguments give the same CSVs and mp3 bytes.
+"""
+
+from __future__ import annotations
+
+from autotag.data.synthetic.cli import main
+from autotag.data.synthetic.corpus import format_summary, generate, write_mp3
+from autotag.data.synthetic.dsp import midi_hz
+from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
+from autotag.data.synthetic.layout import (
+    ANNOTATIONS,
+    BROKEN_KINDS,
+    CLIP_INFO,
+    CLIP_INFO_COLUMNS,
+    FOLDERS,
+    FORMAT_VERSION,
+    INFO,
+    TRAIN_FOLDERS,
+)
+from autotag.data.synthetic.names import slug
+from autotag.data.synthetic.plan import LOW_ATTENTION, LOW_ATTENTION_SHARE, ClipPlan, corpus_plan
+from autotag.data.synthetic.render import SOURCE_LEVEL_DB, SOURCES, synthesize
+from autotag.data.synthetic.score import SCALES, Score
+from autotag.data.synthetic.tags import (
+    BACKGROUND_GAIN,
+    FEATURED_GAIN,
+    OTHER_TAGS,
+    REAL_N_CLIPS,
+    REAL_NO_TOP50,
+    REAL_TOP50_PER_CLIP,
+    REF_DROP,
+    SOURCE_TAGS,
+    Emissions,
+    clip_concepts,
+    emissions,
+    real_tag_counts,
+    sample_labels,
+    tag_names,
+    tag_statistics,
+    top50_tags,
+)
+
+__all__ = [
+    "ANNOTATIONS",
+    "BACKGROUND_GAIN",
+    "BPM",
+    "BROKEN_KINDS",
+    "CLIP_INFO",
+    "CLIP_INFO_COLUMNS",
+    "FEATURED_GAIN",
+    "FOLDERS",
+    "FORMAT_VERSION",
+    "GENRES",
+    "INFO",
+    "LOW_ATTENTION",
+    "LOW_ATTENTION_SHARE",
+    "OTHER_TAGS",
+    "PACES",
+    "REAL_NO_TOP50",
+    "REAL_N_CLIPS",
+    "REAL_TOP50_PER_CLIP",
+    "REF_DROP",
+    "SCALES",
+    "SOLO_SOURCES",
+    "SOURCES",
+    "SOURCE_LEVEL_DB",
+    "SOURCE_TAGS",
+    "TRAIN_FOLDERS",
+    "VOICES",
+    "ClipPlan",
+    "Emissions",
+    "Genre",
+    "Score",
+    "clip_concepts",
+    "corpus_plan",
+    "emissions",
+    "format_summary",
+    "generate",
+    "main",
+    "midi_hz",
+    "real_tag_counts",
+    "sample_labels",
+    "slug",
+    "synthesize",
+    "tag_names",
+    "tag_statistics",
+    "top50_tags",
+    "write_mp3",
+]
