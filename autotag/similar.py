@@ -1,0 +1,118 @@
+"""Nearest songs of an embedding index by cosine similarity.
+
+The query is a song already in the index (by path or id: its stored embedding is used and it
+comes first) or an audio file, embedded with the model that made the index (the index keeps the
+model's path and sha256; another model is refused). ``python -m autotag.similar`` is
+``autotag similar``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autotag.embed import Index
+from autotag.inference import Tagger, TaggerError
+
+
+@dataclass
+class Neighbour:
+    """One result row."""
+
+    rank: int
+    path: str
+    id: str
+    similarity: float
+    top_tags: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class QueryInfo:
+    """The query as used: where it came from and its top predicted tags."""
+
+    query: str
+    in_index: bool
+    row: int | None
+    top_tags: list[tuple[str, float]]
+
+
+def _top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(names[j], float(probs[j])) for j in order]
+
+
+def cosine_scores(embeddings: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row with ``query`` (0 for an all-zero vector)."""
+    e = embeddings.astype(np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    en = np.linalg.norm(e, axis=1)
+    qn = np.linalg.norm(q)
+    return (e @ q) / np.maximum(en * qn, 1e-12)
+
+
+def check_model(index: Index, tagger: Tagger) -> None:
+    """Refuse a model other than the one that made the index (compared by sha256)."""
+    want = str(index.attrs.get("model_sha256", ""))
+    if want and tagger.sha256 and want != tagger.sha256:
+        raise TaggerError(
+            f"{tagger.path}: not the model that made {index.path} "
+            f"(index: {index.attrs.get('model_path')}, sha256 {want[:12]}…; "
+            f"this model: sha256 {tagger.sha256[:12]}…)"
+        )
+
+
+def similar(
+    index: Index,
+    query: str,
+    tagger: Tagger | None = None,
+    n: int = 10,
+    n_tags: int = 3,
+) -> tuple[QueryInfo, list[Neighbour]]:
+    """The ``n`` songs nearest to ``query``; a query from the index comes first.
+
+    Raises :class:`LookupError` when the query is not in the index and no ``tagger`` is given,
+    :class:`autotag.data.audio.AudioError` when its audio cannot be decoded.
+    """
+    row = index.find(query)
+    if row is not None:
+        vec = index.embeddings[row]
+        info = QueryInfo(query, True, row, _top(index.probabilities[row], index.tag_names, n_tags))
+    else:
+        if tagger is None:
+            raise LookupError(f"{query}: not in the index {index.path}, and no model to embed it")
+        check_model(index, tagger)
+        wav = tagger.front.load(query)
+        song = tagger.tag_audio(wav, hop=index.hop_seconds, agg=index.agg, path=query)
+        assert song.embedding is not None and song.probs is not None
+        vec = song.embedding
+        info = QueryInfo(query, False, None, _top(song.probs, tagger.tag_names, n_tags))
+    scores = cosine_scores(index.embeddings, vec)
+    order = np.argsort(-scores, kind="stable")
+    if row is not None:  # the query itself first, even when another song ties with it
+        order = np.r_[row, order[order != row]]
+    out = []
+    for rank, j in enumerate(order[: max(0, n)], start=1):
+        out.append(
+            Neighbour(
+                rank,
+                index.paths[j],
+                index.ids[j],
+                float(scores[j]),
+                _top(index.probabilities[j], index.tag_names, n_tags),
+            )
+        )
+    return info, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m autotag.similar`` = ``autotag similar``."""
+    import sys
+
+    from autotag.cli import main as cli_main
+
+    return cli_main(["similar", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
