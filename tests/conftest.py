@@ -19,8 +19,20 @@ def mini_mtat(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mini_features() -> dict:
-    return dict(name="mini", sample_rate=16000, n_fft=512, hop_length=256, n_mels=24, f_min=0.0,
-                f_max=8000.0, clip_seconds=3.0, n_frames=188, mel_scale="slaney", mel_norm="slaney", amin=1e-10)
+    return dict(
+        name="mini",
+        sample_rate=16000,
+        n_fft=512,
+        hop_length=256,
+        n_mels=24,
+        f_min=0.0,
+        f_max=8000.0,
+        clip_seconds=3.0,
+        n_frames=188,
+        mel_scale="slaney",
+        mel_norm="slaney",
+        amin=1e-10,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +42,13 @@ def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
     from autotag.data.store import build_store
 
     path = tmp_path_factory.mktemp("stores") / "mini.h5"
-    return build_store(read_mtat(mini_mtat), FeatureConfig.from_dict(mini_features), path, workers=0, progress=False)
+    return build_store(
+        read_mtat(mini_mtat),
+        FeatureConfig.from_dict(mini_features),
+        path,
+        workers=0,
+        progress=False,
+    )
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +87,9 @@ def compose_train(overrides: list[str], run_dir: Path):
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True)
+        cfg = compose(
+            "train", overrides=[*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True
+        )
     from omegaconf import open_dict
 
     with open_dict(cfg):

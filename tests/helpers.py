@@ -19,7 +19,14 @@ def quote_row(values: list) -> str:
     return "\t".join(f'"{v}"' for v in values)
 
 
-def write_mini_mtat(root: Path, n_clips: int = 64, seconds: float = 3.0, seed: int = 0, sr: int = 16000, fmt: str = "MP3") -> Path:
+def write_mini_mtat(
+    root: Path,
+    n_clips: int = 64,
+    seconds: float = 3.0,
+    seed: int = 0,
+    sr: int = 16000,
+    fmt: str = "MP3",
+) -> Path:
     """An MTAT-layout corpus whose four most frequent tags are audible tones.
 
     Tag probabilities fall with the tag order of TONE_TAGS, so the top-4 is guitar, classical,
@@ -44,10 +51,36 @@ def write_mini_mtat(root: Path, n_clips: int = 64, seconds: float = 3.0, seed: i
         sf.write(root / rel, x.astype(np.float32), sr, format=fmt)
         cid = 2 + 3 * i
         ann.append([cid, *labels.tolist(), rel])
-        info.append([cid, 1, f"title {i}", f"artist {folder}", f"album {folder}", "http://example", 0, 29, "http://example", rel])
+        info.append(
+            [
+                cid,
+                1,
+                f"title {i}",
+                f"artist {folder}",
+                f"album {folder}",
+                "http://example",
+                0,
+                29,
+                "http://example",
+                rel,
+            ]
+        )
     (root / "annotations_final.csv").write_text(
         "\n".join([quote_row(["clip_id", *TAGS188, "mp3_path"]), *map(quote_row, ann)]) + "\n"
     )
-    cols = ["clip_id", "track_number", "title", "artist", "album", "url", "segmentStart", "segmentEnd", "original_url", "mp3_path"]
-    (root / "clip_info_final.csv").write_text("\n".join([quote_row(cols), *map(quote_row, info)]) + "\n")
+    cols = [
+        "clip_id",
+        "track_number",
+        "title",
+        "artist",
+        "album",
+        "url",
+        "segmentStart",
+        "segmentEnd",
+        "original_url",
+        "mp3_path",
+    ]
+    (root / "clip_info_final.csv").write_text(
+        "\n".join([quote_row(cols), *map(quote_row, info)]) + "\n"
+    )
     return root

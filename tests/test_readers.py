@@ -25,7 +25,12 @@ def test_top_k_orders_by_count_and_breaks_ties_by_column_order():
 def test_real_mtat_counts_give_the_documented_tie_order():
     from importlib import resources
 
-    rows = resources.files("autotag.data.resources").joinpath("tag_counts.tsv").read_text().split("\n")[1:]
+    rows = (
+        resources.files("autotag.data.resources")
+        .joinpath("tag_counts.tsv")
+        .read_text()
+        .split("\n")[1:]
+    )
     counts = dict(r.split("\t") for r in rows if r)
     names = TAGS188  # column order of annotations_final.csv is alphabetical
     top = top_k_tags(names, np.array([int(counts[t]) for t in names]), 50)
@@ -69,7 +74,10 @@ def test_mtat_errors_name_file_line_and_column(tmp_path):
     cells[5] = '"2"'
     bad = lines[:3] + ["\t".join(cells)] + lines[4:]
     ann.write_text("\n".join(bad))
-    with pytest.raises(DataError, match=rf"annotations_final.csv, line 4, column '{TAGS188[4]}': value '2' is not 0 or 1"):
+    with pytest.raises(
+        DataError,
+        match=rf"annotations_final.csv, line 4, column '{TAGS188[4]}': value '2' is not 0 or 1",
+    ):
         read_mtat(root)
     (root / "clip_info_final.csv").unlink()
     ann.write_text("\n".join(lines))
@@ -93,7 +101,9 @@ def test_missing_audio_is_kept_for_prepare_but_all_missing_is_an_error(tmp_path,
 def test_catalog_csv_with_split(tmp_path):
     (tmp_path / "a.wav").touch()
     csv = tmp_path / "cat.csv"
-    csv.write_text("path,tags,split,artist\na.wav,rock;loud,train,x\nb.wav,rock,val,y\nc.wav,jazz,test,z\n")
+    csv.write_text(
+        "path,tags,split,artist\na.wav,rock;loud,train,x\nb.wav,rock,val,y\nc.wav,jazz,test,z\n"
+    )
     m = read_catalog(csv)
     assert m.tag_names == ["jazz", "loud", "rock"]
     assert m.split == ["train", "val", "test"]

@@ -27,12 +27,36 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_logmel_matches_direct_stft_and_filterbank():
-    cfg = FeatureConfig(name="t", sample_rate=16000, n_fft=1024, hop_length=512, n_mels=40, clip_seconds=2.0, n_frames=63)
+    cfg = FeatureConfig(
+        name="t",
+        sample_rate=16000,
+        n_fft=1024,
+        hop_length=512,
+        n_mels=40,
+        clip_seconds=2.0,
+        n_frames=63,
+    )
     x = torch.randn(cfg.n_samples) * 0.1
     ours = LogMel(cfg)(x)
-    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=torch.hann_window(cfg.n_fft), center=True, pad_mode="reflect", return_complex=True)
+    spec = torch.stft(
+        x,
+        cfg.n_fft,
+        cfg.hop_length,
+        window=torch.hann_window(cfg.n_fft),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
     power = spec.abs() ** 2
-    fb = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate, norm="slaney", mel_scale="slaney")
+    fb = torchaudio.functional.melscale_fbanks(
+        cfg.n_fft // 2 + 1,
+        cfg.f_min,
+        cfg.f_max,
+        cfg.n_mels,
+        cfg.sample_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     ref = 10 * torch.log10(torch.clamp(fb.T @ power, min=1e-10))
     assert ours.shape == (40, 63) and ref.shape == (40, 63)
     torch.testing.assert_close(ours, ref, atol=1e-3, rtol=1e-4)
@@ -68,7 +92,11 @@ def test_load_audio_resamples_downmixes_and_names_bad_files(tmp_path):
     assert x.shape == (16000,) and abs(np.abs(x).max() - 0.5) < 0.02
     (tmp_path / "empty.mp3").touch()
     (tmp_path / "text.mp3").write_text("hello")
-    for name, msg in (("empty.mp3", "empty file"), ("text.mp3", "cannot decode"), ("none.mp3", "not found")):
+    for name, msg in (
+        ("empty.mp3", "empty file"),
+        ("text.mp3", "cannot decode"),
+        ("none.mp3", "not found"),
+    ):
         with pytest.raises(AudioError, match=msg) as e:
             load_audio(tmp_path / name, 16000)
         assert name in str(e.value)
@@ -116,14 +144,22 @@ def _broken_corpus(root: Path) -> Path:
     good = sorted((root / "4").glob("*.mp3"))[0].read_bytes()
     files[2].write_bytes(good[:300])  # truncated
     files[3].unlink()  # listed, missing
-    sf.write(sorted((root / "5").glob("*.mp3"))[0], np.zeros(32000, np.float32), 16000, format="MP3")  # silent
+    sf.write(
+        sorted((root / "5").glob("*.mp3"))[0], np.zeros(32000, np.float32), 16000, format="MP3"
+    )  # silent
     return root
 
 
 def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
     root = _broken_corpus(tmp_path / "c")
     caplog.set_level("INFO")
-    path = build_store(read_mtat(root), FeatureConfig.from_dict({**mini_features, "clip_seconds": 2.0}), tmp_path / "s.h5", workers=0, progress=False)
+    path = build_store(
+        read_mtat(root),
+        FeatureConfig.from_dict({**mini_features, "clip_seconds": 2.0}),
+        tmp_path / "s.h5",
+        workers=0,
+        progress=False,
+    )
     s = MelStore(path)
     bad = {Path(p).name.split("-")[2]: st for p, st in zip(s.paths, s.status) if st != "ok"}
     assert len(bad) == 5 and sum(not v for v in s.valid) == 4
@@ -139,7 +175,11 @@ def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
 def _h5_content(path: Path) -> dict:
     out = {}
     with h5py.File(path) as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
         for name in ["", "stats"]:
             for k, v in f[name or "/"].attrs.items():
                 out[f"{name}@{k}"] = v
@@ -153,7 +193,9 @@ def _assert_same_store(a: Path, b: Path) -> None:
         np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)
 
 
-def test_resume_after_interrupt_gives_identical_store(tmp_path, mini_mtat, mini_features, monkeypatch):
+def test_resume_after_interrupt_gives_identical_store(
+    tmp_path, mini_mtat, mini_features, monkeypatch
+):
     m, cfg = read_mtat(mini_mtat), FeatureConfig.from_dict(mini_features)
     ref = build_store(m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, progress=False)
     saved = []
@@ -174,7 +216,9 @@ def test_resume_after_interrupt_gives_identical_store(tmp_path, mini_mtat, mini_
     monkeypatch.setattr(store_mod, "_save_shard", real_save)
     processed = []
     real_process = store_mod._process_shard
-    monkeypatch.setattr(store_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t))
+    monkeypatch.setattr(
+        store_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t)
+    )
     build_store(m, cfg, target, workers=0, shard_size=8, progress=False)
     assert sorted(processed) == list(range(3, 20))  # only the missing shards were redone
     assert not target.with_suffix(".parts").exists()
@@ -192,20 +236,42 @@ def test_half_written_store_is_not_taken_for_complete(tmp_path):
 @pytest.mark.slow
 def test_kill_9_then_rerun_gives_identical_store(tmp_path):
     root = write_mini_mtat(tmp_path / "c", n_clips=160, seconds=3.0)
-    args = [sys.executable, "-m", "autotag.prepare", "data=mtat", f"data.root={root}", "data.shard_size=4",
-            "data.prepare_workers=2", "features.clip_seconds=3.0", "features.n_frames=94", f"hydra.run.dir={tmp_path}/h"]
+    args = [
+        sys.executable,
+        "-m",
+        "autotag.prepare",
+        "data=mtat",
+        f"data.root={root}",
+        "data.shard_size=4",
+        "data.prepare_workers=2",
+        "features.clip_seconds=3.0",
+        "features.n_frames=94",
+        f"hydra.run.dir={tmp_path}/h",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ref = subprocess.run([*args, f"data.store_dir={tmp_path}/ref"], cwd=ROOT, env=env, capture_output=True, text=True)
+    ref = subprocess.run(
+        [*args, f"data.store_dir={tmp_path}/ref"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert ref.returncode == 0, ref.stderr
-    proc = subprocess.Popen([*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*args, f"data.store_dir={tmp_path}/s"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list((tmp_path / "s").glob("*.parts/shard-*.npz"))) < 5:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not list((tmp_path / "s").glob("*.h5")), "killed too late: the store was already complete"
-    again = subprocess.run([*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert not list((tmp_path / "s").glob("*.h5")), (
+        "killed too late: the store was already complete"
+    )
+    again = subprocess.run(
+        [*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr + again.stdout
     (a,), (b,) = list((tmp_path / "ref").glob("*.h5")), list((tmp_path / "s").glob("*.h5"))

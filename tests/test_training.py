@@ -21,7 +21,9 @@ def test_normalizations_match_numpy():
     x = rng.normal(-40, 12, size=(3, 8, 20)).astype(np.float32)
     t = torch.from_numpy(x)
     eps = 1e-5
-    np.testing.assert_allclose(Normalizer("global", -30.0, 10.0)(t).numpy(), (x + 30) / (10 + eps), rtol=1e-5)
+    np.testing.assert_allclose(
+        Normalizer("global", -30.0, 10.0)(t).numpy(), (x + 30) / (10 + eps), rtol=1e-5
+    )
     ref = (x - x.mean(axis=2, keepdims=True)) / (x.std(axis=2, keepdims=True) + eps)
     np.testing.assert_allclose(Normalizer("per_coeff")(t).numpy(), ref, rtol=1e-4, atol=1e-5)
     ref = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + eps)
@@ -47,7 +49,9 @@ def test_fcn_shapes_for_both_presets_and_too_small_input():
     assert m.final_map == (5, 1)
     assert m(torch.randn(2, 40, 909)).shape == (2, 50)
     assert m.embed(torch.randn(2, 40, 909)).shape == (2, 128)
-    c = FCN(96, 1366, pools=((2, 4), (4, 5), (3, 8), (4, 8)), width=0.0625, batch_norm=True, dropout=0.1)
+    c = FCN(
+        96, 1366, pools=((2, 4), (4, 5), (3, 8), (4, 8)), width=0.0625, batch_norm=True, dropout=0.1
+    )
     assert c.final_map == (1, 1) and c(torch.randn(2, 1, 96, 1366)).shape == (2, 50)
     full = FCN(40, 909)
     assert [b[0].out_channels for b in full.blocks] == [128, 384, 768, 2048]
@@ -76,8 +80,12 @@ def test_macro_auc_equals_sklearn_and_skips_tags_without_positives(caplog):
     p = np.clip(y * 0.3 + rng.random((200, 6)) * 0.8, 0, 1)
     s = tag_scores(torch.tensor(p), torch.tensor(y), list("abcdef"))
     keep = [0, 1, 2, 3, 5]
-    assert s["roc_auc"] == pytest.approx(roc_auc_score(y[:, keep], p[:, keep], average="macro"), abs=1e-6)
-    assert s["pr_auc"] == pytest.approx(average_precision_score(y[:, keep], p[:, keep], average="macro"), abs=1e-6)
+    assert s["roc_auc"] == pytest.approx(
+        roc_auc_score(y[:, keep], p[:, keep], average="macro"), abs=1e-6
+    )
+    assert s["pr_auc"] == pytest.approx(
+        average_precision_score(y[:, keep], p[:, keep], average="macro"), abs=1e-6
+    )
     assert s["left_out"] == ["e"] and np.isnan(s["per_tag"]["e"]["roc_auc"])
     assert s["per_tag"]["a"]["roc_auc"] == pytest.approx(roc_auc_score(y[:, 0], p[:, 0]), abs=1e-6)
     assert "left out of the macro average" in caplog.text and "e" in caplog.text
@@ -102,7 +110,10 @@ def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir)
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 1000
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     blob = torch.load(tmp_path / "tagger.pt", weights_only=True)
-    assert blob["tag_names"] == ["guitar", "classical", "techno", "slow"] and len(blob["thresholds"]) == 4
+    assert (
+        blob["tag_names"] == ["guitar", "classical", "techno", "slow"]
+        and len(blob["thresholds"]) == 4
+    )
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 7 and isinstance(ckpt["hyper_parameters"]["config"], dict)
 
@@ -117,7 +128,12 @@ def test_resume_continues_the_epoch_count(tmp_path, mini_mtat, mini_store_dir):
 
 
 def test_in_memory_loading_trains_too(tmp_path, mini_mtat, mini_store_dir):
-    res = _train(tmp_path, mini_mtat, mini_store_dir, ["epochs=2", "data.in_memory=true", "norm=per_coeff", "model=fcn"])
+    res = _train(
+        tmp_path,
+        mini_mtat,
+        mini_store_dir,
+        ["epochs=2", "data.in_memory=true", "norm=per_coeff", "model=fcn"],
+    )
     assert np.isfinite(res["test"]["roc_auc"])
 
 
@@ -130,7 +146,9 @@ def test_wandb_offline_run_folder_holds_metrics(tmp_path, mini_mtat, mini_store_
 
 
 @pytest.mark.slow
-def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(tmp_path, mini_mtat, mini_store_dir):
+def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(
+    tmp_path, mini_mtat, mini_store_dir
+):
     import subprocess
     import sys
 
@@ -138,14 +156,29 @@ def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(tmp_path,
 
     common = mini_overrides(mini_mtat, mini_store_dir)
     proc = subprocess.run(
-        [sys.executable, "train.py", *common, "trainer=ddp", "epochs=2", f"hydra.run.dir={tmp_path}/ddp"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "train.py",
+            *common,
+            "trainer=ddp",
+            "epochs=2",
+            f"hydra.run.dir={tmp_path}/ddp",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert ddp["epochs_run"] == 2 and len(ddp["history"]) == 2
     # the DDP-trained weights evaluated in one process give the same test metrics
-    one = _train(tmp_path / "one", mini_mtat, mini_store_dir, ["epochs=0", f"init_from={tmp_path}/ddp/tagger.pt"])
+    one = _train(
+        tmp_path / "one",
+        mini_mtat,
+        mini_store_dir,
+        ["epochs=0", f"init_from={tmp_path}/ddp/tagger.pt"],
+    )
     assert one["test"]["roc_auc"] == pytest.approx(ddp["test"]["roc_auc"], abs=1e-6)
     assert one["test"]["pr_auc"] == pytest.approx(ddp["test"]["pr_auc"], abs=1e-6)
     assert one["n_clips"] == ddp["n_clips"]

@@ -1,0 +1,272 @@
+"""sweep.py: grids as configs, multirun jobs, skip-finished, failures, duplicates, the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import runpy
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from autotag.sweep import PAPER, collect, identity, main, markdown
+from tests.conftest import MINI_POOLS, ROOT
+
+
+def _compose_sweep(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("sweep", overrides=overrides, return_hydra_config=True)
+
+
+def test_paper_grid_is_a_multirun_config_and_the_command_line_replaces_axes():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = _compose_sweep(["sweep=paper", "experiment=synthetic_cpu"])
+    h = cfg.hydra
+    assert str(h.mode) == "RunMode.MULTIRUN"
+    sweep = OmegaConf.to_container(h.sweep, resolve=False)
+    assert sweep == {"dir": "multirun/${sweep.name}", "subdir": "${hydra.job.override_dirname}"}
+    assert h.sweep.dir == "multirun/paper"
+    assert h.callbacks.sweep_report._target_ == "autotag.sweep.SweepReport"
+    assert cfg.group == "paper" and cfg.sweep.paper_reference
+    params = dict(h.sweeper.params)
+    assert params == {
+        "norm": "global,per_coeff,per_spec,prelog",
+        "model": "fcn,fcn_bn,rf,knn",
+        "epochs": "2,10",
+    }
+
+    def jobs(cli: list[str]) -> list[list[str]]:
+        args = [f"{k}={v}" for k, v in params.items()] + cli
+        (batch,) = BasicSweeper.split_arguments(
+            OverridesParser.create().parse_overrides(args), None
+        )
+        return batch
+
+    cpu = _compose_sweep(["sweep=paper_cpu", "model=fcn", "epochs=2"])
+    assert (cpu.model.width, cpu.data.in_memory, cpu.epochs, cpu.trainer.accelerator) == (
+        0.125,
+        True,
+        2,  # the grid's epochs beat experiment=synthetic_cpu's 12
+        "cpu",
+    )
+    assert cpu.sweep.name == "paper_cpu" and dict(cpu.hydra.sweeper.params) == params
+
+    assert len(jobs([])) == 32  # 16 network runs, 8 baselines, 8 baseline duplicates
+    narrowed = jobs(["norm=global,per_spec", "epochs=1"])
+    assert len(narrowed) == 8 and all("epochs=1" in j for j in narrowed)
+
+
+def test_identity_and_markdown_with_paper_numbers():
+    ov = ["model=rf", "epochs=10", "optimizer.lr=0.1", "data.root=/x", "norm=global"]
+    assert identity(ov, ["data.root"], ("epochs", "optimizer")) == ["model=rf", "norm=global"]
+    assert identity(ov, ["epochs"]) == [
+        "data.root=/x",
+        "model=rf",
+        "norm=global",
+        "optimizer.lr=0.1",
+    ]
+    row = dict.fromkeys(
+        ["job", "other", "val_pr_auc", "test_pr_auc", "seconds", "error"], None
+    ) | dict(
+        status="finished",
+        model="fcn_bn",
+        norm="global",
+        epochs=10,
+        val_roc_auc=0.8,
+        test_roc_auc=0.81,
+        paper_val_roc_auc=PAPER[("fcn_bn", "global", 10)][0],
+        paper_test_roc_auc=PAPER[("fcn_bn", "global", 10)][1],
+        seconds=30.0,
+        other="",
+    )
+    md = markdown([row], "sweep paper")
+    assert (
+        "| fcn_bn | global | 10 | 0.8000 | 0.8100 | – | – | 0.8655 | 0.8714 | 30 s | finished |"
+        in md
+    )
+    assert "paper val" in md and "1 jobs: 1 finished, 0 failed" in md
+
+
+def _config_dir(tmp_path: Path, mini_mtat: Path, store_dir: Path, grid: str) -> Path:
+    """A search-path folder with the mini corpus settings (an experiment) and a grid."""
+    conf = tmp_path / "conf"
+    (conf / "experiment").mkdir(parents=True)
+    (conf / "sweep").mkdir()
+    (conf / "experiment" / "mini.yaml").write_text(
+        f"""# @package _global_
+defaults:
+  - override /data: mtat
+  - override /trainer: cpu
+  - override /logger: csv
+data: {{root: {mini_mtat}, store_dir: {store_dir}, top_k: 4, batch_size: 8, num_workers: 0,
+       prepare_workers: 0}}
+features: {{n_mels: 24, n_fft: 512, hop_length: 256, clip_seconds: 3.0, n_frames: 188}}
+model: {{width: 0.0625, pools: {MINI_POOLS}, n_estimators: 30, n_jobs: 1}}
+trainer: {{enable_model_summary: false}}
+progress_refresh: 1000
+"""
+    )
+    (conf / "sweep" / "tiny.yaml").write_text(f"# @package _global_\n{grid}")
+    return conf
+
+
+def _sweep(
+    conf: Path, sweep_dir: Path, *args: str, capsys=None, subprocess_: bool = False
+) -> tuple[str, float]:
+    """Run sweep.py with the mini experiment and the test grid; returns (output, seconds).
+
+    In this process (``sys.argv`` patched, as ``python sweep.py ...`` would) unless
+    ``subprocess_``: no second import of torch and Lightning.
+    """
+    argv = [
+        "sweep.py",
+        f"hydra.searchpath=[file://{conf}]",
+        "sweep=tiny",
+        "experiment=mini",
+        f"hydra.sweep.dir={sweep_dir}",
+        *args,
+    ]
+    t0 = time.perf_counter()
+    if subprocess_:
+        proc = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        return proc.stdout + proc.stderr, time.perf_counter() - t0
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    saved_argv = sys.argv
+    GlobalHydra.instance().clear()
+    try:
+        sys.argv = argv
+        runpy.run_path(str(ROOT / "sweep.py"), run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+        GlobalHydra.instance().clear()
+        root.handlers[:] = handlers  # Hydra configured logging for its jobs
+        root.setLevel(level)
+    out = capsys.readouterr() if capsys is not None else None
+    return (out.out + out.err if out else ""), time.perf_counter() - t0
+
+
+def _rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
+    grid = "sweep: {name: tiny}\nhydra: {sweeper: {params: {model: 'fcn,rf', epochs: '1,2'}}}\n"
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "tiny"
+    log, first = _sweep(conf, sw, capsys=capsys)
+    rows = _rows(sw)
+    # fcn e1, fcn e2, rf (the rf job of epochs=2 is a duplicate of epochs=1 and is skipped)
+    assert [(r["model"], r["epochs"], r["status"]) for r in rows] == [
+        ("fcn", "1", "finished"),
+        ("fcn", "2", "finished"),
+        ("rf", "", "finished"),
+    ]
+    assert all(0.5 < float(r["test_roc_auc"]) <= 1 for r in rows)
+    assert {r["job"] for r in rows} == {
+        "epochs=1,experiment=mini,model=fcn",
+        "epochs=2,experiment=mini,model=fcn",
+        "epochs=1,experiment=mini,model=rf",
+    }
+    assert json.loads(
+        (sw / "epochs=2,experiment=mini,model=rf" / "duplicate.json").read_text()
+    ) == {
+        "of": "epochs=1,experiment=mini,model=rf",
+        "ignores": ["epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from"],
+    }
+    md = (sw / "results.md").read_text()
+    assert "3 jobs: 3 finished, 0 failed" in md and "1 duplicate" in md
+    assert (sw / "results.png").stat().st_size > 1000
+    stamp = (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").stat().st_mtime
+
+    log, second = _sweep(conf, sw, capsys=capsys)
+    assert log.count("finished (results.json exists)") == 3, log[-3000:]
+    assert "Epoch" not in log  # nothing trained
+    assert (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").stat().st_mtime == stamp
+    assert second < first
+    assert _rows(sw) == rows
+
+    # a job killed after training (no results.json) resumes from its last.ckpt
+    (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").unlink()
+    log, _ = _sweep(conf, sw, capsys=capsys)
+    assert log.count("finished (results.json exists)") == 2
+    assert "resuming from" in log or "cannot be resumed" in log
+    assert [r["status"] for r in _rows(sw)] == ["finished"] * 3
+
+    # the report rebuilt by hand gives the same table
+    (sw / "results.csv").unlink()
+    main(["report", str(sw)])
+    assert [(r["job"], r["status"]) for r in _rows(sw)] == [(r["job"], r["status"]) for r in rows]
+
+
+def test_a_failing_job_is_reported_and_the_others_finish(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
+    grid = (
+        "sweep: {name: fail}\nhydra: {sweeper: {params: {model: rf, norm.mode: 'global,bogus'}}}\n"
+    )
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "fail"
+    log, _ = _sweep(conf, sw, capsys=capsys)
+    rows, _dups = collect(sw)
+    status = {r["norm"]: r["status"] for r in rows}
+    assert status == {"global": "finished", "bogus": "failed"}
+    bad = next(r for r in rows if r["status"] == "failed")
+    assert "norm.mode='bogus'" in bad["error"]
+    failed = json.loads((sw / bad["job"] / "failed.json").read_text())
+    assert "ValueError" in failed["error"] and "Traceback" in failed["traceback"]
+    assert "failed: ValueError" in (sw / "results.md").read_text()
+    # a rerun skips the finished job and runs the failed one again
+    log, _ = _sweep(conf, sw, capsys=capsys)
+    assert log.count("finished (results.json exists)") == 1
+    assert log.count("failed (written to failed.json)") == 1
+
+
+def test_resumable_needs_the_best_checkpoint_of_last_ckpt(tmp_path):
+    import torch
+
+    from autotag.sweep import resumable
+
+    best = tmp_path / "epoch000.ckpt"
+    state = {"ModelCheckpoint{'monitor': 'val/roc_auc'}": {"best_model_path": str(best)}}
+    torch.save({"epoch": 0, "callbacks": state}, tmp_path / "last.ckpt")
+    assert not resumable(tmp_path / "last.ckpt")
+    best.write_bytes(b"")
+    assert resumable(tmp_path / "last.ckpt")
+    (tmp_path / "bad.ckpt").write_text("not a checkpoint")
+    assert not resumable(tmp_path / "bad.ckpt")
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_job(tmp_path, mini_mtat, mini_store_dir):
+    grid = "sweep: {name: local}\nhydra: {sweeper: {params: {model: fcn, epochs: '1'}}}\n"
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "local"
+    _sweep(conf, sw, "hydra/launcher=local", "hydra.launcher.timeout_min=10", subprocess_=True)
+    (row,) = _rows(sw)
+    assert row["status"] == "finished" and float(row["test_roc_auc"]) > 0.5
+    assert list((sw / ".submitit").glob("*/*_result.pkl"))
+
+
+def test_optuna_search_config_composes():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = _compose_sweep(["sweep=optuna"])
+    assert cfg.hydra.sweeper.direction == "maximize"
+    assert set(cfg.hydra.sweeper.params) == {"optimizer.lr", "model.dropout", "loss.max_pos_weight"}
+    assert cfg.model.name == "fcn_bn" and cfg.sweep.name == "optuna"
