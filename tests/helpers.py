@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from autotag.data.synthetic.layout import CLIP_INFO_COLUMNS
+
 FOLDERS = "0123456789abcdef"
 TAGS188 = resources.files("autotag.data.resources").joinpath("tags188.txt").read_text().split("\n")
 TAGS188 = [t for t in TAGS188 if t]
@@ -68,18 +70,7 @@ def write_mini_mtat(
     (root / "annotations_final.csv").write_text(
         "\n".join([quote_row(["clip_id", *TAGS188, "mp3_path"]), *map(quote_row, ann)]) + "\n"
     )
-    cols = [
-        "clip_id",
-        "track_number",
-        "title",
-        "artist",
-        "album",
-        "url",
-        "segmentStart",
-        "segmentEnd",
-        "original_url",
-        "mp3_path",
-    ]
+    cols = list(CLIP_INFO_COLUMNS)
     (root / "clip_info_final.csv").write_text(
         "\n".join([quote_row(cols), *map(quote_row, info)]) + "\n"
     )
