@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import (
     Callback,
+    Checkpoint,
     LearningRateMonitor,
     ModelCheckpoint,
     TQDMProgressBar,
@@ -58,10 +59,12 @@ class Throughput(Callback):
         return self.train_clips / self.train_seconds if self.train_seconds else math.nan
 
 
-class SaveLast(Callback):
+class SaveLast(Checkpoint):
     """``last.ckpt`` after every epoch, whatever the score (resume: ``ckpt_path=.../last.ckpt``).
 
-    Lightning 2.6's ``save_last`` only writes when a top-k checkpoint is written.
+    Lightning 2.6's ``save_last`` only writes when a top-k checkpoint is written. As a
+    ``Checkpoint`` callback listed after the ModelCheckpoint, it runs after that one has updated
+    its best path, so a resumed run never points at a deleted best checkpoint.
     """
 
     def __init__(self, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +117,11 @@ def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir)
     )
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 7 and isinstance(ckpt["hyper_parameters"]["config"], dict)
+    # last.ckpt is written after the best-checkpoint callback: the best path it names exists
+    best_paths = [
+        v["best_model_path"] for k, v in ckpt["callbacks"].items() if "ModelCheckpoint" in k
+    ]
+    assert best_paths and all(Path(p).exists() for p in best_paths)
 
 
 def test_resume_continues_the_epoch_count(tmp_path, mini_mtat, mini_store_dir):
