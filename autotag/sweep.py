@@ -384,7 +384,7 @@ def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> P
         for r in done
     ]
     n = max(len(done), 1)
-    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.34 * n))
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.34 * n))
     y = list(range(len(done)))[::-1]
     paper = [(v, r["paper_test_roc_auc"]) for v, r in zip(y, done) if r["paper_test_roc_auc"]]
     h = 0.4 if paper else 0.7
@@ -406,7 +406,7 @@ def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> P
     ax.set_yticks(y, labels, fontsize=8)
     ax.axvline(0.5, color="black", lw=0.8, ls=":")
     ax.set(xlim=(0, 1.1), xlabel="macro ROC-AUC", title=title or "sweep results")
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     return plots._save(fig, path)
 
