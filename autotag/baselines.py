@@ -28,7 +28,7 @@ from autotag.data.datamodule import TagDataModule
 from autotag.data.normalize import Normalizer
 from autotag.data.store import MelStore
 from autotag.loggers import build_logger
-from autotag.metrics import tag_scores
+from autotag.metrics import results_scores, tag_scores
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +209,7 @@ def run_baseline(cfg: DictConfig, store_path: str | Path, out: str | Path) -> di
         "epochs_run": 0,
         "shuffle_labels": bool(cfg.get("shuffle_labels", False)),
         "best_checkpoint": None,
-        "val": {"roc_auc": val["roc_auc"], "pr_auc": val["pr_auc"]},
-        "test": {"roc_auc": test["roc_auc"], "pr_auc": test["pr_auc"]},
-        "per_tag": {
-            t: {"val": val["per_tag"][t], "test": test["per_tag"][t]} for t in dm.tag_names
-        },
-        "left_out": {"val": val["left_out"], "test": test["left_out"]},
+        **results_scores(val, test, dm.tag_names),
         "history": [],
         "train_seconds": fit_seconds,
         "fit_seconds": fit_seconds,

@@ -28,7 +28,7 @@ from autotag.data.normalize import NORMS, Normalizer
 from autotag.data.sources import resolve_path
 from autotag.loggers import build_logger
 from autotag.losses import positive_weights
-from autotag.metrics import tag_scores
+from autotag.metrics import results_scores, tag_scores
 from autotag.models import build_model
 from autotag.module import TaggingModule
 from autotag.prepare import ensure_store
@@ -201,12 +201,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs_run": trainer.current_epoch,
         "shuffle_labels": bool(cfg.shuffle_labels),
         "best_checkpoint": best,
-        "val": {"roc_auc": val["roc_auc"], "pr_auc": val["pr_auc"]},
-        "test": {"roc_auc": test["roc_auc"], "pr_auc": test["pr_auc"]},
-        "per_tag": {
-            t: {"val": val["per_tag"][t], "test": test["per_tag"][t]} for t in dm.tag_names
-        },
-        "left_out": {"val": val["left_out"], "test": test["left_out"]},
+        **results_scores(val, test, dm.tag_names),
         "history": history,
         "train_seconds": speed.train_seconds,
         "fit_seconds": fit_seconds,
