@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from autotag.data import download as dl
+from autotag.data.download import archive as dl_archive
+from autotag.data.download import http as dl_http
+from autotag.data.download import pipeline as dl_pipeline
 
 PREFIX = "/datasets/magnatagatune/"
 
@@ -125,10 +128,12 @@ def _fast_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setattr(dl, "BACKOFF_S", 0.0)
-    monkeypatch.setattr(dl, "TIMEOUT_S", 10.0)
-    monkeypatch.setattr(dl, "CHUNK", 4096)
-    monkeypatch.setattr(dl, "DISK_NEEDED_GB", 0.0)
+    # tunables are patched on the module that reads them
+    monkeypatch.setattr(dl_http, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(dl_http, "TIMEOUT_S", 10.0)
+    monkeypatch.setattr(dl_http, "CHUNK", 4096)
+    monkeypatch.setattr(dl_archive, "CHUNK", 4096)
+    monkeypatch.setattr(dl_pipeline, "DISK_NEEDED_GB", 0.0)
 
 
 @pytest.fixture
@@ -393,7 +398,7 @@ def test_only_csv_files(tmp_path, corpus, server):
 
 
 def test_content_range_parser():
-    assert dl._parse_content_range("bytes 10-99/100") == (10, 100)
-    assert dl._parse_content_range("bytes */100") == (None, 100)
-    assert dl._parse_content_range("bytes 0-9/*") == (0, None)
-    assert dl._parse_content_range(None) == (None, None)
+    assert dl_http._parse_content_range("bytes 10-99/100") == (10, 100)
+    assert dl_http._parse_content_range("bytes */100") == (None, 100)
+    assert dl_http._parse_content_range("bytes 0-9/*") == (0, None)
+    assert dl_http._parse_content_range(None) == (None, None)

@@ -1,0 +1,72 @@
+"""Download, verify and extract MagnaTagATune (MTAT).
+
+Usage::
+
+    python -m autotag.data.download --root data/mtat [--base-url URL] [--keep-zip] [--no-extract]
+
+Each file downloads to ``<name>.part`` (resumed with HTTP ``Range``, retried with backoff) and gets
+its final name once its size (and md5, where known) is right; the three zip parts are joined into
+``mp3.zip``, every member is CRC-tested while it is extracted into ``root`` (a corrupt member names
+the part holding it), and a manifest (``root/.mtat_complete.tsv``) makes a second run a no-op.
+Exit codes: 0 success, 1 download/verification error, 2 host unreachable (with instructions for a
+manual download), 130 interrupted (run again to resume).
+
+Modules, one job each:
+
+* :mod:`~autotag.data.download.mtat` -- the data set's files, address, md5/sizes, manual steps;
+* :mod:`~autotag.data.download.http` -- resumable, retried HTTP transfer of one file;
+* :mod:`~autotag.data.download.verify` -- checks of a downloaded file (md5, annotation header);
+* :mod:`~autotag.data.download.archive` -- md5 of a file, joining parts, testing and extracting;
+* :mod:`~autotag.data.download.completion` -- the completion manifest, adopting a manual copy;
+* :mod:`~autotag.data.download.pipeline` -- :func:`download_mtat`, the whole run;
+* :mod:`~autotag.data.download.cli` -- :func:`main`: flags, messages and exit codes;
+* :mod:`~autotag.data.download.errors`, :mod:`~autotag.data.download.console` -- errors, output.
+
+Tunables (``BACKOFF_S``, ``TIMEOUT_S``, ``CHUNK``, ...) are not re-exported here: set them on the
+module that reads them (e.g. ``autotag.data.download.http.BACKOFF_S``).
+"""
+
+from autotag.data.download.archive import extract_zip, join_parts
+from autotag.data.download.cli import main
+from autotag.data.download.completion import MANIFEST
+from autotag.data.download.errors import CorruptDataError, DownloadError, HostUnreachableError
+from autotag.data.download.http import download_file
+from autotag.data.download.mtat import (
+    AUDIO_FOLDERS,
+    CSV_FILES,
+    CSV_HEADER_FIELD,
+    DEFAULT_FILES,
+    JOINED_ZIP,
+    KNOWN_MD5,
+    KNOWN_SIZES,
+    LEGACY_URL,
+    OFFICIAL_URL,
+    REPORTED_MD5,
+    ZIP_PARTS,
+    manual_instructions,
+)
+from autotag.data.download.pipeline import download_mtat
+
+__all__ = [
+    "AUDIO_FOLDERS",
+    "CSV_FILES",
+    "CSV_HEADER_FIELD",
+    "DEFAULT_FILES",
+    "JOINED_ZIP",
+    "KNOWN_MD5",
+    "KNOWN_SIZES",
+    "LEGACY_URL",
+    "MANIFEST",
+    "OFFICIAL_URL",
+    "REPORTED_MD5",
+    "ZIP_PARTS",
+    "CorruptDataError",
+    "DownloadError",
+    "HostUnreachableError",
+    "download_file",
+    "download_mtat",
+    "extract_zip",
+    "join_parts",
+    "main",
+    "manual_instructions",
+]

@@ -1,0 +1,147 @@
+"""The downloaded archive on disk: join the parts into one zip, test and extract it.
+
+Also the md5 of a file. Every member's CRC is checked while it is extracted, and a corrupt member
+is traced back to the part(s) holding its bytes, so that only those need downloading again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from autotag.data.download.console import byte_bar, log
+from autotag.data.download.errors import CorruptDataError, DownloadError
+
+CHUNK = 1 << 20  # bytes per disk read (hashing, joining, extracting)
+
+
+def md5_file(path: Path, progress: bool = False) -> str:
+    """The md5 hex digest of the file at ``path`` (streamed)."""
+    h = hashlib.md5()
+    with (
+        open(path, "rb") as f,
+        byte_bar(path.stat().st_size, f"md5 {path.name}", progress, leave=False) as bar,
+    ):
+        while block := f.read(CHUNK):
+            h.update(block)
+            bar.update(len(block))
+    return h.hexdigest()
+
+
+def join_parts(parts: list[Path], out: Path, progress: bool = True) -> str:
+    """Concatenate ``parts`` in order into ``out`` (streamed, atomic rename); return its md5."""
+    tmp = out.with_name(out.name + ".tmp")
+    total = sum(p.stat().st_size for p in parts)
+    h = hashlib.md5()
+    with (
+        open(tmp, "wb") as dst,
+        byte_bar(total, f"join {out.name}", progress, dynamic_ncols=True) as bar,
+    ):
+        for p in parts:
+            with open(p, "rb") as src:
+                while block := src.read(CHUNK):
+                    dst.write(block)
+                    h.update(block)
+                    bar.update(len(block))
+    if tmp.stat().st_size != total:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"joining into {out.name} failed (disk full?)")
+    os.replace(tmp, out)
+    return h.hexdigest()
+
+
+def _safe_target(root: Path, name: str) -> Path:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise DownloadError(f"refusing to extract unsafe path {name!r}")
+    return root.joinpath(*pure.parts)
+
+
+def _culprit_parts(info: zipfile.ZipInfo, parts: list[tuple[str, int]]) -> list[str]:
+    """Names of the parts overlapping ``info``'s bytes in the joined zip."""
+    start = info.header_offset
+    end = start + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size + 16
+    out, pos = [], 0
+    for name, size in parts:
+        if pos < end and start < pos + size:
+            out.append(name)
+        pos += size
+    return out
+
+
+def extract_zip(
+    zip_path: Path,
+    root: Path,
+    parts: list[tuple[str, int]] | None = None,
+    progress: bool = True,
+) -> list[tuple[str, int]]:
+    """Test (CRC of every member) and extract ``zip_path`` into ``root``.
+
+    Members already present with the right size are skipped (those written here were CRC-checked:
+    each member goes to a temporary name, renamed only once its CRC matched).
+    ``parts`` (name, size) lets a corrupt member be traced to the part holding it.
+    Returns the ``(relative path, size)`` of every file member.
+    """
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        names = ", ".join(n for n, _ in parts) if parts else zip_path.name
+        raise DownloadError(
+            f"{zip_path.name} is not a readable zip ({e}). A part is truncated or corrupt "
+            f"(check {names}); delete the bad part(s) and {zip_path.name}, then run again."
+        ) from e
+    members: list[tuple[str, int]] = []
+    with zf:
+        infos = zf.infolist()
+        todo = []
+        for info in infos:
+            target = _safe_target(root, info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            members.append((PurePosixPath(info.filename).as_posix(), info.file_size))
+            if target.is_file() and target.stat().st_size == info.file_size:
+                continue
+            todo.append((info, target))
+        skipped = len(members) - len(todo)
+        if skipped:
+            log(f"{skipped} of {len(members)} files already extracted, skipping them")
+        with byte_bar(
+            sum(i.file_size for i, _ in todo),
+            f"test+extract ({len(todo)} files)",
+            progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for info, target in todo:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                try:
+                    with zf.open(info) as src, open(tmp, "wb") as dst:
+                        while block := src.read(CHUNK):
+                            dst.write(block)
+                            bar.update(len(block))
+                except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+                    tmp.unlink(missing_ok=True)
+                    raise _corrupt_member(zip_path, info, parts, e) from e
+                os.replace(tmp, target)
+    return members
+
+
+def _corrupt_member(
+    zip_path: Path, info: zipfile.ZipInfo, parts: list[tuple[str, int]] | None, err: Exception
+) -> CorruptDataError:
+    where = _culprit_parts(info, parts) if parts else []
+    if where:
+        return CorruptDataError(
+            f"corrupt data in {' / '.join(where)}: member {info.filename} of {zip_path.name} "
+            f"fails its check ({err}).",
+            files=where,
+        )
+    return CorruptDataError(
+        f"{zip_path.name} is corrupt: member {info.filename} fails its check ({err}); "
+        "replace the archive (or its parts) and run again.",
+        files=[],
+    )
