@@ -2,20 +2,30 @@
 
 Grids are configs of the ``sweep`` group (conf/sweep/*.yaml); axes given on the command line
 replace the grid's (``python sweep.py sweep=paper norm=global,per_spec epochs=1,2``). Each job
-is an ordinary training run (``autotag.training.train``) in ``multirun/<sweep>/<overrides>``;
-finished jobs are skipped on a rerun, failed ones run again. The report (results.csv/.md/.png)
-is written into the sweep folder at the end. See conf/sweep.yaml.
+is an ordinary training run in ``multirun/<sweep>/<overrides>``; finished jobs are skipped on a
+rerun, failed ones run again. The report (results.csv/.md/.png) is written into the sweep
+folder at the end. See conf/sweep.yaml.
 """
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sweep")
 def main(cfg: DictConfig) -> float:
-    from autotag.sweep import run_job
+    from autotag.config import absolute_paths, launch_dir, run_dir, run_info
+    from autotag.experiments.job import Job, run_job
 
-    return run_job(cfg)  # validation ROC-AUC: the objective of an Optuna sweep
+    hc = HydraConfig.get()
+    job = Job(
+        out=run_dir(),
+        sweep_dir=launch_dir() / hc.sweep.dir,
+        overrides=list(hc.overrides.task),
+        excluded=list(hc.job.config.override_dirname.exclude_keys),
+        run=run_info(cfg),
+    )
+    return run_job(absolute_paths(cfg), job)  # validation ROC-AUC: the objective of Optuna
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def mini_features() -> dict:
 @pytest.fixture(scope="session")
 def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
     from autotag.data.features import FeatureConfig
-    from autotag.data.mtat import read_mtat
-    from autotag.data.store import build_store
+    from autotag.data.prepare import build_store
+    from autotag.data.readers.mtat import read_mtat
 
     path = tmp_path_factory.mktemp("stores") / "mini.h5"
     return build_store(
@@ -47,57 +47,10 @@ def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
         FeatureConfig.from_dict(mini_features),
         path,
         workers=0,
+        shard_size=32,
+        min_audio_seconds=1.0,
         progress=False,
     )
-
-
-ROOT = Path(__file__).resolve().parents[1]
-MINI_POOLS = "[[2,4],[2,4],[2,4],[1,2]]"
-
-
-def mini_overrides(mini_mtat: Path, store_dir: Path) -> list[str]:
-    """Overrides that train a narrow FCN on the mini corpus in seconds."""
-    return [
-        "data=mtat",
-        f"data.root={mini_mtat}",
-        f"data.store_dir={store_dir}",
-        "data.top_k=4",
-        "data.batch_size=8",
-        "data.num_workers=0",
-        "data.prepare_workers=0",
-        "features.n_mels=24",
-        "features.n_fft=512",
-        "features.hop_length=256",
-        "features.clip_seconds=3.0",
-        "features.n_frames=188",
-        "model.width=0.0625",
-        f"model.pools={MINI_POOLS}",
-        "trainer=cpu",
-        "trainer.enable_model_summary=false",
-        "logger=csv",
-        "progress_refresh=1000",
-    ]
-
-
-def compose_train(overrides: list[str], run_dir: Path):
-    """Compose conf/train.yaml like `python train.py ...` would, with the run folder set."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=[*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True
-        )
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Small MTAT-format corpora written directly (independent of the synthetic generator)."""
+"""Test helpers: small MTAT-format corpora written directly (independent of the synthetic
+generator), overrides that train in seconds, composing the real configs."""
 
 from __future__ import annotations
 
@@ -75,3 +76,48 @@ def write_mini_mtat(
         "\n".join([quote_row(cols), *map(quote_row, info)]) + "\n"
     )
     return root
+
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI_POOLS = "[[2,4],[2,4],[2,4],[1,2]]"
+
+
+def mini_overrides(mini_mtat: Path, store_dir: Path) -> list[str]:
+    """Overrides that train a narrow FCN on the mini corpus in seconds."""
+    return [
+        "data=mtat",
+        f"data.root={mini_mtat}",
+        f"data.store_dir={store_dir}",
+        "data.top_k=4",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "data.prepare_workers=0",
+        "features.n_mels=24",
+        "features.n_fft=512",
+        "features.hop_length=256",
+        "features.clip_seconds=3.0",
+        "features.n_frames=188",
+        "model.width=0.0625",
+        f"model.pools={MINI_POOLS}",
+        "trainer=cpu",
+        "trainer.enable_model_summary=false",
+        "logger=csv",
+        "progress_refresh=1000",
+    ]
+
+
+def compose_train(overrides: list[str]):
+    """Compose conf/train.yaml like `python train.py ...` would (no Hydra state is left set)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def train_run(overrides: list[str], run_dir: Path) -> dict:
+    """Compose the config and fit it in ``run_dir`` (paths in the overrides are absolute)."""
+    from autotag.training.run import fit
+
+    return fit(compose_train(overrides), out_dir=run_dir)

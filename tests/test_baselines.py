@@ -13,8 +13,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from autotag.baselines import build_estimator, positive_scores, spectrogram_features
-from tests.conftest import compose_train, mini_overrides
+from autotag.models import build_baseline
+from autotag.models.baselines import positive_scores, spectrogram_features
+from tests.helpers import ROOT, mini_overrides, train_run
 
 
 def test_features_flat_and_stats_match_numpy():
@@ -54,22 +55,22 @@ def test_positive_scores_multi_output_and_single_class_tags(clf):
 
 
 def test_knn_clamps_k_to_the_training_split_or_stops(caplog):
-    model = OmegaConf.create({"arch": "knn", "n_neighbors": 125, "clamp_neighbors": True})
+    model = OmegaConf.load(ROOT / "conf" / "model" / "knn.yaml")  # the shipped config
+    knn = build_baseline(model)
     with caplog.at_level(logging.WARNING):
-        assert build_estimator(model, 120).n_neighbors == 120
+        assert knn.make_estimator(120).n_neighbors == 120
     assert "only 120 clips" in caplog.text
     model.clamp_neighbors = False
     with pytest.raises(ValueError, match="n_neighbors=125"):
-        build_estimator(model, 120)
-    assert build_estimator(model, 500).n_neighbors == 125
+        build_baseline(model).make_estimator(120)
+    assert build_baseline(model).make_estimator(500).n_neighbors == 125
+    with pytest.raises(TypeError, match="unknown argument.*width"):
+        build_baseline({**model, "width": 0.5})
 
 
 def _baseline(tmp_path, mini_mtat, store_dir, extra):
-    from autotag.training import train
-
     common = [o for o in mini_overrides(mini_mtat, store_dir) if not o.startswith("model.")]
-    cfg = compose_train([*common, *extra], tmp_path)
-    return train(cfg)  # dispatches model=rf|knn to autotag.baselines.run_baseline
+    return train_run([*common, *extra], tmp_path)  # fit() dispatches model=rf|knn to fit_baseline
 
 
 @pytest.mark.parametrize(

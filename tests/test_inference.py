@@ -16,9 +16,9 @@ import soundfile as sf
 import torch
 
 from autotag.cli import main
-from autotag.inference import Tagger, TaggerError, find_audio, window_starts
-from tests.conftest import ROOT, compose_train, mini_overrides
-from tests.helpers import TONE_TAGS
+from autotag.data.audio import window_starts
+from autotag.inference import Tagger, TaggerError, find_audio
+from tests.helpers import ROOT, TONE_TAGS, mini_overrides, train_run
 
 SR = 16000
 
@@ -26,13 +26,10 @@ SR = 16000
 @pytest.fixture(scope="session")
 def tagger_run(mini_mtat, mini_store_dir, tmp_path_factory) -> Path:
     """One tiny FCN trained on the mini corpus (6 epochs, seconds); its run folder."""
-    from autotag.training import train
-
     run = tmp_path_factory.mktemp("tagger_run")
-    cfg = compose_train(
+    res = train_run(
         [*mini_overrides(mini_mtat, mini_store_dir), "epochs=6", "optimizer.lr=3e-3"], run
     )
-    res = train(cfg)
     assert res["val"]["roc_auc"] > 0.8, res["history"]
     return run
 
@@ -72,12 +69,35 @@ def test_load_rebuilds_the_saved_model(model, tagger):
     np.testing.assert_allclose(tagger.thresholds, blob["thresholds"], rtol=1e-6)
     assert tagger.features.n_mels == 24 and tagger.front.window_samples == 3 * SR
     assert len(tagger.sha256) == 64 and tagger.embedding_dim == tagger.net.embedding_dim
-    # same probabilities as the LightningModule's forward on the same mel
-    from autotag.data.features import LogMel
 
-    mel = LogMel(tagger.features)(torch.from_numpy(tone(3.0)))[None]
-    net_out = torch.sigmoid(tagger.net.eval()(tagger.normalizer(mel))).detach().numpy()
-    np.testing.assert_allclose(tagger.predict_mels(mel.numpy())[0], net_out, atol=1e-5)
+
+def test_tagger_gives_the_trained_modules_test_predictions(tagger, tagger_run):
+    """The Tagger rebuilt from tagger.pt scores the store's test rows as the LightningModule
+    did in ``trainer.test`` (saved by the run in predictions.npz)."""
+    from autotag.data.store import MelStore
+
+    res = json.loads((tagger_run / "results.json").read_text())
+    saved = np.load(tagger_run / "predictions.npz")
+    assert list(saved["tag_names"]) == tagger.tag_names
+    store = MelStore(res["store"])
+    rows = store.indices("test")
+    np.testing.assert_array_equal(saved["test_clip_ids"], store.clip_ids[rows])
+    probs, _ = tagger.predict_mels(store.mels(rows).astype(np.float32))
+    np.testing.assert_allclose(probs, saved["test_scores"], atol=1e-5)
+
+
+def test_store_and_tagger_compute_identical_features(tagger, mini_store, mini_mtat):
+    """One audio→features path: a file through `prepare` and through the Tagger."""
+    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.store import MelStore
+
+    store, manifest = MelStore(mini_store), read_mtat(mini_mtat)
+    assert store.features.digest() == tagger.features.digest()  # every value-changing field
+    for row in (0, 77, 159):
+        path = manifest.paths[row]
+        song = tagger.front.song_mels(tagger.front.load(path))  # what tag_file computes
+        assert song.shape == (1, *store.mel(row).shape)
+        np.testing.assert_array_equal(song[0].astype(np.float16), store.mel(row))
 
 
 def test_files_that_are_not_taggers_get_clear_errors(tmp_path, tagger_run, capsys):
@@ -93,7 +113,7 @@ def test_files_that_are_not_taggers_get_clear_errors(tmp_path, tagger_run, capsy
     cases = {
         tmp_path / "missing.pt": "model file not found",
         tmp_path / "evil.pt": "not an autotag tagger file",
-        tmp_path / "plain.pt": "no 'autotag-tagger/1' format",
+        tmp_path / "plain.pt": "no 'autotag-tagger/' format",
         tmp_path / "notes.txt": "not an autotag tagger file",
         tagger_run / "checkpoints" / "last.ckpt": "Lightning checkpoint",
     }
@@ -125,15 +145,15 @@ def test_windows_form_a_centred_grid(tagger):
     front = tagger.front
     w = front.windows(np.arange(SR, dtype=np.float32))  # 1 s → one padded 3 s window
     assert w.shape == (1, 3 * SR) and w[0, SR] == 0 and w[0, -1] == 0
-    assert front.mels(tone(60.0)).shape == (20, 24, 188)
-    assert front.mels(tone(60.0), hop_seconds=1.5).shape == (39, 24, 188)
+    assert front.song_mels(tone(60.0)).shape == (20, 24, 188)
+    assert front.song_mels(tone(60.0), hop_seconds=1.5).shape == (39, 24, 188)
 
 
 # --------------------------------------------------------------------------- tagging
 
 
 def test_tags_of_test_folder_clips_are_mostly_right(model, mini_mtat, capsys):
-    from autotag.data.mtat import read_mtat
+    from autotag.data.readers.mtat import read_mtat
 
     m = read_mtat(mini_mtat)
     cols = [m.tag_names.index(t) for t in TONE_TAGS]
@@ -238,7 +258,7 @@ def crashing_decode(path: str):
     """A decoding task whose process dies on files named *crash* (a decoder segfault)."""
     import os
 
-    from autotag.inference import _decode_in_worker
+    from autotag.inference.decode import _decode_in_worker
 
     if "crash" in Path(path).name:
         os._exit(3)
@@ -246,7 +266,7 @@ def crashing_decode(path: str):
 
 
 def test_a_decoder_crash_fails_only_that_file(tagger, mini_mtat, tmp_path):
-    from autotag.inference import decode_files
+    from autotag.inference.decode import decode_files
 
     good = sorted((mini_mtat / "4").glob("*.mp3"))[:6]
     crash = tmp_path / "crash.mp3"
@@ -256,7 +276,7 @@ def test_a_decoder_crash_fails_only_that_file(tagger, mini_mtat, tmp_path):
     assert [d.path for d in out] == paths
     assert [d.error is None for d in out] == [p != str(crash) for p in paths]
     assert "decoder crashed" in out[3].error and str(crash) in out[3].error
-    np.testing.assert_allclose(out[0].mels, tagger.front.mels(tagger.front.load(good[0])))
+    np.testing.assert_allclose(out[0].mels, tagger.front.song_mels(tagger.front.load(good[0])))
 
 
 def test_thresholds_decide_presence_and_can_be_overridden(tagger, model, mini_mtat, capsys):
@@ -396,15 +416,16 @@ print(json.dumps({{"p": p.tolist(), "one": one.tolist(), "emb": list(e.shape), "
     assert res["sr"] == SR and res["n"] == 3 * SR
 
 
-def test_onnx_export_when_available(model, tagger, tmp_path, capsys):
-    from autotag.export import onnx_available
+def test_onnx_export_matches_the_tagger(model, tagger, tmp_path, capsys, monkeypatch):
+    import onnxruntime as ort
 
-    if not onnx_available():
-        code, _, err = run_cli(capsys, "export", "--model", model, "--out", tmp_path / "t.ts",
-                               "--onnx", tmp_path / "t.onnx")  # fmt: skip
-        assert code == 2 and "onnx" in err
-        pytest.skip("onnx is not installed (uv sync --extra onnx)")
-    ort = pytest.importorskip("onnxruntime")
+    from autotag.cli import export as export_cmd
+
+    monkeypatch.setattr(export_cmd, "onnx_available", lambda: False)  # a machine without onnx
+    code, _, err = run_cli(capsys, "export", "--model", model, "--out", tmp_path / "t.ts",
+                           "--onnx", tmp_path / "t.onnx")  # fmt: skip
+    assert code == 2 and "needs the `onnx` package" in err and not (tmp_path / "t.ts").exists()
+    monkeypatch.undo()
     code, _, _ = run_cli(capsys, "export", "--model", model, "--out", tmp_path / "t.ts",
                          "--onnx", tmp_path / "t.onnx")  # fmt: skip
     assert code == 0
@@ -414,7 +435,7 @@ def test_onnx_export_when_available(model, tagger, tmp_path, capsys):
     if meta["input"] == "waveform":
         feed = windows
     else:
-        feed = tagger.front.mels(tone(9.0, ("classical",)))
+        feed = tagger.front.song_mels(tone(9.0, ("classical",)))
     probs = sess.run(None, {sess.get_inputs()[0].name: feed})[0]
     np.testing.assert_allclose(probs, tagger.predict_windows(windows), atol=1e-4)
 

@@ -12,7 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep
 from omegaconf import OmegaConf
 
-from tests.conftest import ROOT, mini_overrides
+from tests.helpers import ROOT, mini_overrides
 
 PARAMS = ("optimizer.lr", "model.dropout", "loss.max_pos_weight")
 

@@ -16,11 +16,12 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from autotag.data import store as store_mod
+from autotag.data import prepare as prepare_mod
 from autotag.data.audio import AudioError, center_crop_or_pad, load_audio
 from autotag.data.features import FeatureConfig, LogMel
-from autotag.data.mtat import read_mtat
-from autotag.data.store import MelStore, build_store, is_complete
+from autotag.data.prepare import build_store
+from autotag.data.readers.mtat import read_mtat
+from autotag.data.store import MelStore, is_complete
 from tests.helpers import write_mini_mtat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +34,13 @@ def test_logmel_matches_direct_stft_and_filterbank():
         n_fft=1024,
         hop_length=512,
         n_mels=40,
+        f_min=0.0,
+        f_max=8000.0,
         clip_seconds=2.0,
         n_frames=63,
+        mel_scale="slaney",
+        mel_norm="slaney",
+        amin=1e-10,
     )
     x = torch.randn(cfg.n_samples) * 0.1
     ours = LogMel(cfg)(x)
@@ -77,11 +83,13 @@ def test_presets_give_the_published_shapes():
         assert abs(raw[-1] - shape[1]) <= 1  # n_frames only trims a frame the centred STFT adds
 
 
-def test_feature_config_rejects_bad_values():
+def test_feature_config_rejects_bad_values(mini_features):
     with pytest.raises(ValueError, match="unknown key"):
-        FeatureConfig.from_dict({"n_mel": 40})
+        FeatureConfig.from_dict({**mini_features, "n_mel": 40})
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['n_mels'\]"):
+        FeatureConfig.from_dict({k: v for k, v in mini_features.items() if k != "n_mels"})
     with pytest.raises(ValueError, match="f_max"):
-        FeatureConfig.from_dict({"f_max": 9000.0})
+        FeatureConfig.from_dict({**mini_features, "f_max": 9000.0})
 
 
 def test_load_audio_resamples_downmixes_and_names_bad_files(tmp_path):
@@ -136,13 +144,22 @@ def test_training_statistics_equal_numpy(mini_store):
     assert s.stats["n_clips"] == 120
 
 
+def _broken_files(root: Path) -> list[Path]:
+    """Empty, text, truncated, missing and silent files of :func:`_broken_corpus`."""
+    files = sorted((root / "1").glob("*.mp3")) + sorted((root / "2").glob("*.mp3"))
+    missing = root / (root / "missing.txt").read_text()
+    silent = sorted((root / "5").glob("*.mp3"))[0]
+    return [f.resolve() for f in (*files[:3], missing, silent)]
+
+
 def _broken_corpus(root: Path) -> Path:
     write_mini_mtat(root, n_clips=32, seconds=2.0, seed=1)
     files = sorted((root / "1").glob("*.mp3")) + sorted((root / "2").glob("*.mp3"))
+    (root / "missing.txt").write_text(str(files[3].relative_to(root)))
     files[0].write_bytes(b"")  # empty
     files[1].write_text("this is not audio")  # text named .mp3
     good = sorted((root / "4").glob("*.mp3"))[0].read_bytes()
-    files[2].write_bytes(good[:300])  # truncated
+    files[2].write_bytes(good[: len(good) // 4])  # truncated: decodes to ~0.5 s of 2 s
     files[3].unlink()  # listed, missing
     sf.write(
         sorted((root / "5").glob("*.mp3"))[0], np.zeros(32000, np.float32), 16000, format="MP3"
@@ -158,15 +175,19 @@ def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
         FeatureConfig.from_dict({**mini_features, "clip_seconds": 2.0}),
         tmp_path / "s.h5",
         workers=0,
+        shard_size=32,
+        min_audio_seconds=1.0,
         progress=False,
     )
     s = MelStore(path)
-    bad = {Path(p).name.split("-")[2]: st for p, st in zip(s.paths, s.status) if st != "ok"}
-    assert len(bad) == 5 and sum(not v for v in s.valid) == 4
-    reasons = " ".join(bad.values())
-    for msg in ("empty file", "cannot decode", "not found", "silent"):
-        assert msg in reasons
-    assert "truncated" in reasons or "cannot decode" in reasons
+    status = {Path(p).resolve(): st for p, st in zip(s.paths, s.status)}
+    empty, text, truncated, missing, silent_file = _broken_files(root)
+    assert sum(st != "ok" for st in status.values()) == 5 and sum(not v for v in s.valid) == 4
+    assert status[empty].startswith("broken: empty file")
+    assert status[text].startswith("broken: cannot decode")
+    assert status[truncated].startswith("broken: only") and "truncated" in status[truncated]
+    assert status[missing].startswith("broken: file not found")
+    assert status[silent_file] == "silent"
     assert "5 clip(s) skipped or flagged" in caplog.text
     silent = int(np.flatnonzero(s.status == "silent")[0])
     assert s.valid[silent] and np.all(s.mel(silent) == -100)
@@ -197,9 +218,11 @@ def test_resume_after_interrupt_gives_identical_store(
     tmp_path, mini_mtat, mini_features, monkeypatch
 ):
     m, cfg = read_mtat(mini_mtat), FeatureConfig.from_dict(mini_features)
-    ref = build_store(m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, progress=False)
+    ref = build_store(
+        m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, min_audio_seconds=1.0, progress=False
+    )
     saved = []
-    real_save = store_mod._save_shard
+    real_save = prepare_mod._save_shard
 
     def save_then_die(parts, result):
         real_save(parts, result)
@@ -207,19 +230,19 @@ def test_resume_after_interrupt_gives_identical_store(
         if len(saved) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(store_mod, "_save_shard", save_then_die)
+    monkeypatch.setattr(prepare_mod, "_save_shard", save_then_die)
     target = tmp_path / "resumed.h5"
     with pytest.raises(KeyboardInterrupt):
-        build_store(m, cfg, target, workers=0, shard_size=8, progress=False)
+        build_store(m, cfg, target, workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
     assert not target.exists() and not is_complete(target)
     assert len(list(target.with_suffix(".parts").glob("shard-*.npz"))) == 3
-    monkeypatch.setattr(store_mod, "_save_shard", real_save)
+    monkeypatch.setattr(prepare_mod, "_save_shard", real_save)
     processed = []
-    real_process = store_mod._process_shard
+    real_process = prepare_mod._process_shard
     monkeypatch.setattr(
-        store_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t)
+        prepare_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t)
     )
-    build_store(m, cfg, target, workers=0, shard_size=8, progress=False)
+    build_store(m, cfg, target, workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
     assert sorted(processed) == list(range(3, 20))  # only the missing shards were redone
     assert not target.with_suffix(".parts").exists()
     _assert_same_store(ref, target)

@@ -16,8 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from autotag.sweep import PAPER, collect, identity, main, markdown
-from tests.conftest import MINI_POOLS, ROOT
+from autotag.experiments.job import identity
+from autotag.experiments.render import markdown
+from autotag.experiments.report import PAPER, collect, main
+from tests.helpers import MINI_POOLS, ROOT
 
 
 def _compose_sweep(overrides: list[str]):
@@ -36,7 +38,7 @@ def test_paper_grid_is_a_multirun_config_and_the_command_line_replaces_axes():
     sweep = OmegaConf.to_container(h.sweep, resolve=False)
     assert sweep == {"dir": "multirun/${sweep.name}", "subdir": "${hydra.job.override_dirname}"}
     assert h.sweep.dir == "multirun/paper"
-    assert h.callbacks.sweep_report._target_ == "autotag.sweep.SweepReport"
+    assert h.callbacks.sweep_report._target_ == "autotag.experiments.report.SweepReport"
     assert cfg.group == "paper" and cfg.sweep.paper_reference
     params = dict(h.sweeper.params)
     assert params == {
@@ -206,7 +208,7 @@ def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
     (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").unlink()
     log, _ = _sweep(conf, sw, capsys=capsys)
     assert log.count("finished (results.json exists)") == 2
-    assert "resuming from" in log or "cannot be resumed" in log
+    assert "resuming from" in log and "cannot be resumed" not in log
     assert [r["status"] for r in _rows(sw)] == ["finished"] * 3
 
     # the report rebuilt by hand gives the same table
@@ -241,7 +243,7 @@ def test_a_failing_job_is_reported_and_the_others_finish(
 def test_resumable_needs_the_best_checkpoint_of_last_ckpt(tmp_path):
     import torch
 
-    from autotag.sweep import resumable
+    from autotag.experiments.job import resumable
 
     best = tmp_path / "epoch000.ckpt"
     state = {"ModelCheckpoint{'monitor': 'val/roc_auc'}": {"best_model_path": str(best)}}
@@ -265,8 +267,7 @@ def test_submitit_local_launcher_runs_a_job(tmp_path, mini_mtat, mini_store_dir)
 
 
 def test_optuna_search_config_composes():
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     cfg = _compose_sweep(["sweep=optuna"])
     assert cfg.hydra.sweeper.direction == "maximize"
     assert set(cfg.hydra.sweeper.params) == {"optimizer.lr", "model.dropout", "loss.max_pos_weight"}
-    assert cfg.model.name == "fcn_bn" and cfg.sweep.name == "optuna"
+    assert cfg.hydra.runtime.choices.model == "fcn_bn" and cfg.sweep.name == "optuna"

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from autotag.data.normalize import Normalizer
-from autotag.losses import WeightedBCE, positive_weights
-from autotag.metrics import tag_scores
-from autotag.models import FCN
-from tests.conftest import compose_train, mini_overrides
+from autotag.data.normalize import Normalizer, norm_description
+from autotag.models.fcn import FCN
+from autotag.training.losses import WeightedBCE, positive_weights
+from autotag.training.metrics import tag_scores
+from tests.helpers import ROOT, compose_train, mini_overrides, train_run
+
+
+def _norm(mode: str, mean: float = 0.0, std: float = 1.0) -> Normalizer:
+    return Normalizer(mode, global_mean=mean, global_std=std, eps=1e-5, amin=1e-10)
 
 
 def test_normalizations_match_numpy():
@@ -23,41 +30,102 @@ def test_normalizations_match_numpy():
     t = torch.from_numpy(x)
     eps = 1e-5
     np.testing.assert_allclose(
-        Normalizer("global", -30.0, 10.0)(t).numpy(), (x + 30) / (10 + eps), rtol=1e-5
+        _norm("global", -30.0, 10.0)(t).numpy(), (x + 30) / (10 + eps), rtol=1e-5
     )
     ref = (x - x.mean(axis=2, keepdims=True)) / (x.std(axis=2, keepdims=True) + eps)
-    np.testing.assert_allclose(Normalizer("per_coeff")(t).numpy(), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_norm("per_coeff")(t).numpy(), ref, rtol=1e-4, atol=1e-5)
     ref = (x - x.mean(axis=(1, 2), keepdims=True)) / (x.std(axis=(1, 2), keepdims=True) + eps)
-    np.testing.assert_allclose(Normalizer("per_spec")(t).numpy(), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_norm("per_spec")(t).numpy(), ref, rtol=1e-4, atol=1e-5)
     p = 10 ** (x.astype(np.float64) / 10)
     z = (p - p.mean(axis=(1, 2), keepdims=True)) / (p.std(axis=(1, 2), keepdims=True) + eps)
     ref = 10 * np.log10(np.maximum(z, 1e-10))
-    np.testing.assert_allclose(Normalizer("prelog")(t).numpy(), ref, rtol=1e-3, atol=1e-3)
-    np.testing.assert_array_equal(Normalizer("none")(t).numpy(), x)
+    np.testing.assert_allclose(_norm("prelog")(t).numpy(), ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(_norm("none")(t).numpy(), x)
     with pytest.raises(ValueError, match="norm.mode"):
-        Normalizer("bogus")
+        _norm("bogus")
+    # the saved description rebuilds the same normalizer
+    n = Normalizer(**norm_description("global", {"global_mean": -30.0, "global_std": 10.0}, 1e-8))
+    assert n.describe() == {
+        "mode": "global", "global_mean": -30.0, "global_std": 10.0, "eps": 1e-5, "amin": 1e-8
+    }  # fmt: skip
+    torch.testing.assert_close(Normalizer(**n.describe())(t), n(t))
 
 
-@pytest.mark.parametrize("mode", ["global", "per_coeff", "per_spec", "prelog", "none"])
-def test_silence_gives_no_nan(mode):
+def test_silence_gives_zeros_per_spectrogram_and_finite_global_values():
     silent = torch.full((2, 40, 50), -100.0)
-    out = Normalizer(mode, -30.0, 0.0)(silent)
-    assert torch.isfinite(out).all()
+    for mode in ("per_coeff", "per_spec", "prelog"):
+        out = _norm(mode)(silent)
+        assert torch.equal(out, torch.zeros_like(out)) or mode == "prelog", mode
+    # prelog: the constant power minus its mean is 0 → clamped to amin → 10*log10(amin)
+    torch.testing.assert_close(_norm("prelog")(silent), torch.full_like(silent, -100.0))
+    out = _norm("global", -30.0, 12.0)(silent)
+    torch.testing.assert_close(out, torch.full_like(silent, -70.0 / (12.0 + 1e-5)))
+    assert torch.isfinite(_norm("global", -30.0, 0.0)(silent)).all()  # eps guards a zero std
+
+
+def _fcn(n_mels: int, n_frames: int, **changes) -> FCN:
+    """An FCN with the arguments of conf/model/fcn.yaml, some changed."""
+    args = {k: v for k, v in OmegaConf.load(ROOT / "conf/model/fcn.yaml").items() if k != "arch"}
+    return FCN(n_mels, n_frames, 50, **{**args, **changes})
 
 
 def test_fcn_shapes_for_both_presets_and_too_small_input():
-    m = FCN(40, 909, n_classes=50, width=0.0625)
+    m = _fcn(40, 909, width=0.0625)
     assert m.final_map == (5, 1)
     assert m(torch.randn(2, 40, 909)).shape == (2, 50)
     assert m.embed(torch.randn(2, 40, 909)).shape == (2, 128)
-    c = FCN(
-        96, 1366, pools=((2, 4), (4, 5), (3, 8), (4, 8)), width=0.0625, batch_norm=True, dropout=0.1
-    )
+    choi_pools = OmegaConf.load(ROOT / "conf/model/fcn_choi.yaml").pools
+    c = _fcn(96, 1366, pools=choi_pools, width=0.0625, batch_norm=True, dropout=0.1)
     assert c.final_map == (1, 1) and c(torch.randn(2, 1, 96, 1366)).shape == (2, 50)
-    full = FCN(40, 909)
+    full = _fcn(40, 909)
     assert [b[0].out_channels for b in full.blocks] == [128, 384, 768, 2048]
     with pytest.raises(ValueError, match=r"input 40x200 is too small"):
-        FCN(40, 200)
+        _fcn(40, 200)
+
+
+def test_every_model_config_builds_through_the_registry():
+    from autotag.models import MODELS, build_baseline, build_model, is_network
+
+    for path in sorted((ROOT / "conf/model").glob("*.yaml")):
+        cfg = OmegaConf.to_container(
+            OmegaConf.merge(compose_train([f"model={path.stem}"]).model), resolve=True
+        )
+        assert cfg["arch"] in MODELS, path.name
+        if is_network(cfg["arch"]):
+            net = build_model(cfg, 40, 909, 7) if "choi" not in path.stem else None
+            if net is not None:
+                assert net(torch.randn(1, 40, 909)).shape == (1, 7)
+        else:
+            assert build_baseline(cfg).features in ("flat", "stats")
+    with pytest.raises(TypeError, match="unknown argument.*n_estimators"):
+        build_model({"arch": "fcn", "n_estimators": 3}, 40, 909, 7)
+    with pytest.raises(ValueError, match="model.arch='nope'"):
+        build_model({"arch": "nope"}, 40, 909, 7)
+
+
+def test_optimizer_and_scheduler_configs_build_the_named_classes():
+    from autotag.training.optim import build_optimizer, build_scheduler
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    for name, cls in (
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("sgd", torch.optim.SGD),
+    ):
+        cfg = OmegaConf.load(ROOT / f"conf/optimizer/{name}.yaml")
+        opt = build_optimizer(params, cfg)
+        assert type(opt) is cls and opt.defaults["lr"] == cfg.lr
+    assert opt.defaults["momentum"] == 0.9 and opt.defaults["nesterov"] is True
+    kinds = {"none": None, "cosine": "CosineAnnealingLR", "onecycle": "OneCycleLR",
+             "plateau": "ReduceLROnPlateau"}  # fmt: skip
+    for name, kind in kinds.items():
+        cfg = OmegaConf.load(ROOT / f"conf/scheduler/{name}.yaml")
+        s = build_scheduler(
+            build_optimizer(params, {"name": "adam", "lr": 0.1}), cfg, 10, lambda: 50
+        )
+        assert (s and type(s["scheduler"]).__name__) == kind
+    with pytest.raises(ValueError, match="optimizer.name='lion'"):
+        build_optimizer(params, {"name": "lion", "lr": 1.0})
 
 
 def test_weighted_bce_matches_the_formula():
@@ -93,10 +161,7 @@ def test_macro_auc_equals_sklearn_and_skips_tags_without_positives(caplog):
 
 
 def _train(tmp_path, mini_mtat, store_dir, extra):
-    from autotag.training import train
-
-    cfg = compose_train([*mini_overrides(mini_mtat, store_dir), *extra], tmp_path)
-    return train(cfg)
+    return train_run([*mini_overrides(mini_mtat, store_dir), *extra], tmp_path)
 
 
 def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir):
@@ -133,21 +198,60 @@ def test_resume_continues_the_epoch_count(tmp_path, mini_mtat, mini_store_dir):
     assert [h["epoch"] for h in res["history"]] == [1, 2, 3, 4]  # history came with the checkpoint
 
 
-def test_in_memory_loading_trains_too(tmp_path, mini_mtat, mini_store_dir):
-    res = _train(
-        tmp_path,
-        mini_mtat,
-        mini_store_dir,
-        ["epochs=2", "data.in_memory=true", "norm=per_coeff", "model=fcn"],
-    )
-    assert np.isfinite(res["test"]["roc_auc"])
+def _batches(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (x, y) of a split's loader, as the Trainer would see them after the transfer."""
+    xs, ys = [], []
+    for batch in getattr(dm, f"{split}_dataloader")():
+        x, y = dm.on_after_batch_transfer(batch, 0)
+        xs.append(x)
+        ys.append(y)
+    return torch.cat(xs), torch.cat(ys)
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_in_memory_and_streamed_loaders_give_the_same_items(mini_store, split):
+    from autotag.data.datamodule import TagDataModule
+
+    common = dict(top_k=4, norm="global", batch_size=7, num_workers=0, random_crop=None)
+    streamed = TagDataModule(mini_store, in_memory=False, **common)
+    in_mem = TagDataModule(mini_store, in_memory=True, **common)
+    for dm in (streamed, in_mem):
+        dm.setup()
+    # the in-memory gather asks the Trainer which loop runs; a stand-in answers for `split`
+    in_mem.trainer = types.SimpleNamespace(
+        training=split == "train", validating=split == "val", sanity_checking=False,
+        world_size=1, global_rank=0, strategy=types.SimpleNamespace(root_device=torch.device("cpu")),
+    )  # fmt: skip
+    streamed.trainer = None
+    torch.manual_seed(0)
+    xs, ys = _batches(streamed, split) if split != "train" else _unshuffled(streamed, split)
+    torch.manual_seed(0)
+    xm, ym = _batches(in_mem, split) if split != "train" else _unshuffled(in_mem, split)
+    assert len(xs) == len(streamed.datasets[split]) > 0
+    torch.testing.assert_close(xm, xs, rtol=0, atol=0)
+    torch.testing.assert_close(ym, ys, rtol=0, atol=0)
+
+
+def _unshuffled(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loader shuffles: read it with shuffling off to compare item by item."""
+    loader = dm._loader(split, shuffle=False)
+    xs, ys = [], []
+    for batch in loader:
+        x, y = dm.on_after_batch_transfer(batch, 0)
+        xs.append(x)
+        ys.append(y)
+    return torch.cat(xs), torch.cat(ys)
 
 
 def test_wandb_offline_run_folder_holds_metrics(tmp_path, mini_mtat, mini_store_dir):
     _train(tmp_path, mini_mtat, mini_store_dir, ["epochs=2", "logger=wandb"])
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    data = next(runs[0].glob("*.wandb")).read_bytes()
+    # wandb's service process may still be writing its log when finish() returns: wait for it
+    deadline, data = time.monotonic() + 30, b""
+    while time.monotonic() < deadline and not (b"val/roc_auc" in data and b"test/roc_auc" in data):
+        data = next(runs[0].glob("*.wandb")).read_bytes()
+        time.sleep(0.2)
     assert b"val/roc_auc" in data and b"test/roc_auc" in data
 
 
@@ -158,7 +262,7 @@ def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     common = mini_overrides(mini_mtat, mini_store_dir)
     proc = subprocess.run(
@@ -188,3 +292,51 @@ def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(
     assert one["test"]["roc_auc"] == pytest.approx(ddp["test"]["roc_auc"], abs=1e-6)
     assert one["test"]["pr_auc"] == pytest.approx(ddp["test"]["pr_auc"], abs=1e-6)
     assert one["n_clips"] == ddp["n_clips"]
+
+
+def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
+    tmp_path, mini_mtat, mini_store_dir
+):
+    from autotag.data.store import MelStore
+    from autotag.models import build_model
+    from autotag.models.tagger_file import read_tagger
+    from autotag.training.warm_start import warm_start
+    from tests.helpers import write_mini_mtat
+
+    _train(tmp_path / "a", mini_mtat, mini_store_dir, ["epochs=2"])
+    old = read_tagger(tmp_path / "a" / "tagger.pt")
+    assert old.tag_names == ["guitar", "classical", "techno", "slow"]
+
+    # another corpus: other clips (so other statistics) and a fifth tag the old model lacks
+    other = write_mini_mtat(tmp_path / "other", n_clips=96, seconds=3.0, seed=7)
+    over = [o for o in mini_overrides(other, tmp_path / "stores") if not o.startswith("data.top_k")]
+    res = train_run(
+        [*over, "data.top_k=5", "epochs=0", f"init_from={tmp_path / 'a' / 'tagger.pt'}"],
+        tmp_path / "b",
+    )
+    new = read_tagger(tmp_path / "b" / "tagger.pt")
+    assert new.tag_names == [*old.tag_names, "rock"]
+    store = MelStore(res["store"])
+    assert new.norm["global_mean"] == pytest.approx(store.stats["global_mean"])
+    assert new.norm["global_mean"] != pytest.approx(old.norm["global_mean"])
+    for key, w in old.weights.items():
+        if key.startswith("classifier."):
+            torch.testing.assert_close(new.weights[key][:4], w)
+            assert not any(torch.equal(new.weights[key][4], row) for row in w)  # rock: fresh
+        else:
+            torch.testing.assert_close(new.weights[key], w)
+
+    # rows follow the names, whatever the order; unknown tags can be refused by name
+    net = build_model(old.model, 24, 188, 4)
+    order = ["slow", "guitar", "techno", "classical"]
+    warm_start(net, tmp_path / "a" / "tagger.pt", order, "fresh")
+    idx = [old.tag_names.index(t) for t in order]
+    torch.testing.assert_close(net.classifier.weight, old.weights["classifier.weight"][idx])
+    torch.testing.assert_close(net.classifier.bias, old.weights["classifier.bias"][idx])
+    with pytest.raises(ValueError, match="lacks the tags rock.*has techno"):
+        warm_start(
+            build_model(old.model, 24, 188, 4),
+            tmp_path / "a" / "tagger.pt",
+            ["slow", "guitar", "rock", "classical"],
+            "error",
+        )

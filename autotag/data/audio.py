@@ -57,3 +57,18 @@ def center_crop_or_pad(x: np.ndarray, n: int) -> np.ndarray:
         return x[start : start + n]
     left = (n - len(x)) // 2
     return np.pad(x, (left, n - len(x) - left))
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Start samples of the windows: every ``hop`` samples, the grid centred in the signal.
+
+    With ``hop == window`` and a signal shorter than two windows there is one window, at the
+    same offset as :func:`center_crop_or_pad`'s crop: a clip is windowed like a store clip.
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window ({window}) and hop ({hop}) must be positive")
+    if n_samples <= window:
+        return [0]
+    k = (n_samples - window) // hop + 1
+    offset = (n_samples - ((k - 1) * hop + window)) // 2
+    return [offset + i * hop for i in range(k)]

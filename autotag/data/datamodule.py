@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from autotag.data.manifest import top_k_tags
-from autotag.data.normalize import Normalizer
+from autotag.data.normalize import Normalizer, norm_description
 from autotag.data.store import MelStore
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,12 @@ class TagDataModule(pl.LightningDataModule):
     def __init__(
         self,
         store_path: str | Path,
-        top_k: int = 50,
+        top_k: int,
+        norm: str,
         batch_size: int = 32,
-        num_workers: int = 2,
+        num_workers: int = 0,
         in_memory: bool = False,
         random_crop: int | None = None,
-        norm: str = "global",
         shuffle_labels: bool = False,
         seed: int = 0,
         pin_memory: bool | None = None,
@@ -102,10 +102,8 @@ class TagDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.tag_names = top_k_tags(self.store.tag_names, self.store.tag_counts, top_k)
         self.tag_index = np.array([self.store.tag_names.index(t) for t in self.tag_names])
-        st = self.store.stats
-        self.normalizer = Normalizer(
-            norm, st["global_mean"], st["global_std"], amin=self.store.features.amin
-        )
+        self.norm = norm_description(norm, self.store.stats, self.store.features.amin)
+        self.normalizer = Normalizer(**self.norm)
         self.datasets: dict[str, MelDataset] = {}
         self._device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 

@@ -15,27 +15,30 @@ from torch import nn
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Parameters of the log-mel features (the ``features`` config group)."""
+    """Parameters of the log-mel features: the ``features`` config group, field for field
+    (the defaults live in ``conf/features/*.yaml``)."""
 
-    name: str = "seed"
-    sample_rate: int = 16000
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 40
-    f_min: float = 0.0
-    f_max: float = 8000.0
-    clip_seconds: float = 29.1
-    n_frames: int = 909
-    mel_scale: str = "slaney"  # librosa's default, as in published MTAT code
-    mel_norm: str | None = "slaney"
-    amin: float = 1e-10  # floor of the power before dB: silence maps to 10*log10(amin) = -100 dB
+    name: str
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    f_min: float
+    f_max: float
+    clip_seconds: float
+    n_frames: int
+    mel_scale: str  # "slaney" (librosa's default) or "htk"
+    mel_norm: str | None  # "slaney" (area-normalized filters) or None
+    amin: float  # power floor before dB: silence maps to 10*log10(amin) dB
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureConfig:
         known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
+        unknown, missing = set(d) - known, known - set(d)
         if unknown:
             raise ValueError(f"features: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        if missing:
+            raise ValueError(f"features: missing key(s) {sorted(missing)}")
         cfg = cls(**dict(d))
         cfg.validate()
         return cfg

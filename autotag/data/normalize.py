@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
 NORMS = ("global", "per_coeff", "per_spec", "prelog", "none")
+EPS = 1e-5  # added to every std: constant (silent) spectrograms give zeros, never NaN
+
+
+def norm_description(mode: str, stats: Mapping[str, Any], amin: float) -> dict[str, Any]:
+    """The one saved description a :class:`Normalizer` is built from (``Normalizer(**d)``).
+
+    ``stats`` are a store's training statistics; ``amin`` is the features' power floor
+    (``prelog`` clamps to it). Training, the tagger file and the figures all use this.
+    """
+    if mode not in NORMS:
+        raise ValueError(f"norm.mode={mode!r}: choose one of {', '.join(NORMS)}")
+    return {
+        "mode": mode,
+        "global_mean": float(stats["global_mean"]),
+        "global_std": float(stats["global_std"]),
+        "eps": EPS,
+        "amin": float(amin),
+    }
 
 
 class Normalizer(nn.Module):
@@ -19,16 +40,12 @@ class Normalizer(nn.Module):
       the picture is lost. It stays finite, unlike a literal log of negative numbers;
     - ``none``: the dB values as stored.
 
-    Constant (e.g. silent) spectrograms give zeros, never NaN or inf.
+    Constant (e.g. silent) spectrograms give zeros, never NaN or inf. Build one from a saved
+    description: ``Normalizer(**norm_description(mode, store.stats, features.amin))``.
     """
 
     def __init__(
-        self,
-        mode: str,
-        global_mean: float = 0.0,
-        global_std: float = 1.0,
-        eps: float = 1e-5,
-        amin: float = 1e-10,
+        self, mode: str, global_mean: float, global_std: float, eps: float, amin: float
     ) -> None:
         super().__init__()
         if mode not in NORMS:
@@ -38,6 +55,16 @@ class Normalizer(nn.Module):
         self.amin = amin
         self.register_buffer("global_mean", torch.tensor(float(global_mean)))
         self.register_buffer("global_std", torch.tensor(float(global_std)))
+
+    def describe(self) -> dict[str, Any]:
+        """The description this normalizer is built from (plain values, for saved files)."""
+        return {
+            "mode": self.mode,
+            "global_mean": float(self.global_mean),
+            "global_std": float(self.global_std),
+            "eps": float(self.eps),
+            "amin": float(self.amin),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()

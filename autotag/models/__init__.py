@@ -1,5 +1,23 @@
-"""Plain ``nn.Module`` taggers (no Lightning here)."""
+"""Models: plain ``nn.Module`` networks and scikit-learn baselines, behind one registry.
 
-from autotag.models.fcn import FCN, build_model
+Every module of this package is imported here, so a model registers itself
+(``@register("arch")``) by being a file in ``autotag/models/``.
+"""
 
-__all__ = ["FCN", "build_model"]
+import importlib
+import pkgutil
+
+from autotag.models.registry import (
+    MODELS,
+    build_baseline,
+    build_model,
+    is_network,
+    model_arguments,
+    register,
+)
+
+for _m in pkgutil.iter_modules(__path__):
+    if _m.name != "registry":
+        importlib.import_module(f"{__name__}.{_m.name}")
+
+__all__ = ["MODELS", "build_baseline", "build_model", "is_network", "model_arguments", "register"]

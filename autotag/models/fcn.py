@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from autotag.models.registry import register
 
+
+@register("fcn")
 class FCN(nn.Module):
     """3x3 conv → [BatchNorm] → ReLU → max-pool blocks, a global max-pool, a linear output.
 
     Input ``(batch, n_mels, n_frames)`` (or with a channel axis); output logits ``(batch, n_classes)``.
     The global pool reduces whatever map the listed pools leave (the seed preset leaves 5x1).
+    The arguments after ``n_classes`` are ``conf/model/fcn.yaml``'s, where their defaults live.
     """
 
     def __init__(
         self,
         n_mels: int,
         n_frames: int,
-        n_classes: int = 50,
-        channels: Sequence[int] = (128, 384, 768, 2048),
-        pools: Sequence[Sequence[int]] = ((2, 4), (2, 4), (2, 6), (1, 7)),
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-        width: float = 1.0,
+        n_classes: int,
+        *,
+        channels: Sequence[int],
+        pools: Sequence[Sequence[int]],
+        batch_norm: bool,
+        dropout: float,
+        width: float,
     ) -> None:
         super().__init__()
         if len(channels) != len(pools):
@@ -69,20 +73,3 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head_dropout(self.embed(x)))
-
-
-def build_model(cfg: Mapping[str, Any], n_mels: int, n_frames: int, n_classes: int) -> nn.Module:
-    """An FCN from the ``model`` config group (``arch: fcn``)."""
-    arch = cfg.get("arch", "fcn")
-    if arch != "fcn":
-        raise ValueError(f"model.arch={arch!r} is not a network (known: fcn)")
-    return FCN(
-        n_mels=n_mels,
-        n_frames=n_frames,
-        n_classes=n_classes,
-        channels=tuple(cfg.get("channels", (128, 384, 768, 2048))),
-        pools=tuple(tuple(p) for p in cfg.get("pools", ((2, 4), (2, 4), (2, 6), (1, 7)))),
-        batch_norm=bool(cfg.get("batch_norm", False)),
-        dropout=float(cfg.get("dropout", 0.0)),
-        width=float(cfg.get("width", 1.0)),
-    )

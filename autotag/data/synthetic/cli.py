@@ -9,10 +9,9 @@ from autotag.data.synthetic.corpus import format_summary, generate
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m autotag.data.synthetic --root data/synthetic --clips 1600``."""
-    from autotag.data import synthetic
-
     parser = argparse.ArgumentParser(
-        prog="python -m autotag.data.synthetic", description=synthetic.__doc__.split("\n")[0]
+        prog="python -m autotag.data.synthetic",
+        description="Write a synthetic corpus in MagnaTagATune's exact on-disk format.",
     )
     parser.add_argument("--root", default="data/synthetic", help="output folder")
     parser.add_argument("--clips", type=int, default=1600, help="number of clips")

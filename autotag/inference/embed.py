@@ -9,7 +9,6 @@ Layout of the index (``autotag embed ... --out catalogue.h5``):
 - attrs: ``format``, ``model_path``, ``model_sha256``, ``hop_seconds``, ``agg``,
   ``embedding_dim``, ``features`` (JSON), ``autotag_version``, ``created``.
 
-``python -m autotag.embed`` is ``autotag embed``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import h5py
 import numpy as np
 
 from autotag import __version__
-from autotag.inference import SongPrediction, Tagger
+from autotag.inference.tagger import SongPrediction, Tagger
 
 INDEX_FORMAT = "autotag-index/1"
 _STR = h5py.string_dtype()
@@ -170,16 +169,3 @@ def read_index(path: str | Path) -> Index:
         raise IndexFileError(
             f"{p}: not a readable autotag index ({type(e).__name__}: {e})"
         ) from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m autotag.embed`` = ``autotag embed``."""
-    import sys
-
-    from autotag.cli import main as cli_main
-
-    return cli_main(["embed", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,8 +8,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from autotag.losses import WeightedBCE
-from autotag.metrics import Predictions, tag_scores
+from autotag.training.losses import WeightedBCE
+from autotag.training.metrics import Predictions, tag_scores
+from autotag.training.optim import build_optimizer, build_scheduler
 
 
 class TaggingModule(pl.LightningModule):
@@ -24,9 +25,9 @@ class TaggingModule(pl.LightningModule):
         net: nn.Module,
         normalizer: nn.Module,
         tag_names: list[str],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
         pos_weight: torch.Tensor | None = None,
-        optimizer: dict[str, Any] | None = None,
-        scheduler: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -35,8 +36,8 @@ class TaggingModule(pl.LightningModule):
         self.normalizer = normalizer
         self.loss_fn = WeightedBCE(pos_weight)
         self.tag_names = list(tag_names)
-        self.optimizer_cfg = dict(optimizer or {"name": "adam", "lr": 1e-3})
-        self.scheduler_cfg = dict(scheduler or {"name": "none"})
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler)
         self.val_preds = Predictions()
         self.test_preds = Predictions()
         self.test_results: dict[str, Any] | None = None
@@ -104,45 +105,12 @@ class TaggingModule(pl.LightningModule):
         return torch.sigmoid(self(x))
 
     def configure_optimizers(self):
-        cfg = self.optimizer_cfg
-        name = cfg.get("name", "adam").lower()
-        lr, wd = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.0))
-        if name == "adam":
-            opt = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=wd)
-        elif name == "adamw":
-            opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=wd)
-        elif name == "sgd":
-            opt = torch.optim.SGD(
-                self.parameters(),
-                lr=lr,
-                momentum=float(cfg.get("momentum", 0.9)),
-                weight_decay=wd,
-                nesterov=True,
-            )
-        else:
-            raise ValueError(f"optimizer.name={name!r}: choose adam, adamw or sgd")
-        sched = self.scheduler_cfg.get("name", "none").lower()
-        if sched == "none":
-            return opt
-        if sched == "cosine":
-            s = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=max(1, self.trainer.max_epochs)
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
-        if sched == "onecycle":
-            s = torch.optim.lr_scheduler.OneCycleLR(
-                opt,
-                max_lr=lr,
-                total_steps=self.trainer.estimated_stepping_batches,
-                pct_start=float(self.scheduler_cfg.get("pct_start", 0.3)),
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}
-        if sched == "plateau":
-            s = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt,
-                mode="max",
-                factor=float(self.scheduler_cfg.get("factor", 0.2)),
-                patience=int(self.scheduler_cfg.get("patience", 2)),
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "monitor": "val/roc_auc"}}
-        raise ValueError(f"scheduler.name={sched!r}: choose none, cosine, onecycle or plateau")
+        opt = build_optimizer(self.parameters(), self.optimizer_cfg)
+        trainer = self.trainer
+        sched = build_scheduler(
+            opt,
+            self.scheduler_cfg,
+            trainer.max_epochs,
+            lambda: int(trainer.estimated_stepping_batches),
+        )
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}

@@ -72,13 +72,3 @@ def tag_scores(
         "left_out": left_out,
         "n_clips": n,
     }
-
-
-def results_scores(val: dict, test: dict, tag_names: list[str]) -> dict:
-    """The val/test part of a run's ``results.json`` (networks and baselines alike)."""
-    return {
-        "val": {"roc_auc": val["roc_auc"], "pr_auc": val["pr_auc"]},
-        "test": {"roc_auc": test["roc_auc"], "pr_auc": test["pr_auc"]},
-        "per_tag": {t: {"val": val["per_tag"][t], "test": test["per_tag"][t]} for t in tag_names},
-        "left_out": {"val": val["left_out"], "test": test["left_out"]},
-    }

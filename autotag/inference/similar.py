@@ -2,8 +2,7 @@
 
 The query is a song already in the index (by path or id: its stored embedding is used and it
 comes first) or an audio file, embedded with the model that made the index (the index keeps the
-model's path and sha256; another model is refused). ``python -m autotag.similar`` is
-``autotag similar``.
+model's path and sha256; another model is refused).
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autotag.embed import Index
-from autotag.inference import Tagger, TaggerError
+from autotag.inference.embed import Index
+from autotag.inference.tagger import Tagger
+from autotag.models.tagger_file import TaggerError
 
 
 @dataclass
@@ -103,16 +103,3 @@ def similar(
             )
         )
     return info, out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m autotag.similar`` = ``autotag similar``."""
-    import sys
-
-    from autotag.cli import main as cli_main
-
-    return cli_main(["similar", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autotag.inference import Tagger
+from autotag.inference.tagger import Tagger
 
 
 class WaveformCore(nn.Module):
@@ -261,16 +261,3 @@ def _quiet_stderr():
     finally:
         os.dup2(saved, fd)
         os.close(saved)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m autotag.export`` = ``autotag export``."""
-    import sys
-
-    from autotag.cli import main as cli_main
-
-    return cli_main(["export", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

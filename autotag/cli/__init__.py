@@ -1,0 +1,55 @@
+"""The ``autotag`` command: tag, embed, similar, export. It parses arguments and calls
+:mod:`autotag.inference`; nothing imports it.
+
+Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
+one ``error: <path>: <reason>`` line on stderr and the others go on), 2 for usage errors (bad
+arguments, a model or index file that cannot be used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from autotag.cli import embed, export, similar, tag
+from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
+
+COMMANDS = (tag, embed, similar, export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotag",
+        description="Tag songs with a trained FCN, embed a catalogue, find similar songs, export.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``autotag``; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return int(e.code or 0)
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print(f"autotag {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `autotag tag ... | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""What the ``autotag`` commands share: exit codes, argument types and options, loading the
+model, collecting files, progress and error lines."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from tqdm import tqdm
+
+from autotag.inference import Tagger, TaggerError, find_audio
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Reported as ``autotag <cmd>: error: ...`` with exit code 2."""
+
+
+def positive_int(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {s}")
+    return v
+
+
+def non_negative_int(s: str) -> int:
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {s}")
+    return v
+
+
+def positive_float(s: str) -> float:
+    v = float(s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {s}")
+    return v
+
+
+def probability(s: str) -> float:
+    v = float(s)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {s}")
+    return v
+
+
+def add_model(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--model",
+        "-m",
+        required=required,
+        metavar="TAGGER_PT",
+        help="tagger.pt written by training (in the run folder)",
+    )
+
+
+def add_windowing(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hop",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between window starts; windows are the model's clip length "
+        "(features.clip_seconds, 29.1 s for the seed features). Default: one window (no overlap)",
+    )
+    p.add_argument(
+        "--agg",
+        choices=("mean", "max"),
+        default="mean",
+        help="how window predictions make the song's (default: mean)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="windows per forward pass (default: 16)",
+    )
+    p.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help=f"decoding processes (default: all cores, {os.cpu_count()}, from 8 files on; "
+        "0: decode in the main process)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_tagger(path: str) -> Tagger:
+    try:
+        return Tagger.load(path)
+    except TaggerError as e:
+        raise UsageError(str(e)) from None
+
+
+def collect(paths: Sequence[str], err: TextIO) -> tuple[list[str], int]:
+    files, problems = find_audio(paths)
+    for msg in problems:
+        print(f"error: {msg}", file=err)
+    return files, len(problems)
+
+
+def progress_bar(total: int, desc: str, disabled: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="song",
+        file=sys.stderr,
+        disable=True if disabled or total <= 1 else None,  # None: only on a terminal
+        dynamic_ncols=True,
+    )
+
+
+def report_error(message: str) -> None:
+    tqdm.write(f"error: {message}", file=sys.stderr)  # above the progress bar, if any
+
+
+def fmt_tags(pairs: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{t} {p:.2f}" for t, p in pairs)

@@ -1,0 +1,48 @@
+"""What the Hydra entry points (``train.py``, ``sweep.py``, ``python -m autotag.prepare``) do
+before calling the library: make paths absolute and name the run. The library below never
+asks Hydra where it runs; this module is the only one that reads Hydra's runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from autotag.training.results import RunInfo
+
+# Config keys holding paths: relative ones mean "relative to where the command was started".
+PATH_KEYS = ("data.root", "data.store_dir", "data.audio_root", "ckpt_path", "init_from")
+
+
+def launch_dir() -> Path:
+    """The folder the command was started from (Hydra may run the job elsewhere)."""
+    return Path(HydraConfig.get().runtime.cwd) if HydraConfig.initialized() else Path.cwd()
+
+
+def absolute_paths(cfg: DictConfig, keys: tuple[str, ...] = PATH_KEYS) -> DictConfig:
+    """``cfg`` with the relative paths under ``keys`` joined to :func:`launch_dir` (in place)."""
+    base = launch_dir()
+    with open_dict(cfg):
+        for key in keys:
+            value = OmegaConf.select(cfg, key, default=None)
+            if value is None:
+                continue
+            path = Path(str(value)).expanduser()
+            OmegaConf.update(cfg, key, str(path if path.is_absolute() else base / path))
+    return cfg
+
+
+def run_dir() -> Path:
+    """The Hydra run (or multirun job) folder."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def run_info(cfg: DictConfig) -> RunInfo:
+    """The run's name, model preset, overrides and tags from Hydra's choices."""
+    hc = HydraConfig.get()
+    choices = dict(hc.runtime.choices)
+    model = choices.get("model") or str(cfg.model.arch)
+    info = RunInfo.of(cfg, model=model)
+    info.overrides = list(hc.overrides.task)
+    return info

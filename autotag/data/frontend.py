@@ -1,0 +1,85 @@
+"""Audio file → log-mel: the one path shared by the store (``prepare``) and the tagger.
+
+Decoding, downmixing and resampling (:func:`autotag.data.audio.load_audio`), the centre crop or
+the window grid, and the log-mel (:class:`autotag.data.features.LogMel`) are written once here.
+A store clip is the centre window of its file; the tagger cuts a song into windows of the same
+length on a centred grid, so a clip of one window's length (or a little more, like MTAT's 30 s
+clips) gives the tagger exactly the store's features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
+from autotag.data.features import FeatureConfig, LogMel
+
+MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
+
+
+class FrontEnd:
+    """Audio → mono waveform at the features' rate → windows → dB log-mel."""
+
+    def __init__(self, features: FeatureConfig) -> None:
+        self.cfg = features
+        self.logmel = LogMel(features).eval()
+
+    @property
+    def window_samples(self) -> int:
+        return self.cfg.n_samples
+
+    def hop_samples(self, hop_seconds: float | None) -> int:
+        """Samples between window starts (``None``: one window, no overlap)."""
+        if hop_seconds is None:
+            return self.window_samples
+        if not hop_seconds > 0:
+            raise ValueError(f"hop must be positive, got {hop_seconds} s")
+        return max(1, int(round(hop_seconds * self.cfg.sample_rate)))
+
+    def load(self, path: str | Path, min_seconds: float = 0.0) -> np.ndarray:
+        """Mono float32 at the features' rate (raises :class:`AudioError` naming the file)."""
+        return load_audio(path, self.cfg.sample_rate, min_seconds=min_seconds)
+
+    def centre(self, wav: np.ndarray) -> np.ndarray:
+        """The centre window (zero-padded around the centre when shorter): a store clip."""
+        return center_crop_or_pad(np.asarray(wav, dtype=np.float32), self.window_samples)
+
+    def grid(self, wav: np.ndarray, hop_seconds: float | None) -> tuple[np.ndarray, list[int]]:
+        """The song (centre-padded to one window when shorter) and its window starts."""
+        wav = np.asarray(wav, dtype=np.float32)
+        win = self.window_samples
+        if len(wav) <= win:
+            return self.centre(wav), [0]
+        return wav, window_starts(len(wav), win, self.hop_samples(hop_seconds))
+
+    def windows(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
+        """``(n_windows, window_samples)`` float32 windows on a grid centred in the song."""
+        wav, starts = self.grid(wav, hop_seconds)
+        return np.stack([wav[s : s + self.window_samples] for s in starts])
+
+    @torch.inference_mode()
+    def mels(self, windows: np.ndarray) -> np.ndarray:
+        """Waveform windows ``(n, window_samples)`` → float32 dB log-mel ``(n, n_mels, n_frames)``."""
+        out = np.empty((len(windows), self.cfg.n_mels, self.cfg.n_frames), dtype=np.float32)
+        for i in range(0, len(windows), MEL_CHUNK):
+            chunk = torch.from_numpy(np.ascontiguousarray(windows[i : i + MEL_CHUNK]))
+            out[i : i + len(chunk)] = self.logmel(chunk).numpy()
+        return out
+
+    def clip_mel(self, wav: np.ndarray) -> np.ndarray:
+        """The store's features of a decoded clip: log-mel of its centre window."""
+        return self.mels(self.centre(wav)[None])[0]
+
+    def song_mels(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
+        """The tagger's features of a decoded song: log-mel of every window (windows are cut
+        :data:`MEL_CHUNK` at a time, so an hour-long song never holds all its windows at once)."""
+        wav, starts = self.grid(wav, hop_seconds)
+        win = self.window_samples
+        out = np.empty((len(starts), self.cfg.n_mels, self.cfg.n_frames), dtype=np.float32)
+        for i in range(0, len(starts), MEL_CHUNK):
+            chunk = np.stack([wav[s : s + win] for s in starts[i : i + MEL_CHUNK]])
+            out[i : i + len(chunk)] = self.mels(chunk)
+        return out

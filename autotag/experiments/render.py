@@ -1,0 +1,107 @@
+"""A sweep's rows rendered: the Markdown table and the bar plot of test ROC-AUC."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from autotag.training import plots
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def _fmt_seconds(v: Any) -> str:
+    if v is None:
+        return "–"
+    v = float(v)
+    return f"{v:.0f} s" if v < 120 else f"{v / 60:.1f} min"
+
+
+def _drop_shared(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
+    """Rows without the ``other`` overrides that every row has (and those overrides)."""
+    others = [set((r["other"] or "").split()) for r in rows]
+    shared = set.intersection(*others) if len(rows) > 1 else set()
+    return [dict(r, other=" ".join(sorted(o - shared))) for r, o in zip(rows, others)], shared
+
+
+def markdown(rows: list[dict[str, Any]], title: str = "", duplicates: int = 0) -> str:
+    """The report table as Markdown (the paper's columns when any row has a paper number)."""
+    with_paper = any(r["paper_test_roc_auc"] is not None for r in rows)
+    rows, shared = _drop_shared(rows)
+    with_other = any(r["other"] for r in rows)
+    head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
+    head += ["val ROC-AUC", "test ROC-AUC", "val PR-AUC", "test PR-AUC"]
+    head += ["paper val", "paper test"] if with_paper else []
+    head += ["time", "status"]
+    lines = [f"## {title}", ""] if title else []
+    if shared:
+        lines += [f"Every job: `{' '.join(sorted(shared))}`", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        cells = [r["model"], r["norm"], _fmt(r["epochs"])] + ([r["other"]] if with_other else [])
+        cells += [_fmt(r[k]) for k in ("val_roc_auc", "test_roc_auc", "val_pr_auc", "test_pr_auc")]
+        if with_paper:
+            cells += [_fmt(r["paper_val_roc_auc"]), _fmt(r["paper_test_roc_auc"])]
+        status = r["status"] if r["status"] != "failed" else f"failed: {r['error']}"
+        cells += [_fmt_seconds(r["seconds"]), status.replace("|", "/")[:120]]
+        lines.append("| " + " | ".join(cells) + " |")
+    n = {s: sum(r["status"] == s for r in rows) for s in ("finished", "failed")}
+    lines += [
+        "",
+        f"{len(rows)} jobs: {n['finished']} finished, {n['failed']} failed, "
+        f"{len(rows) - n['finished'] - n['failed']} incomplete"
+        + (f"; {duplicates} duplicate baseline jobs skipped" if duplicates else "")
+        + ".",
+    ]
+    if with_paper:
+        lines.append(
+            "Paper: Nair & Bradley, Tables II and III (AUC-ROC on MagnaTagATune, full-width FCN)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Test ROC-AUC of every finished row, with the paper's number beside it where known."""
+    plt = plots.plt
+    done = [r for r in _drop_shared(rows)[0] if r["test_roc_auc"] is not None]
+    labels = [
+        " ".join(
+            x
+            for x in (r["model"], r["norm"], f"e{r['epochs']}" if r["epochs"] else "", r["other"])
+            if x
+        )
+        for r in done
+    ]
+    n = max(len(done), 1)
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.34 * n))
+    y = list(range(len(done)))[::-1]
+    paper = [(v, r["paper_test_roc_auc"]) for v, r in zip(y, done) if r["paper_test_roc_auc"]]
+    h = 0.4 if paper else 0.7
+    ours = [r["test_roc_auc"] for r in done]
+    shift = h / 2 if paper else 0.0
+    ax.barh([v + shift for v in y], ours, h, label="this sweep (test)")
+    for v, a in zip(y, ours):
+        ax.text(min(a, 1.0) + 0.01, v + shift, _fmt(a, 3), va="center", fontsize=7)
+    if paper:
+        ax.barh(
+            [v - h / 2 for v, _ in paper],
+            [p for _, p in paper],
+            h,
+            color="grey",
+            label="paper (test)",
+        )
+        for v, p in paper:
+            ax.text(p + 0.01, v - h / 2, _fmt(p, 3), va="center", fontsize=7, color="dimgrey")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.axvline(0.5, color="black", lw=0.8, ls=":")
+    ax.set(xlim=(0, 1.1), xlabel="macro ROC-AUC", title=title or "sweep results")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="x", alpha=0.3)
+    return plots._save(fig, path)

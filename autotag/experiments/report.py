@@ -1,0 +1,252 @@
+"""The sweep report: ``results.csv``, ``results.md``, ``results.png`` and a wandb table, with
+the seed paper's published numbers beside ours. Written by a Hydra callback at the end of a
+multirun (``conf/sweep.yaml``), or by hand::
+
+    python -m autotag.sweep report multirun/paper [--wandb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from autotag.experiments.job import identity
+from autotag.experiments.render import bar_plot, markdown
+from autotag.models import MODELS, is_network
+
+log = logging.getLogger(__name__)
+USAGE = __doc__
+
+#: The seed paper's published AUC-ROC (validation, test) on MagnaTagATune, Tables II and III,
+#: keyed by (model, norm, epochs); baselines have no epochs (None).
+PAPER: dict[tuple[str, str, int | None], tuple[float, float]] = {
+    ("fcn", "global", 10): (0.8585, 0.8629),
+    ("fcn", "per_coeff", 10): (0.8593, 0.8622),
+    ("fcn", "per_spec", 10): (0.8578, 0.8595),
+    ("fcn", "global", 2): (0.7441, 0.7524),
+    ("fcn", "prelog", 2): (0.4924, 0.4964),
+    ("fcn_bn", "global", 10): (0.8655, 0.8714),
+    ("rf", "global", None): (0.502, 0.506),
+    ("knn", "global", None): (0.5104, 0.5104),
+}
+
+COLUMNS = [
+    "job",
+    "status",
+    "model",
+    "norm",
+    "epochs",
+    "other",
+    "val_roc_auc",
+    "val_pr_auc",
+    "test_roc_auc",
+    "test_pr_auc",
+    "paper_val_roc_auc",
+    "paper_test_roc_auc",
+    "seconds",
+    "error",
+]
+_MODEL_ORDER = ["fcn", "fcn_bn", "fcn_choi", "fcn_bn_choi", "rf", "knn"]
+_NORM_ORDER = ["global", "per_coeff", "per_spec", "prelog", "none"]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _job_folders(sweep_dir: Path) -> list[Path]:
+    """Folders of a sweep that Hydra ran a job in (they hold ``.hydra/``)."""
+    found = []
+    for hydra_dir in sweep_dir.rglob(".hydra"):
+        job = hydra_dir.parent
+        parts = job.relative_to(sweep_dir).parts
+        if job != sweep_dir and not any(p.startswith(".") for p in parts):
+            found.append(job)
+    return sorted(found)
+
+
+def _network(arch: Any) -> bool:
+    return arch not in MODELS or is_network(str(arch))
+
+
+def _paper_key(model: str, norm: str, epochs: Any) -> tuple[str, str, int | None]:
+    return (model, norm, epochs)
+
+
+def _sort_key(row: dict[str, Any]) -> tuple:
+    def rank(order: list[str], v: str) -> tuple[int, str]:
+        return (order.index(v) if v in order else len(order), str(v))
+
+    ep = row["epochs"] if isinstance(row["epochs"], int) else -1
+    return (rank(_MODEL_ORDER, row["model"]), rank(_NORM_ORDER, row["norm"]), ep, row["job"])
+
+
+def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, Any]], int]:
+    """One row per job of the sweep folder, and the number of duplicate jobs left out."""
+    sweep_dir = Path(sweep_dir)
+    rows, duplicates = [], 0
+    for job in _job_folders(sweep_dir):
+        res = _read_json(job / "results.json")
+        failed = _read_json(job / "failed.json")
+        if res is None and failed is None and (job / "duplicate.json").exists():
+            duplicates += 1
+            continue
+        cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+        overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml")
+
+        def get(key: str, default: Any = None, cfg: Any = cfg) -> Any:
+            return OmegaConf.select(cfg, key, default=default, throw_on_resolution_failure=False)
+
+        hydra_cfg = OmegaConf.load(job / ".hydra" / "hydra.yaml")
+        model = str(
+            (res or {}).get("model")
+            or OmegaConf.select(hydra_cfg, "hydra.runtime.choices.model", default=None)
+            or get("model.arch", "?")
+        )
+        norm, epochs = str(get("norm.mode", "?")), get("epochs")
+        if (res or {}).get("epochs", epochs) is None or not _network(get("model.arch")):
+            epochs = None
+        newer_failure = failed is not None and (
+            res is None
+            or (job / "failed.json").stat().st_mtime > (job / "results.json").stat().st_mtime
+        )
+        job_info = _read_json(job / "job.json") or {}
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(job=str(job.relative_to(sweep_dir)), model=model, norm=norm, epochs=epochs)
+        excluded = OmegaConf.select(
+            hydra_cfg, "hydra.job.config.override_dirname.exclude_keys", default=None
+        )
+        axes = ["model", "norm", "epochs", *(excluded or [])]
+        row["other"] = " ".join(identity(list(overrides), axes))
+        if newer_failure:
+            assert failed is not None
+            row.update(status="failed", error=failed.get("error", "?"))
+            row["seconds"] = failed.get("wall_seconds")
+        elif res is not None:
+            row.update(
+                status="finished",
+                val_roc_auc=res["val"]["roc_auc"],
+                val_pr_auc=res["val"]["pr_auc"],
+                test_roc_auc=res["test"]["roc_auc"],
+                test_pr_auc=res["test"]["pr_auc"],
+            )
+            row["seconds"] = job_info.get("wall_seconds") or res.get("fit_seconds")
+        else:
+            # started but no results: still running, or killed (a rerun resumes it)
+            row["status"] = "incomplete"
+            row["error"] = f"started {job_info['started']}" if "started" in job_info else None
+        if paper and _paper_key(model, norm, epochs) in PAPER:
+            row["paper_val_roc_auc"], row["paper_test_roc_auc"] = PAPER[
+                _paper_key(model, norm, epochs)
+            ]
+        rows.append(row)
+    return sorted(rows, key=_sort_key), duplicates
+
+
+def write_report(
+    sweep_dir: str | Path, paper: bool = True, title: str | None = None
+) -> dict[str, Any]:
+    """Write ``results.csv``, ``results.md`` and ``results.png`` into the sweep folder."""
+    sweep_dir = Path(sweep_dir)
+    rows, duplicates = collect(sweep_dir, paper)
+    title = title or f"sweep {sweep_dir.name}"
+    with open(sweep_dir / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    md = markdown(rows, title, duplicates)
+    (sweep_dir / "results.md").write_text(md)
+    png = bar_plot(rows, sweep_dir / "results.png", title)
+    log.info("sweep report: %s (.csv, .png)", sweep_dir / "results.md")
+    return {"rows": rows, "duplicates": duplicates, "markdown": md, "png": png}
+
+
+def log_report_to_wandb(
+    report: dict[str, Any],
+    sweep_dir: Path,
+    group: str,
+    logger_cfg: DictConfig | dict[str, Any],
+) -> None:
+    """The report table and plot as a last small wandb run (job_type ``report``) of the group."""
+    import wandb
+
+    lc = dict(logger_cfg)
+    mode = (
+        lc.get("mode")
+        or os.environ.get("WANDB_MODE")
+        or ("offline" if lc.get("offline", True) else "online")
+    )
+    run = wandb.init(
+        project=lc.get("project", "autotag"),
+        entity=lc.get("entity"),
+        group=group,
+        name=f"{group}-report",
+        job_type="report",
+        dir=str(sweep_dir),
+        mode=mode,
+        reinit="finish_previous",
+    )
+    table = wandb.Table(columns=COLUMNS, data=[[r[c] for c in COLUMNS] for r in report["rows"]])
+    run.log({"results": table, "results_plot": wandb.Image(str(report["png"]))})
+    done = [r for r in report["rows"] if r["status"] == "finished"]
+    run.summary.update(
+        {
+            "jobs": len(report["rows"]),
+            "finished": len(done),
+            "failed": len(report["rows"]) - len(done),
+        }
+    )
+    run.finish()
+
+
+class SweepReport(Callback):
+    """Hydra callback (``hydra.callbacks`` of ``conf/sweep.yaml``): the report at the end."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        sw = config.get("sweep") or {}
+        name = sw.get("name") or sweep_dir.name
+        report = write_report(sweep_dir, bool(sw.get("paper_reference", False)), f"sweep {name}")
+        if sw.get("report_wandb", True) and config.logger.get("name") == "wandb":
+            try:
+                log_report_to_wandb(report, sweep_dir, config.get("group") or name, config.logger)
+            except Exception:  # the files are written; a logging problem must not hide them
+                log.exception("could not log the report to wandb")
+        print(report["markdown"], flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m autotag.sweep report <sweep folder> [--wandb] [--no-paper]``."""
+    p = argparse.ArgumentParser(prog="python -m autotag.sweep", description=USAGE)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("report", help="rebuild results.csv/.md/.png of a sweep folder")
+    r.add_argument("sweep_dir", type=Path)
+    r.add_argument("--wandb", action="store_true", help="also log the table to wandb")
+    r.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if not args.sweep_dir.is_dir():
+        p.error(f"{args.sweep_dir}: no such folder")
+    saved = args.sweep_dir / "multirun.yaml"
+    cfg = OmegaConf.load(saved) if saved.exists() else OmegaConf.create({})
+    name = OmegaConf.select(cfg, "sweep.name", default=None) or args.sweep_dir.name
+    paper = bool(OmegaConf.select(cfg, "sweep.paper_reference", default=True)) and not args.no_paper
+    report = write_report(args.sweep_dir, paper, f"sweep {name}")
+    if args.wandb:
+        group = OmegaConf.select(cfg, "group", default=None) or name
+        logger_cfg = OmegaConf.select(cfg, "logger", default=None) or {}
+        log_report_to_wandb(report, args.sweep_dir, str(group), logger_cfg)
+    print(report["markdown"], end="")

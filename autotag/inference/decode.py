@@ -1,0 +1,168 @@
+"""Find audio files and decode them to window log-mels, in a process pool that survives a
+decoder crash. The features come from :class:`autotag.data.frontend.FrontEnd`: the store's path.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autotag.data.audio import AudioError
+from autotag.data.features import FeatureConfig
+from autotag.data.frontend import FrontEnd
+
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
+POOL_MIN_FILES = 8  # fewer files are decoded in the main process unless workers are asked for
+
+
+def find_audio(
+    inputs: Iterable[str | Path], extensions: Sequence[str] = AUDIO_EXTENSIONS
+) -> tuple[list[str], list[str]]:
+    """Expand files and folders (recursively, sorted) into audio file paths.
+
+    Returns ``(files, problems)``. A named file is kept whatever its extension (decoding decides);
+    a missing path is kept too, so that it is reported in order as a failed file. ``problems``
+    lists folders holding no audio file.
+    """
+    exts = {e.lower() for e in extensions}
+    files: list[str] = []
+    problems: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                str(f)
+                for f in p.rglob("*")
+                if f.suffix.lower() in exts and f.is_file() and not f.name.startswith(".")
+            )
+            if not found:
+                problems.append(f"{p}: no audio files ({' '.join(sorted(exts))}) in this folder")
+            files.extend(found)
+        else:
+            files.append(str(item))
+    return files, problems
+
+
+@dataclass
+class Decoded:
+    """One decoded file: its window log-mels, or the reason it failed."""
+
+    path: str
+    mels: np.ndarray | None
+    duration: float = 0.0
+    error: str | None = None
+
+
+def decode(front: FrontEnd, path: str, hop_seconds: float | None) -> Decoded:
+    """Load and featurize one file; never raises for a bad file."""
+    try:
+        wav = front.load(path)
+        return Decoded(path, front.song_mels(wav, hop_seconds), len(wav) / front.cfg.sample_rate)
+    except AudioError as e:
+        return Decoded(path, None, error=str(e))
+    except Exception as e:  # a decoder crash on one file must not stop a batch
+        return Decoded(path, None, error=f"{path}: cannot process ({type(e).__name__}: {e})")
+
+
+_worker_front: FrontEnd | None = None
+_worker_hop: float | None = None
+
+
+def _init_worker(features: dict[str, Any], hop_seconds: float | None) -> None:
+    global _worker_front, _worker_hop
+    torch.set_num_threads(1)
+    _worker_front = FrontEnd(FeatureConfig.from_dict(features))
+    _worker_hop = hop_seconds
+
+
+def _decode_in_worker(path: str) -> Decoded:
+    assert _worker_front is not None
+    return decode(_worker_front, path, _worker_hop)
+
+
+def _pool_context() -> mp.context.BaseContext:
+    """``forkserver`` (Linux, macOS): workers fork from a clean server process that imported
+    torch once (no fork of this process, whose torch thread pools may be running; no torch import
+    per worker as with ``spawn``). ``spawn`` where forkserver is missing (Windows)."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["autotag.inference.decode"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def decode_files(
+    front: FrontEnd,
+    paths: Sequence[str],
+    hop_seconds: float | None = None,
+    workers: int | None = None,
+    prefetch: int = 4,
+    task: Callable[[str], Decoded] = _decode_in_worker,
+) -> Iterator[Decoded]:
+    """Decode ``paths`` in order, with a process pool of ``workers`` processes.
+
+    ``workers`` None: all cores from :data:`POOL_MIN_FILES` files on, else in this process (the
+    pool's start, one torch import, costs more than it saves on a few files); 0 or 1: in this
+    process. At most ``prefetch`` files per worker are decoded ahead of the consumer, so memory
+    stays bounded however slow the model is.
+    A worker that dies (a decoder crash on a corrupt file) fails that file only: the files that
+    were in flight are retried one by one, and the pool is restarted for the rest.
+    """
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(paths) >= POOL_MIN_FILES else 0
+    workers = min(workers, len(paths))
+    if workers <= 1:
+        for p in paths:
+            yield decode(front, p, hop_seconds)
+        return
+    init = (front.cfg.to_dict(), hop_seconds)
+
+    def pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, _pool_context(), initializer=_init_worker, initargs=init)
+
+    todo = deque(paths)
+    ex = pool(workers)
+    pending: deque[tuple[str, Future]] = deque()
+    try:
+        while todo or pending:
+            while todo and len(pending) < workers * prefetch:
+                p = todo.popleft()
+                pending.append((p, ex.submit(task, p)))
+            p, fut = pending.popleft()
+            try:
+                yield fut.result()
+                continue
+            except BrokenProcessPool:
+                pass
+            # a worker died: rerun the files in flight alone, then go on with a new pool
+            ex.shutdown(wait=False, cancel_futures=True)
+            retry = [p] + [q for q, _ in pending]
+            pending.clear()
+            head = retry.pop(0)
+            yield _isolated(pool, task, head)
+            todo.extendleft(reversed(retry))
+            ex = pool(workers)
+        ex.shutdown(wait=True)
+    finally:  # the consumer stopped early (an error, ^C): do not wait for the decoding ahead
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
+def _isolated(
+    pool: Callable[[int], ProcessPoolExecutor], task: Callable[[str], Decoded], path: str
+) -> Decoded:
+    """Run ``task`` on ``path`` in a pool of its own; a crash fails this file only."""
+    with pool(1) as ex:
+        try:
+            return ex.submit(task, path).result()
+        except BrokenProcessPool:
+            return Decoded(path, None, error=f"{path}: the decoder crashed on this file")

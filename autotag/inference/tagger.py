@@ -1,0 +1,260 @@
+"""Tag new audio with a trained ``tagger.pt``: load safely, window, batch, aggregate.
+
+A song of any length, rate and channel count is decoded to mono at the model's rate, cut into
+windows of the training clip length (``features.clip_seconds``), and every window goes through
+log-mel → normalization → FCN. Window probabilities (and penultimate-layer embeddings) are then
+aggregated per song (``mean`` by default, or ``max``).
+
+Windowing: windows start every ``hop`` seconds (default: one window length, i.e. no overlap) on a
+grid centred in the song, so the leftover of less than one hop is split between the start and the
+end. A song of one window's length (or a little more, like MTAT's 30 s clips) is therefore tagged
+exactly like a training clip (centre crop); a shorter one is zero-padded around the centre, as the
+training store does. Decoding and log-mel are :class:`autotag.data.frontend.FrontEnd`'s, the
+store's own path; the model file is read by :mod:`autotag.models.tagger_file`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from autotag.data.frontend import FrontEnd
+from autotag.inference.decode import Decoded, decode_files
+from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
+
+AGGREGATIONS = ("mean", "max")
+BACKENDS = ("channels_last", "jit", "eager")
+DEFAULT_BACKEND = "channels_last"
+
+
+class Tagger:
+    """A trained tagger: front end, normalizer and FCN rebuilt from a ``tagger.pt``.
+
+    >>> tagger = Tagger.load("run/tagger.pt")
+    >>> song = tagger.tag_file("song.mp3")
+    >>> tagger.top_k(song.probs, 5), tagger.present(song.probs)
+    """
+
+    def __init__(self, model: TaggerFile) -> None:
+        where = str(model.path or "tagger")
+        try:
+            self.features = model.feature_config()
+            self.normalizer = model.normalizer().eval()
+            self.net = model.network()
+        except Exception as e:
+            raise TaggerError(f"{where}: inconsistent tagger file ({type(e).__name__}: {e})") from e
+        self.tag_names: list[str] = list(model.tag_names)
+        self.thresholds = np.asarray(model.thresholds, dtype=np.float32)
+        self.front = FrontEnd(self.features)
+        self.path = model.path
+        self.sha256 = model.sha256
+        self.model_config = dict(model.model)
+        self.metrics = dict(model.metrics)
+        self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.backend = DEFAULT_BACKEND
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tagger:
+        """Read a ``tagger.pt`` (``torch.load(weights_only=True)``); :class:`TaggerError` if unusable."""
+        return cls(read_tagger(path))
+
+    # ---------------------------------------------------------------- properties
+
+    @property
+    def sample_rate(self) -> int:
+        return self.features.sample_rate
+
+    @property
+    def window_seconds(self) -> float:
+        return self.features.clip_seconds
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.net.embedding_dim)
+
+    # ---------------------------------------------------------------- model
+
+    @property
+    def backend(self) -> str:
+        """How the FCN runs on CPU: ``channels_last`` (eager, NHWC: the default), ``jit`` (traced,
+        frozen, ``optimize_for_inference``; built on the first batch) or ``eager`` (NCHW)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ValueError(f"backend={value!r}: choose one of {', '.join(BACKENDS)}")
+        self._backend = value
+        self._fast = None
+        fmt = torch.channels_last if value == "channels_last" else torch.contiguous_format
+        self.net.to(memory_format=fmt)
+
+    def _forward(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mels → (probabilities, embeddings) in one pass."""
+        x = self.normalizer(mels)
+        if self._backend == "jit":
+            if self._fast is None:
+                self._fast = _optimized(self.net, x)
+            if self._fast is not None:
+                emb, logits = self._fast(x)
+                return torch.sigmoid(logits), emb
+        if self._backend == "channels_last" and x.device.type == "cpu":
+            x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        emb = self.net.embed(x)
+        logits = self.net.classifier(self.net.head_dropout(emb))
+        return torch.sigmoid(logits), emb
+
+    @torch.inference_mode()
+    def predict_mels(
+        self, mels: np.ndarray | torch.Tensor, batch_size: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Window log-mels ``(n, n_mels, n_frames)`` → probabilities ``(n, n_tags)``, embeddings."""
+        x = torch.as_tensor(mels, dtype=torch.float32)
+        probs, embs = [], []
+        for i in range(0, len(x), batch_size):
+            p, e = self._forward(x[i : i + batch_size])
+            probs.append(p.numpy())
+            embs.append(e.numpy())
+        if not probs:
+            return np.zeros((0, len(self.tag_names)), np.float32), np.zeros(
+                (0, self.embedding_dim), np.float32
+            )
+        return np.concatenate(probs), np.concatenate(embs)
+
+    @torch.inference_mode()
+    def predict_windows(self, windows: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Waveform windows ``(n, window_samples)`` → probabilities (the exported model's contract)."""
+        return self.predict_mels(self.front.mels(np.asarray(windows, dtype=np.float32)))[0]
+
+    # ---------------------------------------------------------------- songs
+
+    def tag_audio(
+        self,
+        wav: np.ndarray,
+        hop: float | None = None,
+        agg: str = "mean",
+        batch_size: int = 16,
+        path: str = "<audio>",
+    ) -> SongPrediction:
+        """Tag a mono waveform already at :attr:`sample_rate`."""
+        mels = self.front.song_mels(wav, hop)
+        decoded = Decoded(path, mels, len(wav) / self.sample_rate)
+        return next(self._aggregate([decoded], agg, batch_size))
+
+    def tag_file(
+        self, path: str | Path, hop: float | None = None, agg: str = "mean", batch_size: int = 16
+    ) -> SongPrediction:
+        """Tag one file (the result's ``error`` is set when it cannot be decoded)."""
+        return next(self.tag_files([str(path)], hop, agg, batch_size, workers=0))
+
+    def tag_files(
+        self,
+        paths: Sequence[str | Path],
+        hop: float | None = None,
+        agg: str = "mean",
+        batch_size: int = 16,
+        workers: int | None = None,
+    ) -> Iterator[SongPrediction]:
+        """Tag files in order; windows of consecutive songs share batches.
+
+        Decoding runs in a pool of ``workers`` processes (default: all cores when there are
+        :data:`POOL_MIN_FILES` files or more; see :func:`decode_files`); a file that fails
+        yields a :class:`SongPrediction` with ``error`` set, and the others go on.
+        """
+        if agg not in AGGREGATIONS:
+            raise ValueError(f"agg={agg!r}: choose one of {', '.join(AGGREGATIONS)}")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.front.hop_samples(hop)  # validate before starting workers
+        pending: list[Decoded] = []
+        n_windows = 0
+        for d in decode_files(self.front, [str(p) for p in paths], hop, workers):
+            pending.append(d)
+            n_windows += 0 if d.mels is None else len(d.mels)
+            if n_windows >= batch_size or (d.mels is None and n_windows == 0):
+                yield from self._aggregate(pending, agg, batch_size)
+                pending, n_windows = [], 0
+        if pending:
+            yield from self._aggregate(pending, agg, batch_size)
+
+    def _aggregate(
+        self, songs: list[Decoded], agg: str, batch_size: int
+    ) -> Iterator[SongPrediction]:
+        ok = [d for d in songs if d.mels is not None]
+        if ok:
+            probs, embs = self.predict_mels(np.concatenate([d.mels for d in ok]), batch_size)
+        reduce = np.mean if agg == "mean" else np.max
+        i = 0
+        for d in songs:
+            if d.mels is None:
+                yield SongPrediction(d.path, error=d.error or f"{d.path}: failed")
+                continue
+            n = len(d.mels)
+            yield SongPrediction(
+                d.path,
+                probs=reduce(probs[i : i + n], axis=0).astype(np.float32),
+                embedding=reduce(embs[i : i + n], axis=0).astype(np.float32),
+                duration=d.duration,
+                n_windows=n,
+            )
+            i += n
+
+    # ---------------------------------------------------------------- decisions
+
+    def top_k(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most probable tags, most probable first."""
+        order = np.argsort(-np.asarray(probs), kind="stable")[: max(0, k)]
+        return [(self.tag_names[j], float(probs[j])) for j in order]
+
+    def present(self, probs: np.ndarray, threshold: float | None = None) -> list[tuple[str, float]]:
+        """Tags judged present: probability ≥ the tag's validation-F1 threshold (or ``threshold``)."""
+        probs = np.asarray(probs)
+        cut = self.thresholds if threshold is None else np.full_like(self.thresholds, threshold)
+        idx = [j for j in np.argsort(-probs, kind="stable") if probs[j] >= cut[j]]
+        return [(self.tag_names[j], float(probs[j])) for j in idx]
+
+
+@dataclass
+class SongPrediction:
+    """One song's aggregated result (or its error)."""
+
+    path: str
+    probs: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    duration: float = 0.0
+    n_windows: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _EmbedAndClassify(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.net.embed(x)
+        return emb, self.net.classifier(emb)
+
+
+def _optimized(net: nn.Module, example: torch.Tensor) -> Callable | None:
+    """The FCN traced, frozen and optimized for CPU inference (oneDNN convolutions with prepacked
+    weights, BN folded); ``None`` where that fails (then eager mode is used)."""
+    if example.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(_EmbedAndClassify(net).eval(), example[:1].float())
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    except Exception:
+        return None

@@ -1,0 +1,177 @@
+"""The tagger file (``tagger.pt``): the one module that writes and reads it.
+
+A tagger file is everything needed to tag audio, as tensors and plain values only, so it loads
+with ``torch.load(weights_only=True)`` and never runs code::
+
+    format          "autotag-tagger/2"
+    model           the model config: arch + constructor arguments
+    weights         the network's state_dict
+    features        the FeatureConfig (front end) as a dict
+    norm            the Normalizer description (mode, global_mean, global_std, eps, amin)
+    tag_names, thresholds (per-tag, chosen on validation), input_shape, metrics, config,
+    autotag_version
+
+Files of format ``autotag-tagger/1`` (whole LightningModule state, no ``amin`` in ``norm``)
+still load: they are upgraded when read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autotag import __version__
+from autotag.data.features import FeatureConfig
+from autotag.data.normalize import EPS, Normalizer
+from autotag.models.registry import build_model
+
+FORMAT = "autotag-tagger/2"
+FORMAT_PREFIX = "autotag-tagger/"
+READABLE = ("autotag-tagger/1", FORMAT)
+REQUIRED = ("model", "weights", "features", "norm", "tag_names", "thresholds")
+
+
+class TaggerError(RuntimeError):
+    """A model file that cannot be used as a tagger; the message names the file."""
+
+
+@dataclass
+class TaggerFile:
+    """The contents of a tagger file."""
+
+    model: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    features: dict[str, Any]
+    norm: dict[str, Any]
+    tag_names: list[str]
+    thresholds: list[float]
+    input_shape: list[int]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    autotag_version: str = __version__
+    path: Path | None = None  # where it was read from
+    sha256: str = ""
+
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.features)
+
+    def normalizer(self) -> Normalizer:
+        return Normalizer(**self.norm)
+
+    def network(self) -> nn.Module:
+        """The network with its trained weights (in eval mode)."""
+        n_mels, n_frames = self.input_shape
+        net = build_model(self.model, int(n_mels), int(n_frames), len(self.tag_names))
+        net.load_state_dict(self.weights)
+        return net.eval()
+
+
+def write_tagger(path: str | Path, tagger: TaggerFile) -> Path:
+    """Write ``tagger`` to ``path`` (atomically: a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT,
+        "autotag_version": tagger.autotag_version,
+        "model": dict(tagger.model),
+        "weights": {k: v.detach().cpu() for k, v in tagger.weights.items()},
+        "features": dict(tagger.features),
+        "norm": dict(tagger.norm),
+        "tag_names": [str(t) for t in tagger.tag_names],
+        "thresholds": [float(t) for t in tagger.thresholds],
+        "input_shape": [int(n) for n in tagger.input_shape],
+        "metrics": dict(tagger.metrics),
+        "config": dict(tagger.config),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_tagger(path: str | Path) -> TaggerFile:
+    """Read and check a tagger file (``torch.load(weights_only=True)``: no code is executed)."""
+    p = Path(path)
+    if not p.exists():
+        raise TaggerError(f"{p}: model file not found")
+    if not p.is_file():
+        raise TaggerError(f"{p}: not a file (expected a tagger.pt written by training)")
+    data = p.read_bytes()
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TaggerError(
+            f"{p}: not an autotag tagger file (torch.load(weights_only=True) cannot read it: "
+            f"not a PyTorch file, or it holds more than tensors and plain values; "
+            f"{type(e).__name__})"
+        ) from None
+    fmt = str(blob.get("format", "")) if isinstance(blob, Mapping) else ""
+    if not fmt.startswith(FORMAT_PREFIX):
+        hint = ""
+        if isinstance(blob, Mapping) and "pytorch-lightning_version" in blob:
+            hint = " (this is a Lightning checkpoint: use the tagger.pt of the run folder)"
+        raise TaggerError(f"{p}: not an autotag tagger file (no '{FORMAT_PREFIX}' format){hint}")
+    if fmt not in READABLE:
+        raise TaggerError(
+            f"{p}: tagger format {fmt!r} is newer than this autotag ({__version__}) reads "
+            f"({', '.join(READABLE)}): update autotag"
+        )
+    blob = dict(blob)
+    if fmt == "autotag-tagger/1":
+        blob = _upgrade_v1(blob)
+    missing = [k for k in REQUIRED if k not in blob]
+    if missing:
+        raise TaggerError(f"{p}: tagger file lacks {', '.join(missing)}")
+    try:
+        features = dict(blob["features"])
+        tagger = TaggerFile(
+            model=dict(blob["model"]),
+            weights=dict(blob["weights"]),
+            features=features,
+            norm=dict(blob["norm"]),
+            tag_names=[str(t) for t in blob["tag_names"]],
+            thresholds=[float(t) for t in blob["thresholds"]],
+            input_shape=[int(n) for n in blob.get("input_shape") or _shape(features)],
+            metrics=dict(blob.get("metrics") or {}),
+            config=dict(blob.get("config") or {}),
+            autotag_version=str(blob.get("autotag_version", "?")),
+            path=p.resolve(),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+    except (TypeError, ValueError) as e:
+        raise TaggerError(f"{p}: inconsistent tagger file ({e})") from None
+    if len(tagger.thresholds) != len(tagger.tag_names):
+        raise TaggerError(
+            f"{p}: {len(tagger.thresholds)} thresholds for {len(tagger.tag_names)} tags"
+        )
+    return tagger
+
+
+def _shape(features: Mapping[str, Any]) -> list[int]:
+    return [int(features["n_mels"]), int(features["n_frames"])]
+
+
+def _upgrade_v1(blob: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept the LightningModule's whole state (``net.``, ``normalizer.``, ``loss_fn.``)
+    and a norm without ``eps``/``amin`` (then always 1e-5 and the features' ``amin``)."""
+    state = blob.pop("state_dict", {})
+    blob["weights"] = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
+    model = {k: v for k, v in dict(blob.get("model", {})).items() if k not in ("name", "ignores")}
+    blob["model"] = model
+    norm = dict(blob.get("norm", {}))
+    blob["norm"] = {
+        "mode": norm.get("mode", "none"),
+        "global_mean": float(norm.get("global_mean", 0.0)),
+        "global_std": float(norm.get("global_std", 1.0)),
+        "eps": float(norm.get("eps", EPS)),
+        "amin": float(norm.get("amin", dict(blob.get("features", {})).get("amin", 1e-10))),
+    }
+    return blob

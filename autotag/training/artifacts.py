@@ -1,0 +1,79 @@
+"""What a run leaves besides results.json: the tagger file and the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from autotag.data.datamodule import TagDataModule
+from autotag.data.normalize import NORMS, Normalizer, norm_description
+from autotag.models.tagger_file import TaggerFile, write_tagger
+from autotag.training import plots
+
+
+def save_tagger(
+    path: Path,
+    net: nn.Module,
+    dm: TagDataModule,
+    thresholds: np.ndarray,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+) -> Path:
+    """The run's ``tagger.pt``: network weights, front end, normalizer, tags, thresholds."""
+    return write_tagger(
+        path,
+        TaggerFile(
+            model=dict(config["model"]),
+            weights=net.state_dict(),
+            features=dm.store.features.to_dict(),
+            norm=dict(dm.norm),
+            tag_names=list(dm.tag_names),
+            thresholds=[float(t) for t in thresholds],
+            input_shape=[dm.n_mels, dm.n_frames],
+            metrics=dict(metrics),
+            config=dict(config),
+        ),
+    )
+
+
+def make_figures(out: Path, results: Mapping[str, Any], test: Mapping[str, Any], dm: TagDataModule):
+    """AUC through training, per-tag test ROC-AUC, ROC curves, one clip under each norm."""
+    figs = out / "figures"
+    paths: dict[str, Path] = {}
+    if results["history"]:
+        paths["auc_through_training"] = plots.auc_through_training(
+            results["history"], figs / "auc_through_training.png", results["run_name"]
+        )
+    paths.update(evaluation_figures(figs, test, dm.tag_names))
+    i = dm.store.indices("train")[0]
+    mel = torch.from_numpy(dm.store.mel(i).astype(np.float32))
+    normalized = {
+        mode: Normalizer(**norm_description(mode, dm.store.stats, dm.store.features.amin))(
+            mel
+        ).numpy()
+        for mode in NORMS
+        if mode != "none"
+    }
+    paths["normalizations"] = plots.normalizations(
+        mel.numpy(), normalized, figs / "normalizations.png", f"clip {dm.store.clip_ids[i]}"
+    )
+    return paths
+
+
+def evaluation_figures(
+    figs: Path, test: Mapping[str, Any], tag_names: list[str]
+) -> dict[str, Path]:
+    """Per-tag test ROC-AUC bars and the ROC curves of the most frequent tags."""
+    return {
+        "per_tag_test_roc_auc": plots.per_tag_bars(
+            test["per_tag"], figs / "per_tag_test_roc_auc.png"
+        ),
+        "roc_curves": plots.roc_curves(
+            test["preds"], test["target"], tag_names, figs / "roc_curves.png"
+        ),
+    }

@@ -1,0 +1,141 @@
+"""One baseline run (``model=rf`` / ``model=knn``): the same store, split, top-K tags,
+normalization and metric as the networks; ``results.json`` from the same function, plus
+``predictions.npz`` (val/test scores and labels) and figures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autotag.data.datamodule import TagDataModule
+from autotag.data.normalize import Normalizer
+from autotag.data.store import MelStore
+from autotag.models import build_baseline
+from autotag.models.baselines import SpectrogramBaseline
+from autotag.training.artifacts import evaluation_figures
+from autotag.training.loggers import build_logger, finish
+from autotag.training.metrics import tag_scores
+from autotag.training.results import (
+    RunInfo,
+    build_results,
+    log_results,
+    save_predictions,
+    summary,
+    write_results,
+)
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+def split_inputs(
+    store: MelStore,
+    index: np.ndarray,
+    normalizer: Normalizer,
+    model: SpectrogramBaseline,
+    chunk: int = 256,
+) -> np.ndarray:
+    """Classifier inputs of the store rows ``index``, read and normalized ``chunk`` at a time."""
+    parts = []
+    with torch.inference_mode():
+        for lo in range(0, len(index), chunk):
+            mel = torch.from_numpy(store.mels(index[lo : lo + chunk]).astype(np.float32))
+            parts.append(model.inputs(normalizer(mel)))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -> dict[str, Any]:
+    """Fit on the training split, score val and test, write results, predictions, figures."""
+    t_start = time.perf_counter()
+    dm = TagDataModule(
+        store,
+        top_k=cfg["data"]["top_k"],
+        norm=cfg["norm"]["mode"],
+        shuffle_labels=cfg["shuffle_labels"],
+        seed=cfg["seed"],
+    )
+    dm.setup()
+    model = build_baseline(cfg["model"])
+    x, y = {}, {}
+    for split in SPLITS:
+        ds = dm.datasets[split]
+        x[split] = split_inputs(dm.store, ds.index, dm.normalizer, model)
+        y[split] = ds.labels.astype(np.uint8)
+    feature_seconds = time.perf_counter() - t_start
+    n_train = len(y["train"])
+    log.info(
+        "%s baseline: %s inputs (%d dims), train %d, val %d, test %d clips, %d tags",
+        cfg["model"]["arch"],
+        model.features,
+        x["train"].shape[1],
+        *(len(y[s]) for s in SPLITS),
+        y["train"].shape[1],
+    )
+    t0 = time.perf_counter()
+    model.fit(x["train"], y["train"])
+    fit_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = {s: model.scores(x[s]) for s in ("val", "test")}
+    predict_seconds = time.perf_counter() - t0
+    never = [t for t, p in zip(dm.tag_names, y["train"].sum(0)) if p == 0]
+    if never:
+        log.warning("no positive training clip (constant score 0): %s", ", ".join(never))
+
+    val, test = (
+        tag_scores(
+            torch.from_numpy(scores[s]), torch.from_numpy(y[s]), dm.tag_names, warn=s == "test"
+        )
+        for s in ("val", "test")
+    )
+    details = {
+        **model.details(),
+        "input_dims": int(x["train"].shape[1]),
+        "feature_seconds": feature_seconds,
+        "predict_seconds": predict_seconds,
+    }
+    results = build_results(
+        cfg,
+        run,
+        val,
+        test,
+        dm.tag_names,
+        epochs=None,  # a baseline does not train in epochs
+        epochs_run=0,
+        history=[],
+        best_checkpoint=None,
+        train_seconds=fit_seconds,
+        fit_seconds=fit_seconds,
+        train_clips_per_second=n_train / fit_seconds if fit_seconds > 0 else float("nan"),
+        n_clips={s: len(y[s]) for s in SPLITS},
+        n_parameters=None,
+        store=store,
+        extra={"baseline": details},
+    )
+    test = {**test, "preds": scores["test"], "target": y["test"]}
+    figures = evaluation_figures(out / "figures", test, dm.tag_names)
+    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")}
+    save_predictions(out, dm.tag_names, scores, {s: y[s] for s in scores}, clip_ids)
+    write_results(out, results)
+    _log(cfg, out, run, results, figures)
+    print(summary(results, out), flush=True)
+    return results
+
+
+def _log(cfg: Mapping[str, Any], out: Path, run: RunInfo, results: dict, figures: dict) -> None:
+    """The run's metrics to the configured logger (wandb: one run, as a network run)."""
+    logger = build_logger(
+        cfg["logger"], out, run.name, [*run.tags, "baseline"], cfg["group"], dict(cfg)
+    )
+    if logger is None:
+        return
+    metrics = {f"{s}/{m}": results[s][m] for s in ("val", "test") for m in ("roc_auc", "pr_auc")}
+    logger.log_metrics({**metrics, "fit_seconds": results["fit_seconds"]}, step=0)
+    log_results(logger, results, figures)
+    logger.save()
+    finish(logger)

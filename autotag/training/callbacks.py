@@ -1,0 +1,79 @@
+"""Callbacks of a training run: throughput, ``last.ckpt`` every epoch, and the standard set."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from pytorch_lightning.callbacks import (
+    Callback,
+    Checkpoint,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
+
+
+class Throughput(Callback):
+    """Training wall time and clips/s (train epochs only)."""
+
+    def __init__(self) -> None:
+        self.train_seconds = 0.0
+        self.train_clips = 0
+        self._t0 = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.train_clips += len(batch[0]) * trainer.world_size
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.train_seconds += time.perf_counter() - self._t0
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.train_clips / self.train_seconds if self.train_seconds else math.nan
+
+
+class SaveLast(Checkpoint):
+    """``last.ckpt`` after every epoch, whatever the score (resume: ``ckpt_path=.../last.ckpt``).
+
+    Lightning 2.6's ``save_last`` only writes when a top-k checkpoint is written. As a
+    ``Checkpoint`` callback listed after the ModelCheckpoint, it runs after that one has updated
+    its best path, so a resumed run never points at a deleted best checkpoint.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            trainer.save_checkpoint(self.path)
+
+
+class RunCallbacks:
+    """The callbacks of one run, by role: best and last checkpoints, speed, progress, LR."""
+
+    def __init__(self, out: Path, progress_refresh: int, log_lr: bool) -> None:
+        self.best = ModelCheckpoint(
+            dirpath=out / "checkpoints",
+            filename="epoch{epoch:03d}-auc{val/roc_auc:.4f}",
+            monitor="val/roc_auc",
+            mode="max",
+            auto_insert_metric_name=False,
+        )
+        self.speed = Throughput()
+        self.all: list[Callback] = [
+            self.best,
+            SaveLast(out / "checkpoints" / "last.ckpt"),  # after `best`: see SaveLast
+            self.speed,
+            TQDMProgressBar(refresh_rate=progress_refresh),
+        ]
+        if log_lr:
+            self.all.append(LearningRateMonitor(logging_interval="epoch"))
+
+    @property
+    def best_path(self) -> str | None:
+        return self.best.best_model_path or None

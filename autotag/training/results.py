@@ -1,0 +1,168 @@
+"""``results.json``: built by one function for networks and baselines alike, printed, logged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from autotag import __version__
+
+
+@dataclass
+class RunInfo:
+    """Who a run is: entry points fill it from the command line; the library only reads it."""
+
+    name: str
+    model: str  # the model preset's name (e.g. fcn_bn), as the report groups runs
+    overrides: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, cfg: Mapping[str, Any], model: str | None = None) -> RunInfo:
+        """The identity of ``cfg`` when no entry point named it (tests, notebooks)."""
+        model = model or str(cfg["model"]["arch"])
+        norm, epochs = cfg["norm"]["mode"], cfg["epochs"]
+        name = cfg.get("run_name") or f"{model}-{norm}-e{epochs}"
+        tags = [
+            f"norm={norm}",
+            f"model={model}",
+            f"epochs={epochs}",
+            f"features={cfg['features']['name']}",
+            f"data={cfg['data']['name']}",
+        ]
+        return cls(name=name, model=model, tags=tags)
+
+
+def build_results(
+    cfg: Mapping[str, Any],
+    run: RunInfo,
+    val: Mapping[str, Any],
+    test: Mapping[str, Any],
+    tag_names: list[str],
+    *,
+    epochs: int | None,
+    epochs_run: int,
+    history: list[dict[str, float]],
+    best_checkpoint: str | None,
+    train_seconds: float,
+    fit_seconds: float,
+    train_clips_per_second: float,
+    n_clips: Mapping[str, int],
+    n_parameters: int | None,
+    store: str | Path,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of a run's ``results.json``; ``val``/``test`` are :func:`tag_scores` dicts."""
+    results: dict[str, Any] = {
+        "run_name": run.name,
+        "overrides": list(run.overrides),
+        "data": cfg["data"]["name"],
+        "split": cfg["data"]["split"],
+        "features": cfg["features"]["name"],
+        "norm": cfg["norm"]["mode"],
+        "model": run.model,
+        "epochs": epochs,
+        "epochs_run": epochs_run,
+        "shuffle_labels": bool(cfg["shuffle_labels"]),
+        "best_checkpoint": best_checkpoint,
+        "val": {"roc_auc": val["roc_auc"], "pr_auc": val["pr_auc"]},
+        "test": {"roc_auc": test["roc_auc"], "pr_auc": test["pr_auc"]},
+        "per_tag": {t: {"val": val["per_tag"][t], "test": test["per_tag"][t]} for t in tag_names},
+        "left_out": {"val": val["left_out"], "test": test["left_out"]},
+        "history": list(history),
+        "train_seconds": train_seconds,
+        "fit_seconds": fit_seconds,
+        "train_clips_per_second": train_clips_per_second,
+        "n_clips": dict(n_clips),
+        "n_parameters": n_parameters,
+        "store": str(store),
+        "autotag_version": __version__,
+    }
+    results.update(extra or {})
+    return results
+
+
+def save_predictions(
+    out: Path,
+    tag_names: list[str],
+    scores: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    clip_ids: Mapping[str, np.ndarray],
+) -> Path:
+    """``predictions.npz``: per split (val, test) the scores, labels and clip ids, and the tag
+    names, so any metric can be recomputed without the model (networks and baselines alike)."""
+    path = Path(out) / "predictions.npz"
+    arrays = {"tag_names": np.array(tag_names)}
+    for split in scores:
+        arrays[f"{split}_scores"] = np.asarray(scores[split], dtype=np.float32)
+        arrays[f"{split}_labels"] = np.asarray(labels[split], dtype=np.uint8)
+        arrays[f"{split}_clip_ids"] = np.asarray(clip_ids[split])
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def write_results(out: Path, results: Mapping[str, Any]) -> Path:
+    path = Path(out) / "results.json"
+    path.write_text(json.dumps(results, indent=2, allow_nan=True))
+    return path
+
+
+def summary(results: Mapping[str, Any], out: Path) -> str:
+    """The lines printed at the end of a run (the last one is what `make train` shows)."""
+    per_tag = results["per_tag"]
+    ranked = sorted(
+        (v["test"]["roc_auc"], t) for t, v in per_tag.items() if np.isfinite(v["test"]["roc_auc"])
+    )
+    how = f"{results['epochs_run']} epochs" if results["epochs"] is not None else "baseline"
+    val, test = results["val"], results["test"]
+    lines = [
+        "",
+        f"== {results['run_name']} ({results['data']}, split {results['split']}, {how}) ==",
+        f"{'':12s}{'ROC-AUC':>10s}{'PR-AUC':>10s}",
+        f"{'val (best)':12s}{val['roc_auc']:10.4f}{val['pr_auc']:10.4f}",
+        f"{'test':12s}{test['roc_auc']:10.4f}{test['pr_auc']:10.4f}",
+        f"worst tags: {', '.join(f'{t} {a:.3f}' for a, t in ranked[:3])}",
+        f"best tags:  {', '.join(f'{t} {a:.3f}' for a, t in ranked[::-1][:3])}",
+        f"training: {results['train_seconds']:.0f} s, "
+        f"{results['train_clips_per_second']:.1f} clips/s",
+        f"run folder: {out}",
+        f"test macro ROC-AUC {test['roc_auc']:.4f}  PR-AUC {test['pr_auc']:.4f}",
+    ]
+    return "\n".join(lines)
+
+
+def log_results(
+    logger: Logger | None, results: Mapping[str, Any], figures: dict[str, Path]
+) -> None:
+    """The per-tag table, figures and summary numbers to wandb (other loggers: nothing)."""
+    if not isinstance(logger, WandbLogger):
+        return
+    import wandb
+
+    rows = [
+        [t, v["test"]["roc_auc"], v["test"]["pr_auc"], v["test"]["positives"]]
+        for t, v in results["per_tag"].items()
+    ]
+    logger.experiment.log(
+        {
+            "per_tag": wandb.Table(
+                columns=["tag", "test_roc_auc", "test_pr_auc", "test_positives"], data=rows
+            ),
+            **{f"figures/{k}": wandb.Image(str(p)) for k, p in figures.items()},
+        }
+    )
+    logger.experiment.summary.update(
+        {
+            "test/roc_auc": results["test"]["roc_auc"],
+            "test/pr_auc": results["test"]["pr_auc"],
+            "val_best/roc_auc": results["val"]["roc_auc"],
+            "val_best/pr_auc": results["val"]["pr_auc"],
+            "train_clips_per_second": results["train_clips_per_second"],
+        }
+    )

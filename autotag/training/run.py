@@ -1,0 +1,150 @@
+"""One run: store → DataModule → network → fit → best checkpoint → test → results and files.
+
+``fit(cfg, out_dir)`` is the library's training entry: ``train.py`` and the sweep jobs call it
+with absolute paths and their run folder (the library never asks Hydra where it runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from autotag.data.datamodule import TagDataModule
+from autotag.data.prepare import ensure_store
+from autotag.models import build_model, is_network
+from autotag.training import artifacts
+from autotag.training.baseline import fit_baseline
+from autotag.training.callbacks import RunCallbacks
+from autotag.training.loggers import build_logger, finish
+from autotag.training.losses import positive_weights
+from autotag.training.metrics import tag_scores
+from autotag.training.module import TaggingModule
+from autotag.training.results import (
+    RunInfo,
+    build_results,
+    log_results,
+    save_predictions,
+    summary,
+    write_results,
+)
+from autotag.training.thresholds import f1_thresholds
+from autotag.training.warm_start import warm_start
+
+log = logging.getLogger(__name__)
+
+
+def fit(
+    cfg: DictConfig | Mapping[str, Any], out_dir: str | Path, run: RunInfo | None = None
+) -> dict[str, Any]:
+    """Run the job described by ``cfg`` in ``out_dir``; returns what results.json holds."""
+    plain: dict[str, Any] = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)  # type: ignore[assignment]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = run or RunInfo.of(plain)
+    pl.seed_everything(plain["seed"], workers=True)
+    store = ensure_store(plain["data"], plain["features"])
+    if not is_network(plain["model"]["arch"]):
+        return fit_baseline(plain, store, out, run)
+
+    dm = data_module(plain, store)
+    net = build_model(plain["model"], dm.n_mels, dm.n_frames, len(dm.tag_names))
+    if plain["init_from"]:
+        warm_start(net, plain["init_from"], dm.tag_names, plain["init_new_tags"])
+    module = TaggingModule(
+        net,
+        dm.normalizer,
+        dm.tag_names,
+        optimizer=plain["optimizer"],
+        scheduler=plain["scheduler"],
+        pos_weight=loss_weights(plain["loss"], dm),
+        config=plain,
+    )
+    logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
+    callbacks = RunCallbacks(out, plain["progress_refresh"], log_lr=logger is not None)
+    trainer = pl.Trainer(
+        max_epochs=plain["epochs"],
+        logger=logger if logger is not None else False,
+        callbacks=callbacks.all,
+        default_root_dir=str(out),
+        **plain["trainer"],
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
+    fit_seconds = time.perf_counter() - t0
+    history = list(module.history)
+    best = callbacks.best_path
+    trainer.validate(module, dm, ckpt_path=best, verbose=False)
+    assert module.last_val is not None
+    val_preds, val_target = module.last_val
+    trainer.test(module, dm, ckpt_path=best, verbose=False)
+    test = module.test_results
+    assert test is not None
+
+    val = tag_scores(val_preds, val_target, dm.tag_names, warn=False)
+    results = build_results(
+        plain,
+        run,
+        val,
+        test,
+        dm.tag_names,
+        epochs=plain["epochs"],
+        epochs_run=trainer.current_epoch,
+        history=history,
+        best_checkpoint=best,
+        train_seconds=callbacks.speed.train_seconds,
+        fit_seconds=fit_seconds,
+        train_clips_per_second=callbacks.speed.clips_per_second,
+        n_clips={s: len(dm.datasets[s]) for s in ("train", "val", "test")},
+        n_parameters=sum(p.numel() for p in net.parameters()),
+        store=store,
+    )
+    if trainer.is_global_zero:
+        thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
+        metrics = {"val": results["val"], "test": results["test"]}
+        artifacts.save_tagger(out / "tagger.pt", net, dm, thresholds, plain, metrics)
+        figures = artifacts.make_figures(out, results, test, dm)
+        save_predictions(
+            out,
+            dm.tag_names,
+            {"val": val_preds.numpy(), "test": test["preds"].numpy()},
+            {"val": val_target.numpy(), "test": test["target"].numpy()},
+            {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")},
+        )
+        write_results(out, results)
+        log_results(logger, results, figures)
+        print(summary(results, out), flush=True)
+    if logger is not None and plain["logger"]["name"] == "wandb":
+        finish(logger)
+    return results
+
+
+def data_module(cfg: Mapping[str, Any], store: Path) -> TagDataModule:
+    """The DataModule of the ``data`` config over ``store`` (set up)."""
+    data = cfg["data"]
+    dm = TagDataModule(
+        store,
+        top_k=data["top_k"],
+        norm=cfg["norm"]["mode"],
+        batch_size=data["batch_size"],
+        num_workers=data["num_workers"],
+        in_memory=data["in_memory"],
+        random_crop=data["random_crop"],
+        shuffle_labels=cfg["shuffle_labels"],
+        seed=cfg["seed"],
+    )
+    dm.setup()
+    return dm
+
+
+def loss_weights(loss: Mapping[str, Any], dm: TagDataModule):
+    """The weighted BCE's ``pos_weight`` from the training split (None: plain BCE)."""
+    if not loss["weighted"]:
+        return None
+    pos, n = dm.train_label_counts()
+    return positive_weights(pos, n, loss["max_pos_weight"])

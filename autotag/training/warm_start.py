@@ -1,0 +1,66 @@
+"""``init_from``: start a network from the weights of a tagger file (fine-tuning, evaluation).
+
+Only the network's weights are taken. The normalizer (the new store's statistics) and the
+loss's positive weights (the new training split's counts) stay those of the new run. The
+classifier's rows are matched by tag name: a tag the old model lacks starts fresh (or, with
+``new_tags="error"``, the run stops with the list of tags that differ).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autotag.models.tagger_file import read_tagger
+
+log = logging.getLogger(__name__)
+NEW_TAGS = ("fresh", "error")
+HEAD = "classifier."  # every network's tag layer (see autotag.models.registry)
+
+
+def warm_start(net: nn.Module, path: str | Path, tag_names: list[str], new_tags: str) -> None:
+    """Load the network weights of the tagger file ``path`` into ``net`` (tags by name)."""
+    if new_tags not in NEW_TAGS:
+        raise ValueError(f"init_new_tags={new_tags!r}: choose one of {', '.join(NEW_TAGS)}")
+    old = read_tagger(path)
+    old_index = {t: i for i, t in enumerate(old.tag_names)}
+    missing = [t for t in tag_names if t not in old_index]
+    dropped = [t for t in old.tag_names if t not in set(tag_names)]
+    if missing and new_tags == "error":
+        raise ValueError(
+            f"init_from={path}: its model lacks the tags {', '.join(missing)}"
+            + (f" (and has {', '.join(dropped)}, which this run lacks)" if dropped else "")
+            + "; init_new_tags=fresh starts those tags from scratch"
+        )
+    state = net.state_dict()
+    new_state = {}
+    for key, value in state.items():
+        if key not in old.weights:
+            raise ValueError(f"init_from={path}: its network has no {key!r} (another model?)")
+        src = old.weights[key]
+        if key.startswith(HEAD):
+            value = value.clone()
+            for j, tag in enumerate(tag_names):
+                if tag in old_index:
+                    value[j] = src[old_index[tag]]
+            new_state[key] = value
+        elif src.shape != value.shape:
+            raise ValueError(
+                f"init_from={path}: {key} has shape {tuple(src.shape)} there and "
+                f"{tuple(value.shape)} here (model config {old.model} differs?)"
+            )
+        else:
+            new_state[key] = src
+    with torch.no_grad():
+        net.load_state_dict(new_state)
+    log.info(
+        "weights initialized from %s (%d of %d tags matched by name%s%s)",
+        path,
+        len(tag_names) - len(missing),
+        len(tag_names),
+        f"; fresh: {', '.join(missing)}" if missing else "",
+        f"; not used: {', '.join(dropped)}" if dropped else "",
+    )

@@ -1,0 +1,134 @@
+"""The house rules, checked on the source: imports go one way, data and models know nothing of
+Hydra or the Trainer, and no module imports another in a circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "autotag"
+# data → models → training | inference → experiments → cli / entry points. Training and
+# inference sit side by side: neither imports the other.
+RANK = {"base": 0, "data": 1, "models": 2, "training": 3, "inference": 3, "experiments": 4}
+RANK |= {"entry": 5, "cli": 5}
+ENTRY = {"config", "prepare", "sweep"}  # helpers and `python -m` shims of the Hydra entries
+CLI_ALIASES = {"predict"}  # `python -m autotag.predict` is `autotag tag`: part of the CLI
+FORBIDDEN_BELOW_TRAINING = ("hydra", "omegaconf", "pytorch_lightning.trainer")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "base"  # autotag/__init__.py: the version string
+    if parts[1] in CLI_ALIASES:
+        return "cli"
+    if parts[1] in ENTRY:
+        return "entry"
+    return parts[1]
+
+
+def imports(path: Path, known: dict[str, Path]) -> list[tuple[str, int]]:
+    """Every module imported anywhere in ``path`` (function bodies too): (name, line)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:  # `from autotag.cli import tag` names a submodule
+                sub = f"{node.module}.{a.name}"
+                out.append((sub if sub in known else node.module, node.lineno))
+    return out
+
+
+def test_every_module_has_a_layer():
+    for module in modules():
+        assert layer(module) in RANK, f"{module}: map it to a layer"
+
+
+def test_imports_point_up_the_flow_only():
+    known = modules()
+    wrong = []
+    for module, path in known.items():
+        here = layer(module)
+        for name, line in imports(path, known):
+            if not name.startswith("autotag"):
+                continue
+            there = layer(name)
+            side_by_side = {here, there} == {"training", "inference"}
+            entry_cli = {here, there} == {"entry", "cli"}
+            if RANK[there] > RANK[here] or side_by_side or entry_cli:
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {here} imports {there} ({name})")
+    assert not wrong, "imports against the flow:\n" + "\n".join(wrong)
+
+
+def test_nothing_outside_the_cli_imports_it():
+    known = modules()
+    users = [
+        f"{module} imports {name}"
+        for module, path in known.items()
+        if layer(module) != "cli"
+        for name, _ in imports(path, known)
+        if name.startswith("autotag") and layer(name) == "cli"
+    ]
+    assert not users
+
+
+def test_data_and_models_import_neither_hydra_nor_the_trainer():
+    known = modules()
+    bad = []
+    for module, path in known.items():
+        if layer(module) not in ("base", "data", "models"):
+            continue
+        for name, line in imports(path, known):
+            if name.startswith(FORBIDDEN_BELOW_TRAINING):  # a LightningDataModule is fine
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {name}")
+        text = path.read_text()
+        if "pl.Trainer" in text or "HydraConfig" in text:
+            bad.append(f"{path.relative_to(ROOT)}: uses the Trainer or HydraConfig")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles():
+    known = modules()
+    graph = {
+        m: {n for n, _ in imports(p, known) if n in known and n != m} for m, p in known.items()
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+    cycles = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                cycles.append(" → ".join([*stack[stack.index(n) :], n]))
+            elif n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_layer_test_sees_a_wrong_import(tmp_path):
+    """The checks above would fail on the old layout's cycle (training ↔ baselines)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from autotag.training.run import fit\n")
+    found = imports(bad, modules())
+    assert found == [("autotag.training.run", 1)] and RANK[layer(found[0][0])] > RANK["models"]
