@@ -443,3 +443,38 @@ def test_onnx_export_matches_the_tagger(model, tagger, tmp_path, capsys, monkeyp
 def test_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'autotag = "autotag.cli:main"' in text
+
+
+def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
+    """tagger.pt files written before the redesign (the LightningModule's whole state, a norm
+    without amin, a model config with `name`) load and tag as before."""
+    from autotag.models.tagger_file import read_tagger
+
+    new = read_tagger(model)
+    state = {f"net.{k}": v for k, v in new.weights.items()}
+    state |= {
+        "normalizer.global_mean": torch.tensor(new.norm["global_mean"]),
+        "normalizer.global_std": torch.tensor(new.norm["global_std"]),
+        "loss_fn.pos_weight": torch.ones(len(new.tag_names)),
+    }
+    old = {
+        "format": "autotag-tagger/1",
+        "autotag_version": "0.1.0",
+        "state_dict": state,
+        "config": new.config,
+        "model": {"name": "fcn", **new.model},
+        "features": new.features,
+        "norm": {k: new.norm[k] for k in ("mode", "global_mean", "global_std")},
+        "tag_names": new.tag_names,
+        "thresholds": new.thresholds,
+        "input_shape": new.input_shape,
+        "metrics": new.metrics,
+    }
+    torch.save(old, tmp_path / "v1.pt")
+    legacy = Tagger.load(tmp_path / "v1.pt")
+    assert legacy.normalizer.describe() == tagger.normalizer.describe()
+    x = tone(7.0, ("techno",))
+    np.testing.assert_array_equal(legacy.tag_audio(x).probs, tagger.tag_audio(x).probs)
+    torch.save({**old, "format": "autotag-tagger/9"}, tmp_path / "v9.pt")
+    with pytest.raises(TaggerError, match="newer than this autotag"):
+        Tagger.load(tmp_path / "v9.pt")

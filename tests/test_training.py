@@ -92,9 +92,9 @@ def test_every_model_config_builds_through_the_registry():
         )
         assert cfg["arch"] in MODELS, path.name
         if is_network(cfg["arch"]):
-            net = build_model(cfg, 40, 909, 7) if "choi" not in path.stem else None
-            if net is not None:
-                assert net(torch.randn(1, 40, 909)).shape == (1, 7)
+            shape = (96, 1366) if "choi" in path.stem else (40, 909)  # the preset's features
+            net = build_model({**cfg, "width": 0.0625}, *shape, 7)
+            assert net(torch.randn(1, *shape)).shape == (1, 7)
         else:
             assert build_baseline(cfg).features in ("flat", "stats")
     with pytest.raises(TypeError, match="unknown argument.*n_estimators"):

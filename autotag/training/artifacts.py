@@ -14,6 +14,7 @@ from autotag.data.datamodule import TagDataModule
 from autotag.data.normalize import NORMS, Normalizer, norm_description
 from autotag.models.tagger_file import TaggerFile, write_tagger
 from autotag.training import plots
+from autotag.training.results import save_predictions
 
 
 def save_tagger(
@@ -77,3 +78,16 @@ def evaluation_figures(
             test["preds"], test["target"], tag_names, figs / "roc_curves.png"
         ),
     }
+
+
+def save_eval_predictions(
+    out: Path, dm: TagDataModule, val: tuple[torch.Tensor, torch.Tensor], test: Mapping[str, Any]
+) -> Path:
+    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint."""
+    return save_predictions(
+        out,
+        dm.tag_names,
+        {"val": val[0].numpy(), "test": test["preds"].numpy()},
+        {"val": val[1].numpy(), "test": test["target"].numpy()},
+        {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")},
+    )

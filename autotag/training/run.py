@@ -29,7 +29,6 @@ from autotag.training.results import (
     RunInfo,
     build_results,
     log_results,
-    save_predictions,
     summary,
     write_results,
 )
@@ -109,13 +108,7 @@ def fit(
         metrics = {"val": results["val"], "test": results["test"]}
         artifacts.save_tagger(out / "tagger.pt", net, dm, thresholds, plain, metrics)
         figures = artifacts.make_figures(out, results, test, dm)
-        save_predictions(
-            out,
-            dm.tag_names,
-            {"val": val_preds.numpy(), "test": test["preds"].numpy()},
-            {"val": val_target.numpy(), "test": test["target"].numpy()},
-            {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")},
-        )
+        artifacts.save_eval_predictions(out, dm, (val_preds, val_target), test)
         write_results(out, results)
         log_results(logger, results, figures)
         print(summary(results, out), flush=True)
