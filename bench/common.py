@@ -1,5 +1,5 @@
-"""Shared helpers of the benchmark scripts: machine facts, waiting for a quiet CPU, the bench
-corpus, timing, and writing one section of ``bench/RESULTS.md``."""
+"""Shared helpers of the benchmark scripts: machine facts, waiting for a quiet CPU, the configs
+in ``conf/``, the bench corpus, timing, and writing one section of ``bench/RESULTS.md``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 if str(REPO) not in sys.path:  # `python bench/x.py` from anywhere imports the local autotag
     sys.path.insert(0, str(REPO))
 
+CONF = REPO / "conf"
 RESULTS = BENCH_DIR / "RESULTS.md"
 RESULTS_HEADER = (
     "# Benchmarks\n\n"
@@ -114,6 +116,34 @@ def machine_table(extra: dict[str, str] | None = None) -> str:
     lines = ["| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows.items()]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def load_conf(group: str, name: str) -> dict[str, Any]:
+    """``conf/<group>/<name>.yaml`` with its ``defaults`` chain merged in (Hydra's order).
+
+    The configs hold the values the code has no defaults for (features, model, data).
+    """
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
+    assert isinstance(raw, dict)
+    defaults = list(raw.pop("defaults", []))
+    if "_self_" not in defaults:
+        defaults.append("_self_")
+    merged = OmegaConf.create()
+    for entry in defaults:
+        merged = OmegaConf.merge(merged, raw if entry == "_self_" else load_conf(group, entry))
+    return OmegaConf.to_container(merged)  # type: ignore[return-value]
+
+
+def feature_config(name: str = "seed") -> Any:
+    """The :class:`autotag.data.features.FeatureConfig` of ``conf/features/<name>.yaml``."""
+    from autotag.data.features import FeatureConfig
+
+    return FeatureConfig.from_dict(load_conf("features", name))
 
 
 # --------------------------------------------------------------------------- corpus

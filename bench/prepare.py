@@ -8,8 +8,9 @@ phases start only when other processes leave the CPUs (nearly) idle (``--max-wai
 
 Pipelines, each with ``--workers`` spawned processes and one BLAS/torch thread per process:
 
-- ours, end to end: ``build_store`` (pool start, soundfile decode, torchaudio LogMel, .npz
-  shards, HDF5 assembly with training statistics);
+- ours, end to end: ``autotag.data.prepare.build_store`` (pool start, soundfile decode and
+  torchaudio LogMel through ``FrontEnd``, .npz shards, HDF5 assembly with training statistics),
+  with the shard size and audio floor of ``conf/data/mtat.yaml``;
 - ours, warm pool: the same worker functions on a started pool, results returned in memory;
 - librosa, end to end: ``librosa.load(sr=16000)`` + ``melspectrogram`` + ``power_to_db``
   (published MTAT code), one float32 ``.npy`` per clip; the pool start includes librosa's
@@ -34,7 +35,9 @@ from common import (
     BENCH_DIR,
     RESULTS,
     ensure_corpus,
+    feature_config,
     fmt,
+    load_conf,
     load_warning,
     machine_table,
     median,
@@ -85,16 +88,18 @@ def _librosa_task(task: tuple[str, str]) -> int:
 # --------------------------------------------------------------------------- our workers (warm)
 
 
-def _ours_init(ready: Any, features: dict[str, Any], warm_path: str) -> None:
-    from autotag.data.store import _init_worker, _process_shard
+def _ours_init(
+    ready: Any, features: dict[str, Any], warm_path: str, min_audio_seconds: float
+) -> None:
+    from autotag.data.prepare import _init_worker, _process_shard
 
     _init_worker(features)
-    _process_shard((-1, [warm_path], 1.0, 0.0))
+    _process_shard((-1, [warm_path], min_audio_seconds, 0.0))
     ready.put(os.getpid())
 
 
 def _ours_task(task: tuple[int, list[str], float, float]) -> int:
-    from autotag.data.store import _process_shard
+    from autotag.data.prepare import _process_shard
 
     return len(_process_shard(task)["status"])
 
@@ -107,8 +112,15 @@ def _wait_ready(ready: Any, workers: int) -> None:
 # --------------------------------------------------------------------------- phases
 
 
-def time_build_store(manifest: Any, features: Any, path: Path, workers: int) -> float:
-    from autotag.data.store import build_store
+def time_build_store(
+    manifest: Any,
+    features: Any,
+    path: Path,
+    workers: int,
+    shard_size: int,
+    min_audio_seconds: float,
+) -> float:
+    from autotag.data.prepare import build_store
 
     for p in (path, path.with_suffix(".parts"), path.with_suffix(".h5.partial")):
         if p.is_dir():
@@ -116,7 +128,15 @@ def time_build_store(manifest: Any, features: Any, path: Path, workers: int) -> 
         elif p.exists():
             p.unlink()
     t0 = time.perf_counter()
-    build_store(manifest, features, path, workers=workers, progress=False)
+    build_store(
+        manifest,
+        features,
+        path,
+        workers=workers,
+        shard_size=shard_size,
+        min_audio_seconds=min_audio_seconds,
+        progress=False,
+    )
     return time.perf_counter() - t0
 
 
@@ -157,7 +177,13 @@ def time_librosa_cold(paths: list[str], out: Path, workers: int) -> float:
 
 
 def time_warm_pools(
-    paths: list[str], features: Any, out: Path, workers: int, rounds: int, shard_size: int = 32
+    paths: list[str],
+    features: Any,
+    out: Path,
+    workers: int,
+    rounds: int,
+    shard_size: int,
+    min_audio_seconds: float,
 ) -> dict[str, Any]:
     """Both pipelines on started pools, alternating ``rounds`` times (so load hits both alike).
 
@@ -166,12 +192,12 @@ def time_warm_pools(
     """
     ctx = mp.get_context("spawn")
     shards = [
-        (s, paths[i : i + shard_size], 1.0, 0.0)
+        (s, paths[i : i + shard_size], min_audio_seconds, 0.0)
         for s, i in enumerate(range(0, len(paths), shard_size))
     ]
     ready = ctx.Queue()
     t0 = time.perf_counter()
-    ours = ctx.Pool(workers, _ours_init, (ready, features.to_dict(), paths[0]))
+    ours = ctx.Pool(workers, _ours_init, (ready, features.to_dict(), paths[0], min_audio_seconds))
     _wait_ready(ready, workers)
     t1 = time.perf_counter()
     with single_thread_env():
@@ -206,11 +232,10 @@ def stage_breakdown(paths: list[str], features: Any, n: int = 20) -> dict[str, f
     import torch
     from threadpoolctl import threadpool_limits
 
-    from autotag.data.audio import center_crop_or_pad, load_audio
-    from autotag.data.features import LogMel
+    from autotag.data.frontend import FrontEnd
 
     torch.set_num_threads(1)
-    front = LogMel(features)
+    front = FrontEnd(features)
     paths = paths[:n]
     librosa_mel(paths[0])  # warm librosa (lazy imports, numba)
     ms: dict[str, list[float]] = {k: [] for k in ("decode", "ours_mel", "lr_load", "lr_mel")}
@@ -219,9 +244,9 @@ def stage_breakdown(paths: list[str], features: Any, n: int = 20) -> dict[str, f
             t0 = time.perf_counter()
             sf.read(p, dtype="float32")
             t1 = time.perf_counter()
-            x = center_crop_or_pad(load_audio(p, SR), features.n_samples)
+            x = front.load(p)  # load_audio at the features' rate, as the store decodes
             t2 = time.perf_counter()
-            front(torch.from_numpy(x)).numpy().astype(np.float16)
+            front.clip_mel(x).astype(np.float16)  # centre window → LogMel, as the store
             t3 = time.perf_counter()
             y, _ = librosa.load(p, sr=SR)
             t4 = time.perf_counter()
@@ -239,19 +264,16 @@ def agreement(store: Any, rows: np.ndarray, features: Any) -> dict[str, float]:
     """dB differences between librosa (``top_db=None``) and our stored (float16) / float32 mels."""
     import torch
 
-    from autotag.data.audio import center_crop_or_pad, load_audio
-    from autotag.data.features import LogMel, fit_frames
+    from autotag.data.features import fit_frames
+    from autotag.data.frontend import FrontEnd
 
-    front = LogMel(features)
+    front = FrontEnd(features)
     d16, d32, inner, peak, inner_peak = [], [], [], [], []
     for r in rows:
         path = str(store.paths[r])
         ref = fit_frames(torch.from_numpy(librosa_mel(path, top_db=None)), features.n_frames)
         stored = torch.from_numpy(store.mel(r).astype(np.float32))
-        with torch.inference_mode():
-            f32 = front(
-                torch.from_numpy(center_crop_or_pad(load_audio(path, SR), features.n_samples))
-            )
+        f32 = torch.from_numpy(front.clip_mel(front.load(path)))
         d16.append((stored - ref).abs().mean().item())
         d32.append((f32 - ref).abs().mean().item())
         inner.append((stored - ref)[:, 1:-1].abs().mean().item())
@@ -351,18 +373,17 @@ def main() -> None:
     t_start = time.perf_counter()
 
     import torch
-    from omegaconf import OmegaConf
 
-    from autotag.data.features import FeatureConfig
-    from autotag.data.mtat import read_mtat
+    from autotag.data.readers.mtat import read_mtat
     from autotag.data.store import MelStore
 
     root, made = ensure_corpus(
         args.out / f"mtat-{args.clips}", args.clips, args.seconds, args.workers
     )
     print(f"corpus: {root} ({made})", flush=True)
-    seed_yaml = BENCH_DIR.parent / "conf" / "features" / "seed.yaml"
-    features = FeatureConfig.from_dict(OmegaConf.to_container(OmegaConf.load(seed_yaml)))
+    features = feature_config("seed")
+    data_cfg = load_conf("data", "mtat")  # the store's shard size and audio floor
+    shard_size, min_audio_s = int(data_cfg["shard_size"]), float(data_cfg["min_audio_seconds"])
     manifest = read_mtat(root, split="folds")
     paths = list(manifest.paths)
     n = len(paths)
@@ -377,7 +398,7 @@ def main() -> None:
     rows: list[list[str]] = []
     print("ours, end to end (build_store)...", flush=True)
     load = wait_for_quiet(**wait)
-    t_ours = time_build_store(manifest, features, store_path, args.workers)
+    t_ours = time_build_store(manifest, features, store_path, args.workers, shard_size, min_audio_s)
     rows.append(rate_row("ours: `build_store`, end to end", "HDF5 store (fp16)", 0, t_ours, load))
     print(f"  {n / t_ours:.1f} clips/s", flush=True)
 
@@ -389,7 +410,15 @@ def main() -> None:
 
     print(f"warm pools, {args.rounds} alternating rounds...", flush=True)
     load = wait_for_quiet(**wait)
-    warm = time_warm_pools(paths, features, args.out / "librosa_npy", args.workers, args.rounds)
+    warm = time_warm_pools(
+        paths,
+        features,
+        args.out / "librosa_npy",
+        args.workers,
+        args.rounds,
+        shard_size,
+        min_audio_s,
+    )
     start_ours, start_lr = warm["start_ours"], warm["start_librosa"]
     t_ours_w, t_lr_w = median(warm["ours"]), median(warm["librosa"])
     rounds = f", median of {args.rounds} alternating rounds" if args.rounds > 1 else ""

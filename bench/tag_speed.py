@@ -31,56 +31,52 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from common import REPO, fmt, machine_table, median, table, wait_for_quiet, write_section
+from common import (
+    REPO,
+    feature_config,
+    fmt,
+    load_conf,
+    machine_table,
+    median,
+    table,
+    wait_for_quiet,
+    write_section,
+)
 
-from autotag import __version__
 from autotag.data.audio import load_audio
-from autotag.data.features import FeatureConfig
-from autotag.data.normalize import Normalizer
+from autotag.data.normalize import norm_description
 from autotag.inference import Tagger
 from autotag.models import build_model
+from autotag.models.tagger_file import TaggerFile, write_tagger
 
 SECTION = "Tagging speed (bench/tag_speed.py)"
-FCN = {
-    "name": "fcn",
-    "arch": "fcn",
-    "channels": [128, 384, 768, 2048],
-    "pools": [[2, 4], [2, 4], [2, 6], [1, 7]],
-    "batch_norm": False,
-    "dropout": 0.0,
-    "width": 1.0,
-}
+FCN = load_conf("model", "fcn")  # the full-width FCN: arch + every argument (no code defaults)
 
 
 def make_tagger(path: Path, seed: int = 0) -> Path:
-    """A ``tagger.pt`` with the keys ``autotag.training.save_tagger`` writes, untrained weights."""
+    """A ``tagger.pt`` written by ``write_tagger`` (as training writes it), untrained weights."""
     from importlib import resources
 
     rows = resources.files("autotag.data.resources").joinpath("tag_counts.tsv").read_text()
     tags = [line.split("\t")[0] for line in rows.splitlines()[1:51]]
-    feats = FeatureConfig()  # the seed preset: 16 kHz, 40 mels, 29.1 s → 40 × 909
+    feats = feature_config("seed")  # 16 kHz, 40 mels, 29.1 s → 40 × 909
     torch.manual_seed(seed)
     net = build_model(FCN, feats.n_mels, feats.n_frames, len(tags))
-    norm = Normalizer("global", -45.0, 20.0)
-    state = {f"net.{k}": v for k, v in net.state_dict().items()}
-    state |= {f"normalizer.{k}": v for k, v in norm.state_dict().items()}
-    torch.save(
-        {
-            "format": "autotag-tagger/1",
-            "autotag_version": __version__,
-            "state_dict": state,
-            "config": {"model": FCN, "features": feats.to_dict()},
-            "model": FCN,
-            "features": feats.to_dict(),
-            "norm": {"mode": "global", "global_mean": -45.0, "global_std": 20.0},
-            "tag_names": tags,
-            "thresholds": [0.5] * len(tags),
-            "input_shape": [feats.n_mels, feats.n_frames],
-            "metrics": {},
-        },
+    norm = norm_description("global", {"global_mean": -45.0, "global_std": 20.0}, feats.amin)
+    return write_tagger(
         path,
+        TaggerFile(
+            model=dict(FCN),
+            weights=net.state_dict(),
+            features=feats.to_dict(),
+            norm=norm,
+            tag_names=tags,
+            thresholds=[0.5] * len(tags),
+            input_shape=[feats.n_mels, feats.n_frames],
+            metrics={},
+            config={"model": dict(FCN), "features": feats.to_dict()},
+        ),
     )
-    return path
 
 
 def write_song(path: Path, seconds: float, sr: int, channels: int, seed: int) -> Path:
@@ -141,8 +137,8 @@ def main() -> None:
     t_dec = timed(lambda: load_audio(mp3, sr), args.repeat)
     t_dec16 = timed(lambda: load_audio(wav, sr), args.repeat)
     x = load_audio(mp3, sr)
-    t_mel = timed(lambda: tagger.front.mels(x), args.repeat)
-    mels = tagger.front.mels(x)
+    t_mel = timed(lambda: tagger.front.song_mels(x), args.repeat)
+    mels = tagger.front.song_mels(x)
     t_fcn = {}
     for backend in ("channels_last", "jit", "eager"):
         tagger.backend = backend

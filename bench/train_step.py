@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from common import (
     BENCH_DIR,
-    REPO,
     RESULTS,
     fmt,
+    load_conf,
     load_warning,
     machine_table,
     median,
@@ -44,35 +44,20 @@ from common import (
     wait_for_quiet,
     write_section,
 )
-from omegaconf import OmegaConf
 from torch import nn
 
-CONF = REPO / "conf"
 N_CLASSES = 50
 MTAT_TRAIN_CLIPS = 19397  # 12/16 folders of MTAT's 25,863 clips (the `folds` split)
 # preset -> (features config, model config whose pools fit those features)
 PRESETS = {"seed": ("seed", "fcn"), "choi": ("choi", "fcn_choi")}
 
 
-def load_group(group: str, name: str) -> dict[str, Any]:
-    """``conf/<group>/<name>.yaml`` with its ``defaults`` chain merged in (Hydra's order)."""
-    raw = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"))
-    assert isinstance(raw, dict)
-    defaults = list(raw.pop("defaults", []))
-    if "_self_" not in defaults:
-        defaults.append("_self_")
-    merged = OmegaConf.create()
-    for entry in defaults:
-        merged = OmegaConf.merge(merged, raw if entry == "_self_" else load_group(group, entry))
-    return OmegaConf.to_container(merged)  # type: ignore[return-value]
-
-
 def model_config(model: str, preset: str, width: float) -> tuple[dict[str, Any], int, int]:
     """(model config, n_mels, n_frames) of ``model`` at a feature ``preset`` and ``width``."""
     feature_name, pools_from = PRESETS[preset]
-    features = load_group("features", feature_name)
-    cfg = load_group("model", model)
-    cfg["pools"] = load_group("model", pools_from)["pools"]
+    features = load_conf("features", feature_name)
+    cfg = load_conf("model", model)  # arch + every FCN argument (the code has no defaults)
+    cfg["pools"] = load_conf("model", pools_from)["pools"]
     cfg["width"] = width
     return cfg, int(features["n_mels"]), int(features["n_frames"])
 
@@ -124,7 +109,7 @@ def step_rates(
     cfg: dict[str, Any], n_mels: int, n_frames: int, steps: int, args: argparse.Namespace
 ) -> tuple[float, float]:
     """(training clips/s, inference clips/s) of one model on random batches."""
-    from autotag.losses import WeightedBCE
+    from autotag.training.losses import WeightedBCE
 
     net = build(cfg, n_mels, n_frames, args)
     x, y = random_batch(args.batch, n_mels, n_frames, args.device)
@@ -173,8 +158,9 @@ def lightning_overhead(args: argparse.Namespace) -> dict[str, float]:
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from autotag.data.normalize import Normalizer
-    from autotag.module import TaggingModule
+    from autotag.data.normalize import Normalizer, norm_description
+    from autotag.training.module import TaggingModule
+    from autotag.training.optim import build_optimizer
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -187,12 +173,20 @@ def lightning_overhead(args: argparse.Namespace) -> dict[str, float]:
     data = TensorDataset(x, y)
     init = copy.deepcopy(build(cfg, n_mels, n_frames, args).state_dict())
     tags = [f"tag{i}" for i in range(N_CLASSES)]
+    amin = float(load_conf("features", "seed")["amin"])
+    norm = norm_description("global", {"global_mean": -40.0, "global_std": 20.0}, amin)
+    optimizer, scheduler = load_conf("optimizer", "adam"), load_conf("scheduler", "none")
 
     def module() -> TaggingModule:
         net = build(cfg, n_mels, n_frames, args)
         net.load_state_dict(init)
         return TaggingModule(
-            net, Normalizer("global", -40.0, 20.0), tags, pos_weight=torch.full((N_CLASSES,), 19.0)
+            net,
+            Normalizer(**norm),
+            tags,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            pos_weight=torch.full((N_CLASSES,), 19.0),
         ).to(args.device)
 
     def loader() -> DataLoader:
@@ -202,7 +196,8 @@ def lightning_overhead(args: argparse.Namespace) -> dict[str, float]:
         clock = StepClock(args.device)
         t0 = time.perf_counter()
         m = module()
-        opt = m.configure_optimizers()
+        # what configure_optimizers returns with scheduler "none" (it needs a Trainer attached)
+        opt = build_optimizer(m.parameters(), m.optimizer_cfg)
         m.train()
         for xb, yb in loader():
             xb, yb = xb.to(args.device), yb.to(args.device)
@@ -467,7 +462,7 @@ def main() -> None:
             "",
             f"`TaggingModule` with fcn_bn width 0.25 at seed ({n} steps of batch {args.batch}, "
             "in-memory random data, 0 loader workers) in a plain loop (same module, loss and "
-            "`configure_optimizers`) vs `pl.Trainer(max_epochs=1, limit_train_batches=N, "
+            "optimizer: `build_optimizer`, as `configure_optimizers`) vs `pl.Trainer(max_epochs=1, limit_train_batches=N, "
             "logger=False, ...).fit`; median of "
             f"{args.repeats} alternating runs after one warm-up run; {load_l}.",
             "",

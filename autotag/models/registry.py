@@ -58,7 +58,8 @@ def _kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(
             f"model (arch {cfg['arch']}): unknown argument(s) {', '.join(unknown)}; "
-            f"its arguments are {', '.join(allowed)}"
+            f"its arguments are {', '.join(allowed)} (a key set for another model, e.g. by an "
+            f"experiment? remove it on the command line: ~model.{unknown[0]})"
         )
     return kwargs
 
