@@ -125,10 +125,10 @@ def run_job(cfg: DictConfig, job: Job) -> float:
     Returns the validation ROC-AUC (the objective of an Optuna sweep; NaN for a failure).
     """
     out, sweep_dir, overrides, excluded = job.out, job.sweep_dir, job.overrides, job.excluded
-    sw = cfg.get("sweep") or {}
+    sw = cfg.sweep  # conf/sweep.yaml: skip_finished, resume, ...
     name = out.relative_to(sweep_dir) if out.is_relative_to(sweep_dir) else out
     results_file = out / "results.json"
-    if sw.get("skip_finished", True) and results_file.exists():
+    if sw.skip_finished and results_file.exists():
         done = json.loads(results_file.read_text())
         if identity(done.get("overrides", []), excluded) != identity(overrides, excluded):
             log.warning(
@@ -174,12 +174,7 @@ def _run(cfg: DictConfig, job: Job, sw: Any) -> float:
     for stale in ("failed.json", "duplicate.json"):
         (out / stale).unlink(missing_ok=True)
     last = out / "checkpoints" / "last.ckpt"
-    if (
-        sw.get("resume", True)
-        and last.exists()
-        and not cfg.get("ckpt_path")
-        and is_network(cfg.model.arch)
-    ):
+    if sw.resume and last.exists() and not cfg.ckpt_path and is_network(cfg.model.arch):
         if resumable(last):
             log.info("resuming from %s", last)
             with open_dict(cfg):

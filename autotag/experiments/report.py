@@ -217,10 +217,10 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        sw = config.get("sweep") or {}
-        name = sw.get("name") or sweep_dir.name
-        report = write_report(sweep_dir, bool(sw.get("paper_reference", False)), f"sweep {name}")
-        if sw.get("report_wandb", True) and config.logger.get("name") == "wandb":
+        sw = config.sweep  # conf/sweep.yaml
+        name = sw.name or sweep_dir.name
+        report = write_report(sweep_dir, bool(sw.paper_reference), f"sweep {name}")
+        if sw.report_wandb and config.logger.name == "wandb":
             try:
                 log_report_to_wandb(report, sweep_dir, config.get("group") or name, config.logger)
             except Exception:  # the files are written; a logging problem must not hide them
