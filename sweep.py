@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sweep")
 def main(cfg: DictConfig) -> float:
-    from autotag.config import absolute_paths, launch_dir, run_dir, run_info
+    from autotag.config import absolute_paths, check_group_names, launch_dir, run_dir, run_info
     from autotag.experiments.job import Job, run_job
 
     hc = HydraConfig.get()
@@ -25,7 +25,9 @@ def main(cfg: DictConfig) -> float:
         excluded=list(hc.job.config.override_dirname.exclude_keys),
         run=run_info(cfg),
     )
-    return run_job(absolute_paths(cfg), job)  # validation ROC-AUC: the objective of Optuna
+    return run_job(
+        absolute_paths(check_group_names(cfg)), job
+    )  # validation ROC-AUC: the objective of Optuna
 
 
 if __name__ == "__main__":

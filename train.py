@@ -6,10 +6,15 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from autotag.config import absolute_paths, run_dir, run_info  # after argument parsing
+    from autotag.config import (
+        absolute_paths,
+        check_group_names,
+        run_dir,
+        run_info,
+    )  # after argument parsing
     from autotag.training.run import fit
 
-    results = fit(absolute_paths(cfg), out_dir=run_dir(), run=run_info(cfg))
+    results = fit(absolute_paths(check_group_names(cfg)), out_dir=run_dir(), run=run_info(cfg))
     return results["val"]["roc_auc"]  # the objective a Hydra sweeper (Optuna) maximizes
 
 

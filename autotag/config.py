@@ -38,6 +38,23 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+GROUPS_BY_NAME = ("optimizer", "scheduler", "logger")  # groups whose YAML carries a `name`
+
+
+def check_group_names(cfg: DictConfig) -> DictConfig:
+    """Refuse ``optimizer.name=sgd`` and the like: changing a ``name`` keeps the arguments of the
+    chosen YAML (Adam's, say), so the run would not be what was asked for."""
+    choices = dict(HydraConfig.get().runtime.choices)
+    for group in GROUPS_BY_NAME:
+        chosen, name = choices.get(group), OmegaConf.select(cfg, f"{group}.name", default=None)
+        if chosen is not None and name is not None and str(name) != str(chosen):
+            raise ValueError(
+                f"{group}.name={name} does not switch the {group} (the arguments stay those of "
+                f"conf/{group}/{chosen}.yaml): use {group}={name}"
+            )
+    return cfg
+
+
 def run_info(cfg: DictConfig) -> RunInfo:
     """The run's name, model preset, overrides and tags from Hydra's choices."""
     hc = HydraConfig.get()

@@ -462,7 +462,7 @@ def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
         "autotag_version": "0.1.0",
         "state_dict": state,
         "config": new.config,
-        "model": {"name": "fcn", **new.model},
+        "model": {"name": "fcn", "features": "stats", **new.model},  # a grid's key for rf
         "features": new.features,
         "norm": {k: new.norm[k] for k in ("mode", "global_mean", "global_std")},
         "tag_names": new.tag_names,
@@ -478,3 +478,49 @@ def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
     torch.save({**old, "format": "autotag-tagger/9"}, tmp_path / "v9.pt")
     with pytest.raises(TaggerError, match="newer than this autotag"):
         Tagger.load(tmp_path / "v9.pt")
+
+
+def test_any_registered_network_tags_embeds_and_exports(tmp_path, mini_features):
+    """The network contract (embed, head, embedding_dim, classifier) is all inference needs."""
+    from torch import nn
+
+    from autotag.inference.export import to_torchscript
+    from autotag.models import register
+    from autotag.models.tagger_file import TaggerFile, write_tagger
+
+    @register("test_band_mean")
+    class BandMean(nn.Module):
+        def __init__(self, n_mels: int, n_frames: int, n_classes: int, *, hidden: int) -> None:
+            super().__init__()
+            self.proj = nn.Linear(n_mels, hidden)
+            self.embedding_dim = hidden
+            self.classifier = nn.Linear(hidden, n_classes)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
+
+        def head(self, emb: torch.Tensor) -> torch.Tensor:
+            return self.classifier(emb)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x))
+
+    torch.manual_seed(0)
+    net = BandMean(24, 188, 4, hidden=5)
+    norm = {"mode": "per_spec", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10}
+    model = {"arch": "test_band_mean", "hidden": 5}
+    tf = TaggerFile(model, net.state_dict(), mini_features, norm, list(TONE_TAGS),
+                    [0.5] * 4, [24, 188])  # fmt: skip
+    tagger = Tagger.load(write_tagger(tmp_path / "toy.pt", tf))
+    x = tone(7.0, ("slow",))
+    song = tagger.tag_audio(x)
+    mels = torch.from_numpy(tagger.front.song_mels(x))
+    with torch.no_grad():
+        ref = torch.sigmoid(net(tagger.normalizer(mels))).mean(0).numpy()
+    np.testing.assert_allclose(song.probs, ref, atol=1e-6)
+    assert song.embedding.shape == (5,)
+    exported = to_torchscript(tagger)
+    windows = torch.from_numpy(tagger.front.windows(x))
+    with torch.no_grad():
+        probs = exported(windows).numpy()
+    np.testing.assert_allclose(probs, tagger.predict_windows(windows), atol=1e-6)

@@ -15,7 +15,15 @@ RANK = {"base": 0, "data": 1, "models": 2, "training": 3, "inference": 3, "exper
 RANK |= {"entry": 5, "cli": 5}
 ENTRY = {"config", "prepare", "sweep"}  # helpers and `python -m` shims of the Hydra entries
 CLI_ALIASES = {"predict"}  # `python -m autotag.predict` is `autotag tag`: part of the CLI
-FORBIDDEN_BELOW_TRAINING = ("hydra", "omegaconf", "pytorch_lightning.trainer")
+FORBIDDEN_BELOW_TRAINING = (  # a LightningDataModule is fine; the Trainer and Hydra are not
+    "hydra",
+    "omegaconf",
+    "pytorch_lightning.trainer",
+    "pytorch_lightning.Trainer",
+    "lightning.pytorch.trainer",
+    "lightning.pytorch.Trainer",
+    "lightning.Trainer",
+)
 
 
 def modules() -> dict[str, Path]:
@@ -39,16 +47,30 @@ def layer(module: str) -> str:
     return parts[1]
 
 
-def imports(path: Path, known: dict[str, Path]) -> list[tuple[str, int]]:
-    """Every module imported anywhere in ``path`` (function bodies too): (name, line)."""
+def imports(
+    path: Path, known: dict[str, Path], names: bool = False, module: str | None = None
+) -> list[tuple[str, int]]:
+    """Every module imported anywhere in ``path`` (function bodies too): (module, line).
+
+    Relative imports are resolved. ``names``: give ``from a import B`` as ``a.B`` even when
+    ``B`` is not a module (to catch ``from pytorch_lightning import Trainer``).
+    """
+    module = module or ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    package = (
+        module[: -len(".__init__")] if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    )
     out = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             out += [(a.name, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # from .x import y / from .. import z
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
             for a in node.names:  # `from autotag.cli import tag` names a submodule
-                sub = f"{node.module}.{a.name}"
-                out.append((sub if sub in known else node.module, node.lineno))
+                sub = f"{base}.{a.name}"
+                out.append((sub if sub in known or names else base, node.lineno))
     return out
 
 
@@ -91,8 +113,8 @@ def test_data_and_models_import_neither_hydra_nor_the_trainer():
     for module, path in known.items():
         if layer(module) not in ("base", "data", "models"):
             continue
-        for name, line in imports(path, known):
-            if name.startswith(FORBIDDEN_BELOW_TRAINING):  # a LightningDataModule is fine
+        for name, line in imports(path, known, names=True):
+            if name.startswith(FORBIDDEN_BELOW_TRAINING):
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {name}")
         text = path.read_text()
         if "pl.Trainer" in text or "HydraConfig" in text:
@@ -126,9 +148,18 @@ def test_no_import_cycles():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
-def test_the_layer_test_sees_a_wrong_import(tmp_path):
-    """The checks above would fail on the old layout's cycle (training ↔ baselines)."""
-    bad = tmp_path / "bad.py"
-    bad.write_text("from autotag.training.run import fit\n")
-    found = imports(bad, modules())
-    assert found == [("autotag.training.run", 1)] and RANK[layer(found[0][0])] > RANK["models"]
+def test_the_import_parser_sees_what_the_checks_need(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from autotag.training.run import fit\n"
+        "def f():\n    from pytorch_lightning import Trainer\n"
+        "from . import store\nfrom ..models import registry\n"
+    )
+    found = imports(probe, modules(), names=True, module="autotag.data.probe")
+    assert sorted(found, key=lambda x: x[1]) == [
+        ("autotag.training.run.fit", 1),
+        ("pytorch_lightning.Trainer", 3),
+        ("autotag.data.store", 4),
+        ("autotag.models.registry", 5),
+    ]
+    assert found[-1][0].startswith(FORBIDDEN_BELOW_TRAINING)  # the Trainer inside a function

@@ -58,7 +58,7 @@ def test_paper_grid_is_a_multirun_config_and_the_command_line_replaces_axes():
     assert (cpu.model.width, cpu.data.in_memory, cpu.epochs, cpu.trainer.accelerator) == (
         0.125,
         True,
-        2,  # the grid's epochs beat experiment=synthetic_cpu's 12
+        2,  # the grid's epochs beat experiment=synthetic_cpu's 10
         "cpu",
     )
     assert cpu.sweep.name == "paper_cpu" and dict(cpu.hydra.sweeper.params) == params
@@ -190,7 +190,10 @@ def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
         (sw / "epochs=2,experiment=mini,model=rf" / "duplicate.json").read_text()
     ) == {
         "of": "epochs=1,experiment=mini,model=rf",
-        "ignores": ["epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from"],
+        "ignores": [
+            *("epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from"),
+            *("model.pools", "model.width"),  # the mini experiment's keys for the networks
+        ],
     }
     md = (sw / "results.md").read_text()
     assert "3 jobs: 3 finished, 0 failed" in md and "1 duplicate" in md
@@ -204,11 +207,13 @@ def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
     assert second < first
     assert _rows(sw) == rows
 
-    # a job killed after training (no results.json) resumes from its last.ckpt
-    (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").unlink()
+    # a job killed after training (no results.json, or half of one) resumes from its last.ckpt
+    (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").write_text('{"val": {"roc')
     log, _ = _sweep(conf, sw, capsys=capsys)
     assert log.count("finished (results.json exists)") == 2
-    assert "resuming from" in log and "cannot be resumed" not in log
+    assert "resuming from" in log and "cannot be resumed" not in log and "cannot be read" in log
+    resumed = json.loads((sw / "epochs=2,experiment=mini,model=fcn" / "results.json").read_text())
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]  # the history came with last.ckpt
     assert [r["status"] for r in _rows(sw)] == ["finished"] * 3
 
     # the report rebuilt by hand gives the same table

@@ -292,6 +292,15 @@ def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(
     assert one["test"]["roc_auc"] == pytest.approx(ddp["test"]["roc_auc"], abs=1e-6)
     assert one["test"]["pr_auc"] == pytest.approx(ddp["test"]["pr_auc"], abs=1e-6)
     assert one["n_clips"] == ddp["n_clips"]
+    # predictions.npz of the DDP run is in dataset order: each row is its clip's
+    a, b = (
+        np.load(tmp_path / "ddp" / "predictions.npz"),
+        np.load(tmp_path / "one" / "predictions.npz"),
+    )
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(a[f"{split}_clip_ids"], b[f"{split}_clip_ids"])
+        np.testing.assert_array_equal(a[f"{split}_labels"], b[f"{split}_labels"])
+        np.testing.assert_allclose(a[f"{split}_scores"], b[f"{split}_scores"], atol=1e-6)
 
 
 def test_init_from_takes_network_weights_only_and_matches_tags_by_name(

@@ -66,6 +66,12 @@ class ShardSampler(Sampler[int]):
     def __len__(self) -> int:
         return len(self.items)
 
+    @staticmethod
+    def gathered_order(n: int, world: int) -> np.ndarray:
+        """Dataset item of each row of an evaluation gathered across ranks (rank 0's items, then
+        rank 1's, ...): ``out[order] = gathered`` puts the rows back in dataset order."""
+        return np.concatenate([np.arange(r, n, world) for r in range(world)])
+
 
 class TagDataModule(pl.LightningDataModule):
     """Train/val/test loaders from a store; the top-K tags are chosen here.

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 BASELINE_IGNORES = ("epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from")
 
 
-def only_for_others(cfg: DictConfig, name: Any) -> None:
-    """Drop the model keys the job's arch does not take (in place).
+def only_for_others(cfg: DictConfig, name: Any) -> list[str]:
+    """Drop the model keys the job's arch does not take (in place); returns them.
 
     A grid mixes networks and baselines, and its shared settings (``model.width`` for the
     networks, ``model.features`` for the baselines) reach every job; each model keeps its own.
@@ -51,6 +51,7 @@ def only_for_others(cfg: DictConfig, name: Any) -> None:
         with open_dict(cfg):
             for key in dropped:
                 del cfg.model[key]
+    return dropped
 
 
 def override_key(override: str) -> str:
@@ -127,9 +128,8 @@ def run_job(cfg: DictConfig, job: Job) -> float:
     out, sweep_dir, overrides, excluded = job.out, job.sweep_dir, job.overrides, job.excluded
     sw = cfg.sweep  # conf/sweep.yaml: skip_finished, resume, ...
     name = out.relative_to(sweep_dir) if out.is_relative_to(sweep_dir) else out
-    results_file = out / "results.json"
-    if sw.skip_finished and results_file.exists():
-        done = json.loads(results_file.read_text())
+    done = _finished(out / "results.json") if sw.skip_finished else None
+    if done is not None:
         if identity(done.get("overrides", []), excluded) != identity(overrides, excluded):
             log.warning(
                 "%s: results.json was written with overrides %s, this job has %s",
@@ -140,53 +140,23 @@ def run_job(cfg: DictConfig, job: Job) -> float:
         log.info("skip %s: finished (results.json exists)", name)
         return float(done["val"]["roc_auc"])
 
-    only_for_others(cfg, name)
-    with contextlib.ExitStack() as stack:
-        if not is_network(cfg.model.arch) and out.is_relative_to(sweep_dir):
-            ignores = list(BASELINE_IGNORES)
-            key = identity(overrides, excluded, BASELINE_IGNORES)
-            owner = stack.enter_context(dedupe_slot(sweep_dir, key, out))
-            if owner is not None:
-                rel = str(owner.relative_to(sweep_dir))
-                _write_json(out / "duplicate.json", {"of": rel, "ignores": ignores})
-                log.info("skip %s: same run as %s (differs only in %s)", name, rel, ignores)
-                done = json.loads((owner / "results.json").read_text())
-                return float(done["val"]["roc_auc"])
-        return _run(cfg, job, sw)
-
-
-def resumable(last: Path) -> bool:
-    """Whether a ``last.ckpt`` can be resumed: readable, and the best checkpoint its
-    ModelCheckpoint state names still exists (training validates and tests with that file)."""
-    try:
-        ckpt = torch.load(last, map_location="cpu", weights_only=True)
-    except Exception:
-        return False
-    for name, state in (ckpt.get("callbacks") or {}).items():
-        best = state.get("best_model_path") if name.startswith("ModelCheckpoint") else None
-        if best and not Path(best).exists():
-            return False
-    return True
-
-
-def _run(cfg: DictConfig, job: Job, sw: Any) -> float:
-    out, overrides = job.out, job.overrides
-    for stale in ("failed.json", "duplicate.json"):
-        (out / stale).unlink(missing_ok=True)
-    last = out / "checkpoints" / "last.ckpt"
-    if sw.resume and last.exists() and not cfg.ckpt_path and is_network(cfg.model.arch):
-        if resumable(last):
-            log.info("resuming from %s", last)
-            with open_dict(cfg):
-                cfg.ckpt_path = str(last)
-        else:
-            log.warning("%s cannot be resumed (its best checkpoint is gone): starting over", last)
     state = {"status": "running", "host": socket.gethostname(), "pid": os.getpid()}
     state.update(started=time.strftime("%Y-%m-%dT%H:%M:%S"), overrides=overrides)
-    _write_json(out / "job.json", state)
     t0 = time.perf_counter()
     try:
-        results = fit(cfg, out, job.run)
+        dropped = only_for_others(cfg, name)
+        with contextlib.ExitStack() as stack:
+            if not is_network(cfg.model.arch) and out.is_relative_to(sweep_dir):
+                # jobs differing only in keys a baseline ignores (or drops) are one run
+                ignores = [*BASELINE_IGNORES, *(f"model.{k}" for k in dropped)]
+                key = identity(overrides, excluded, tuple(ignores))
+                owner = stack.enter_context(dedupe_slot(sweep_dir, key, out))
+                if owner is not None:
+                    rel = str(owner.relative_to(sweep_dir))
+                    _write_json(out / "duplicate.json", {"of": rel, "ignores": ignores})
+                    log.info("skip %s: same run as %s (differs only in %s)", name, rel, ignores)
+                    return float(json.loads((owner / "results.json").read_text())["val"]["roc_auc"])
+            results = _run(cfg, job, sw, state)
     except Exception as e:  # one failing job must not stop the sweep
         state.update(status="failed", wall_seconds=time.perf_counter() - t0)
         _write_json(out / "job.json", state)
@@ -205,3 +175,46 @@ def _run(cfg: DictConfig, job: Job, sw: Any) -> float:
     state.update(status="finished", wall_seconds=time.perf_counter() - t0)
     _write_json(out / "job.json", state)
     return float(results["val"]["roc_auc"])
+
+
+def _finished(path: Path) -> dict[str, Any] | None:
+    """A job's results.json, or None when there is none or it cannot be read (then rerun)."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        log.warning("%s cannot be read: the job runs again", path)
+        return None
+
+
+def resumable(last: Path) -> bool:
+    """Whether a ``last.ckpt`` can be resumed: readable, and the best checkpoint its
+    ModelCheckpoint state names still exists (training validates and tests with that file)."""
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    for name, state in (ckpt.get("callbacks") or {}).items():
+        best = state.get("best_model_path") if name.startswith("ModelCheckpoint") else None
+        if best and not Path(best).exists():
+            return False
+    return True
+
+
+def _run(cfg: DictConfig, job: Job, sw: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Run the job's training (resumed from its last.ckpt where possible)."""
+    out = job.out
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("failed.json", "duplicate.json"):
+        (out / stale).unlink(missing_ok=True)
+    last = out / "checkpoints" / "last.ckpt"
+    if sw.resume and last.exists() and not cfg.ckpt_path and is_network(cfg.model.arch):
+        if resumable(last):
+            log.info("resuming from %s", last)
+            with open_dict(cfg):
+                cfg.ckpt_path = str(last)
+        else:
+            log.warning("%s cannot be resumed (its best checkpoint is gone): starting over", last)
+    _write_json(out / "job.json", state)
+    return fit(cfg, out, job.run)

@@ -43,7 +43,7 @@ class WaveformCore(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.net.embed(self.normalizer(self.logmel(wav)))
-        return torch.sigmoid(self.net.classifier(emb)), emb
+        return torch.sigmoid(self.net.head(emb)), emb
 
 
 class DftLogMel(nn.Module):
@@ -101,7 +101,7 @@ class MelCore(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.net.embed(self.normalizer(mel))
-        return torch.sigmoid(self.net.classifier(emb)), emb
+        return torch.sigmoid(self.net.head(emb)), emb
 
 
 class ExportedTagger(nn.Module):

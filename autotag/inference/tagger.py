@@ -107,7 +107,7 @@ class Tagger:
         if self._backend == "channels_last" and x.device.type == "cpu":
             x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
         emb = self.net.embed(x)
-        logits = self.net.classifier(self.net.head_dropout(emb))
+        logits = self.net.head(emb)
         return torch.sigmoid(logits), emb
 
     @torch.inference_mode()
@@ -243,7 +243,7 @@ class _EmbedAndClassify(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.net.embed(x)
-        return emb, self.net.classifier(emb)
+        return emb, self.net.head(emb)
 
 
 def _optimized(net: nn.Module, example: torch.Tensor) -> Callable | None:

@@ -71,5 +71,9 @@ class FCN(nn.Module):
             x = x.unsqueeze(1)
         return self.pool(self.blocks(x)).flatten(1)
 
+    def head(self, emb: torch.Tensor) -> torch.Tensor:
+        """Embeddings → tag logits."""
+        return self.classifier(self.head_dropout(emb))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.head_dropout(self.embed(x)))
+        return self.head(self.embed(x))

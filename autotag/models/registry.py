@@ -4,9 +4,12 @@ constructor arguments); :mod:`autotag.models` imports every module of the packag
 else needs editing.
 
 Two kinds of model share the registry:
-- networks (``nn.Module``): built with the input shape and number of tags, ``forward(x)`` gives
-  tag logits, ``embed(x)`` the penultimate layer, and ``classifier`` is the ``nn.Linear`` to the
-  tags (its rows are matched by tag name when fine-tuning);
+- networks (``nn.Module``): built with ``n_mels, n_frames, n_classes`` (from the data) and the
+  YAML's arguments. They take ``(batch, n_mels, n_frames)`` or ``(batch, 1, n_mels, n_frames)``;
+  ``embed(x)`` gives the penultimate layer (``embedding_dim`` wide), ``head(emb)`` the tag
+  logits, ``forward(x) == head(embed(x))``; ``classifier`` is the ``nn.Linear`` whose rows are
+  the tags (matched by tag name when fine-tuning). Training, tagging, embedding and export rely
+  on exactly these;
 - baselines (scikit-learn estimators, :mod:`autotag.models.baselines`): built without shapes.
 """
 

@@ -30,13 +30,14 @@ from torch import nn
 
 from autotag import __version__
 from autotag.data.features import FeatureConfig
-from autotag.data.normalize import EPS, Normalizer
-from autotag.models.registry import build_model
+from autotag.data.normalize import Normalizer
+from autotag.models.registry import MODELS, build_model, model_arguments
 
 FORMAT = "autotag-tagger/2"
 FORMAT_PREFIX = "autotag-tagger/"
 READABLE = ("autotag-tagger/1", FORMAT)
 REQUIRED = ("model", "weights", "features", "norm", "tag_names", "thresholds")
+V1_EPS, V1_AMIN = 1e-5, 1e-10  # format 1's fixed normalizer eps and its features' default amin
 
 
 class TaggerError(RuntimeError):
@@ -164,14 +165,18 @@ def _upgrade_v1(blob: dict[str, Any]) -> dict[str, Any]:
     and a norm without ``eps``/``amin`` (then always 1e-5 and the features' ``amin``)."""
     state = blob.pop("state_dict", {})
     blob["weights"] = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
-    model = {k: v for k, v in dict(blob.get("model", {})).items() if k not in ("name", "ignores")}
-    blob["model"] = model
+    # format 1's model builder ignored keys that were not the arch's (`name`, `ignores`, a
+    # grid's `features` for the baselines...): keep the arch's arguments only
+    model = dict(blob.get("model", {}))
+    if model.get("arch") in MODELS:
+        keep = {"arch", *model_arguments(model["arch"])}
+        blob["model"] = {k: v for k, v in model.items() if k in keep}
     norm = dict(blob.get("norm", {}))
     blob["norm"] = {
-        "mode": norm.get("mode", "none"),
+        "mode": norm.get("mode"),
         "global_mean": float(norm.get("global_mean", 0.0)),
         "global_std": float(norm.get("global_std", 1.0)),
-        "eps": float(norm.get("eps", EPS)),
-        "amin": float(norm.get("amin", dict(blob.get("features", {})).get("amin", 1e-10))),
+        "eps": V1_EPS,
+        "amin": float(dict(blob.get("features", {})).get("amin", V1_AMIN)),
     }
     return blob

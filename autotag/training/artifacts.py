@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autotag.data.datamodule import TagDataModule
+from autotag.data.datamodule import ShardSampler, TagDataModule
 from autotag.data.normalize import NORMS, Normalizer, norm_description
 from autotag.models.tagger_file import TaggerFile, write_tagger
 from autotag.training import plots
@@ -20,19 +20,21 @@ from autotag.training.results import save_predictions
 def save_tagger(
     path: Path,
     net: nn.Module,
+    normalizer: Normalizer,
     dm: TagDataModule,
     thresholds: np.ndarray,
     config: Mapping[str, Any],
     metrics: Mapping[str, Any],
 ) -> Path:
-    """The run's ``tagger.pt``: network weights, front end, normalizer, tags, thresholds."""
+    """The run's ``tagger.pt``: network weights, front end, the normalizer the network was
+    evaluated with (a resumed run's comes from its checkpoint), tags, thresholds."""
     return write_tagger(
         path,
         TaggerFile(
             model=dict(config["model"]),
             weights=net.state_dict(),
             features=dm.store.features.to_dict(),
-            norm=dict(dm.norm),
+            norm=normalizer.describe(),
             tag_names=list(dm.tag_names),
             thresholds=[float(t) for t in thresholds],
             input_shape=[dm.n_mels, dm.n_frames],
@@ -81,13 +83,19 @@ def evaluation_figures(
 
 
 def save_eval_predictions(
-    out: Path, dm: TagDataModule, val: tuple[torch.Tensor, torch.Tensor], test: Mapping[str, Any]
+    out: Path,
+    dm: TagDataModule,
+    val: tuple[torch.Tensor, torch.Tensor],
+    test: Mapping[str, Any],
+    world_size: int,
 ) -> Path:
-    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint."""
-    return save_predictions(
-        out,
-        dm.tag_names,
-        {"val": val[0].numpy(), "test": test["preds"].numpy()},
-        {"val": val[1].numpy(), "test": test["target"].numpy()},
-        {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")},
-    )
+    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint, in
+    dataset order (rows gathered from several DDP ranks come rank by rank)."""
+    gathered = {"val": val, "test": (test["preds"], test["target"])}
+    scores, labels = {}, {}
+    for split, (preds, target) in gathered.items():
+        order = ShardSampler.gathered_order(len(preds), world_size)
+        scores[split], labels[split] = np.empty(preds.shape, np.float32), np.empty(target.shape)
+        scores[split][order], labels[split][order] = preds.numpy(), target.numpy()
+    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in gathered}
+    return save_predictions(out, dm.tag_names, scores, labels, clip_ids)

@@ -4,6 +4,7 @@ groups. Each YAML is ``name`` plus the keyword arguments of the class (optimizer
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -85,4 +86,12 @@ def build_scheduler(
     name = str(cfg["name"]).lower()
     if name not in SCHEDULERS:
         raise ValueError(f"scheduler.name={name!r}: choose one of {', '.join(SCHEDULERS)}")
-    return SCHEDULERS[name](opt, max_epochs, total_steps, **kwargs)
+    builder = SCHEDULERS[name]
+    try:
+        inspect.signature(builder).bind(opt, max_epochs, total_steps, **kwargs)
+    except TypeError as e:
+        raise ValueError(
+            f"scheduler {name!r}: {e}; pick a schedule with scheduler={name} "
+            f"(conf/scheduler/{name}.yaml gives its arguments), not scheduler.name={name}"
+        ) from None
+    return builder(opt, max_epochs, total_steps, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,9 @@ def save_predictions(
 
 def write_results(out: Path, results: Mapping[str, Any]) -> Path:
     path = Path(out) / "results.json"
-    path.write_text(json.dumps(results, indent=2, allow_nan=True))
+    tmp = path.with_name("results.json.tmp")  # written whole or not at all: a sweep skips on it
+    tmp.write_text(json.dumps(results, indent=2, allow_nan=True))
+    os.replace(tmp, path)
     return path
 
 

@@ -106,9 +106,11 @@ def fit(
     if trainer.is_global_zero:
         thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
         metrics = {"val": results["val"], "test": results["test"]}
-        artifacts.save_tagger(out / "tagger.pt", net, dm, thresholds, plain, metrics)
+        artifacts.save_tagger(
+            out / "tagger.pt", net, module.normalizer, dm, thresholds, plain, metrics
+        )
         figures = artifacts.make_figures(out, results, test, dm)
-        artifacts.save_eval_predictions(out, dm, (val_preds, val_target), test)
+        artifacts.save_eval_predictions(out, dm, (val_preds, val_target), test, trainer.world_size)
         write_results(out, results)
         log_results(logger, results, figures)
         print(summary(results, out), flush=True)
