@@ -18,7 +18,7 @@ from autotag.data.prepare import ensure_store
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
 def main(cfg: DictConfig) -> None:
-    cfg = absolute_paths(cfg, keys=("data.root", "data.store_dir", "data.audio_root"))
+    cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
     path = ensure_store(plain["data"], plain["features"])
     print(f"store ready: {path}")

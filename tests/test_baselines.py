@@ -20,7 +20,7 @@ from tests.helpers import ROOT, mini_overrides, train_run
 
 def test_features_flat_and_stats_match_numpy():
     x = torch.randn(3, 5, 7)
-    flat = spectrogram_features(x, "flat")
+    flat = spectrogram_features(x, "flat", [])  # stats are for kind="stats" only
     assert flat.shape == (3, 35)
     np.testing.assert_allclose(flat, x.numpy().reshape(3, -1))
     st = spectrogram_features(x, "stats", ["mean", "std", "max", "min", "median"])
@@ -29,7 +29,7 @@ def test_features_flat_and_stats_match_numpy():
     assert st.shape == (3, 25)
     np.testing.assert_allclose(st, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="model.features"):
-        spectrogram_features(x, "bogus")
+        spectrogram_features(x, "bogus", [])
     with pytest.raises(ValueError, match="model.stats"):
         spectrogram_features(x, "stats", ["mode"])
 

@@ -445,6 +445,44 @@ def test_console_script_is_declared():
     assert 'autotag = "autotag.cli:main"' in text
 
 
+def test_resampled_stereo_files_get_the_same_features_in_store_and_tagger(
+    tagger, mini_features, tmp_path
+):
+    """Decode, downmix, resample, crop and pad happen once: 22.05 kHz stereo files longer and
+    shorter than the 3 s window give the store's rows exactly through the tagger's decode."""
+    from autotag.data.features import FeatureConfig
+    from autotag.data.manifest import Manifest
+    from autotag.data.prepare import build_store
+    from autotag.data.store import MelStore
+    from autotag.inference.decode import decode
+
+    paths = []
+    for i, seconds in enumerate((3.4, 2.5, 3.0)):
+        left, right = (
+            tone(seconds, ("guitar",), sr=22050, seed=i),
+            tone(seconds, ("slow",), sr=22050),
+        )
+        paths.append(str(tmp_path / f"song{i}.wav"))
+        sf.write(paths[-1], np.stack([left, 0.5 * right], axis=1), 22050)
+    manifest = Manifest(
+        source="test",
+        clip_ids=np.arange(3),
+        paths=paths,
+        rel_paths=[Path(p).name for p in paths],
+        split=["train", "val", "test"],
+        tag_names=["guitar"],
+        labels=np.ones((3, 1), np.uint8),
+    )
+    path = build_store(manifest, FeatureConfig.from_dict(mini_features), tmp_path / "s.h5",
+                       workers=0, shard_size=2, min_audio_seconds=1.0, progress=False)  # fmt: skip
+    store = MelStore(path)
+    assert list(store.status) == ["ok"] * 3
+    for row, p in enumerate(paths):
+        decoded = decode(tagger.front, p, None)  # what `autotag tag` does with the file
+        assert decoded.mels.shape == (1, 24, 188)
+        np.testing.assert_array_equal(decoded.mels[0].astype(np.float16), store.mel(row))
+
+
 def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
     """tagger.pt files written before the redesign (the LightningModule's whole state, a norm
     without amin, a model config with `name`) load and tag as before."""

@@ -213,6 +213,7 @@ def test_in_memory_and_streamed_loaders_give_the_same_items(mini_store, split):
     from autotag.data.datamodule import TagDataModule
 
     common = dict(top_k=4, norm="global", batch_size=7, num_workers=0, random_crop=None)
+    common |= dict(shuffle_labels=False, seed=0)
     streamed = TagDataModule(mini_store, in_memory=False, **common)
     in_mem = TagDataModule(mini_store, in_memory=True, **common)
     for dm in (streamed, in_mem):
@@ -304,8 +305,9 @@ def test_ddp_on_cpu_trains_and_its_test_metrics_match_a_single_process(
 
 
 def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
-    tmp_path, mini_mtat, mini_store_dir
+    tmp_path, mini_mtat, mini_store_dir, caplog
 ):
+    from autotag.data.features import FeatureConfig
     from autotag.data.store import MelStore
     from autotag.models import build_model
     from autotag.models.tagger_file import read_tagger
@@ -338,7 +340,10 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
     # rows follow the names, whatever the order; unknown tags can be refused by name
     net = build_model(old.model, 24, 188, 4)
     order = ["slow", "guitar", "techno", "classical"]
-    warm_start(net, tmp_path / "a" / "tagger.pt", order, "fresh")
+    other_rate = FeatureConfig.from_dict({**old.features, "sample_rate": 22050})
+    with caplog.at_level("WARNING"):
+        warm_start(net, tmp_path / "a" / "tagger.pt", order, "fresh", other_rate)
+    assert "trained on other features: sample_rate 16000 → 22050" in caplog.text
     idx = [old.tag_names.index(t) for t in order]
     torch.testing.assert_close(net.classifier.weight, old.weights["classifier.weight"][idx])
     torch.testing.assert_close(net.classifier.bias, old.weights["classifier.bias"][idx])
@@ -348,4 +353,5 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
             tmp_path / "a" / "tagger.pt",
             ["slow", "guitar", "rock", "classical"],
             "error",
+            old.feature_config(),
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -74,7 +76,9 @@ class ShardSampler(Sampler[int]):
 
 
 class TagDataModule(pl.LightningDataModule):
-    """Train/val/test loaders from a store; the top-K tags are chosen here.
+    """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
+    the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
+    ``random_crop``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
     applies it on the device, so a checkpoint carries its own normalization.
@@ -86,15 +90,16 @@ class TagDataModule(pl.LightningDataModule):
     def __init__(
         self,
         store_path: str | Path,
+        *,
         top_k: int,
         norm: str,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        in_memory: bool = False,
-        random_crop: int | None = None,
-        shuffle_labels: bool = False,
-        seed: int = 0,
-        pin_memory: bool | None = None,
+        batch_size: int,
+        num_workers: int,
+        in_memory: bool,
+        random_crop: int | None,
+        shuffle_labels: bool,
+        seed: int,
+        pin_memory: bool | None = None,  # None: pin when training on a GPU
     ) -> None:
         super().__init__()
         self.store = MelStore(store_path)
@@ -112,6 +117,22 @@ class TagDataModule(pl.LightningDataModule):
         self.normalizer = Normalizer(**self.norm)
         self.datasets: dict[str, MelDataset] = {}
         self._device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @classmethod
+    def from_config(
+        cls, store: str | Path, data: Mapping[str, Any], norm: str, shuffle_labels: bool, seed: int
+    ) -> TagDataModule:
+        """The DataModule of a ``data`` config (its loading keys), set up."""
+        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop")
+        dm = cls(
+            store,
+            **{k: data[k] for k in loading},
+            norm=norm,
+            shuffle_labels=shuffle_labels,
+            seed=seed,
+        )
+        dm.setup()
+        return dm
 
     @property
     def n_mels(self) -> int:

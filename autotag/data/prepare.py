@@ -86,8 +86,9 @@ def _process_shard(task: tuple[int, list[str], float, float]) -> dict[str, Any]:
         if min_seconds and duration[k] < min_seconds - 0.01:
             status.append(f"excluded: {duration[k]:.2f} s is shorter than {min_seconds} s")
             continue
-        mel[k] = front.clip_mel(x).astype(np.float16)
-        status.append("silent" if not np.any(x) else "ok")
+        clip = front.centre(x)  # what the store keeps of the file
+        mel[k] = front.mels(clip[None])[0].astype(np.float16)
+        status.append("silent" if not np.any(clip) else "ok")
     return {
         "shard": shard,
         "mel": mel,

@@ -1,4 +1,4 @@
-"""The HDF5 mel store: building it (parallel, resumable) and reading it.
+"""The HDF5 mel store: its layout, its name, and reading it.
 
 Layout of ``<name>.h5`` (one clip per chunk of ``mel``, so random reads touch one chunk)::
 

@@ -11,16 +11,17 @@ import argparse
 import csv
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import WandbLogger
 
 from autotag.experiments.job import identity
 from autotag.experiments.render import bar_plot, markdown
 from autotag.models import MODELS, is_network
+from autotag.training.loggers import build_logger, finish
 
 log = logging.getLogger(__name__)
 USAGE = __doc__
@@ -178,25 +179,15 @@ def log_report_to_wandb(
     group: str,
     logger_cfg: DictConfig | dict[str, Any],
 ) -> None:
-    """The report table and plot as a last small wandb run (job_type ``report``) of the group."""
+    """The report table and plot as a last small wandb run (job_type ``report``) of the group,
+    through the same logger builder as the runs (``logger_cfg`` is the sweep's wandb config)."""
     import wandb
 
-    lc = dict(logger_cfg)
-    mode = (
-        lc.get("mode")
-        or os.environ.get("WANDB_MODE")
-        or ("offline" if lc.get("offline", True) else "online")
-    )
-    run = wandb.init(
-        project=lc.get("project", "autotag"),
-        entity=lc.get("entity"),
-        group=group,
-        name=f"{group}-report",
-        job_type="report",
-        dir=str(sweep_dir),
-        mode=mode,
-        reinit="finish_previous",
-    )
+    cfg = {**OmegaConf.to_container(OmegaConf.create(dict(logger_cfg))), "job_type": "report"}
+    logger = build_logger(cfg, sweep_dir, f"{group}-report", ["report"], group, {})
+    if not isinstance(logger, WandbLogger):
+        return
+    run = logger.experiment
     table = wandb.Table(columns=COLUMNS, data=[[r[c] for c in COLUMNS] for r in report["rows"]])
     run.log({"results": table, "results_plot": wandb.Image(str(report["png"]))})
     done = [r for r in report["rows"] if r["status"] == "finished"]
@@ -207,7 +198,7 @@ def log_report_to_wandb(
             "failed": len(report["rows"]) - len(done),
         }
     )
-    run.finish()
+    finish(logger)
 
 
 class SweepReport(Callback):

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.neighbors import KNeighborsClassifier
 
 from autotag.models.registry import register
+
+if TYPE_CHECKING:  # scikit-learn loads when an estimator is made: `autotag tag` never pays for it
+    from sklearn.base import ClassifierMixin
 
 log = logging.getLogger(__name__)
 
 STATS = ("mean", "std", "min", "max", "median")
 
 
-def spectrogram_features(
-    mel: torch.Tensor, kind: str = "flat", stats: Sequence[str] = ("mean", "std", "min", "max")
-) -> np.ndarray:
+def spectrogram_features(mel: torch.Tensor, kind: str, stats: Sequence[str]) -> np.ndarray:
     """Classifier inputs ``(n, dims)`` from normalized spectrograms ``(n, n_mels, n_frames)``.
 
     ``flat``: every value (n_mels * n_frames dims); ``stats``: the chosen statistics of each mel
@@ -129,6 +127,8 @@ class RandomForestTagger(SpectrogramBaseline):
         )
 
     def make_estimator(self, n_train: int) -> ClassifierMixin:
+        from sklearn.ensemble import RandomForestClassifier
+
         return RandomForestClassifier(**self.kwargs)
 
     def details(self) -> dict[str, Any]:
@@ -170,6 +170,8 @@ class KNNTagger(SpectrogramBaseline):
                 raise ValueError(msg + "; lower model.n_neighbors")
             log.warning("%s: using K=%d", msg, n_train)
             k = n_train
+        from sklearn.neighbors import KNeighborsClassifier
+
         return KNeighborsClassifier(n_neighbors=k, **self.kwargs)
 
     def details(self) -> dict[str, Any]:

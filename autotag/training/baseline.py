@@ -19,12 +19,11 @@ from autotag.data.store import MelStore
 from autotag.models import build_baseline
 from autotag.models.baselines import SpectrogramBaseline
 from autotag.training.artifacts import evaluation_figures
-from autotag.training.loggers import build_logger, finish
+from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.metrics import tag_scores
 from autotag.training.results import (
     RunInfo,
     build_results,
-    log_results,
     save_predictions,
     summary,
     write_results,
@@ -53,14 +52,11 @@ def split_inputs(
 def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -> dict[str, Any]:
     """Fit on the training split, score val and test, write results, predictions, figures."""
     t_start = time.perf_counter()
-    dm = TagDataModule(
-        store,
-        top_k=cfg["data"]["top_k"],
-        norm=cfg["norm"]["mode"],
-        shuffle_labels=cfg["shuffle_labels"],
-        seed=cfg["seed"],
+    # the rows are read in chunks below: no loaders, no in-memory copy
+    data = {**cfg["data"], "in_memory": False}
+    dm = TagDataModule.from_config(
+        store, data, cfg["norm"]["mode"], cfg["shuffle_labels"], cfg["seed"]
     )
-    dm.setup()
     model = build_baseline(cfg["model"])
     x, y = {}, {}
     for split in SPLITS:

@@ -80,3 +80,34 @@ def finish(logger: Logger | None) -> None:
         wandb.finish()
     elif logger is not None:
         logger.finalize("success")
+
+
+def log_results(
+    logger: Logger | None, results: Mapping[str, Any], figures: dict[str, Path]
+) -> None:
+    """The per-tag table, figures and summary numbers to wandb (other loggers: nothing)."""
+    if not isinstance(logger, WandbLogger):
+        return
+    import wandb
+
+    rows = [
+        [t, v["test"]["roc_auc"], v["test"]["pr_auc"], v["test"]["positives"]]
+        for t, v in results["per_tag"].items()
+    ]
+    logger.experiment.log(
+        {
+            "per_tag": wandb.Table(
+                columns=["tag", "test_roc_auc", "test_pr_auc", "test_positives"], data=rows
+            ),
+            **{f"figures/{k}": wandb.Image(str(p)) for k, p in figures.items()},
+        }
+    )
+    logger.experiment.summary.update(
+        {
+            "test/roc_auc": results["test"]["roc_auc"],
+            "test/pr_auc": results["test"]["pr_auc"],
+            "val_best/roc_auc": results["val"]["roc_auc"],
+            "val_best/pr_auc": results["val"]["pr_auc"],
+            "train_clips_per_second": results["train_clips_per_second"],
+        }
+    )

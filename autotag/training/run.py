@@ -21,14 +21,13 @@ from autotag.models import build_model, is_network
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.callbacks import RunCallbacks
-from autotag.training.loggers import build_logger, finish
+from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
 from autotag.training.module import TaggingModule
 from autotag.training.results import (
     RunInfo,
     build_results,
-    log_results,
     summary,
     write_results,
 )
@@ -51,10 +50,12 @@ def fit(
     if not is_network(plain["model"]["arch"]):
         return fit_baseline(plain, store, out, run)
 
-    dm = data_module(plain, store)
+    dm = TagDataModule.from_config(
+        store, plain["data"], plain["norm"]["mode"], plain["shuffle_labels"], plain["seed"]
+    )
     net = build_model(plain["model"], dm.n_mels, dm.n_frames, len(dm.tag_names))
     if plain["init_from"]:
-        warm_start(net, plain["init_from"], dm.tag_names, plain["init_new_tags"])
+        warm_start(net, plain["init_from"], dm.tag_names, plain["init_new_tags"], dm.store.features)
     module = TaggingModule(
         net,
         dm.normalizer,
@@ -117,24 +118,6 @@ def fit(
     if logger is not None and plain["logger"]["name"] == "wandb":
         finish(logger)
     return results
-
-
-def data_module(cfg: Mapping[str, Any], store: Path) -> TagDataModule:
-    """The DataModule of the ``data`` config over ``store`` (set up)."""
-    data = cfg["data"]
-    dm = TagDataModule(
-        store,
-        top_k=data["top_k"],
-        norm=cfg["norm"]["mode"],
-        batch_size=data["batch_size"],
-        num_workers=data["num_workers"],
-        in_memory=data["in_memory"],
-        random_crop=data["random_crop"],
-        shuffle_labels=cfg["shuffle_labels"],
-        seed=cfg["seed"],
-    )
-    dm.setup()
-    return dm
 
 
 def loss_weights(loss: Mapping[str, Any], dm: TagDataModule):

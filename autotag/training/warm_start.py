@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autotag.data.features import FeatureConfig
 from autotag.models.tagger_file import read_tagger
 
 log = logging.getLogger(__name__)
@@ -21,11 +22,25 @@ NEW_TAGS = ("fresh", "error")
 HEAD = "classifier."  # every network's tag layer (see autotag.models.registry)
 
 
-def warm_start(net: nn.Module, path: str | Path, tag_names: list[str], new_tags: str) -> None:
-    """Load the network weights of the tagger file ``path`` into ``net`` (tags by name)."""
+def warm_start(
+    net: nn.Module, path: str | Path, tag_names: list[str], new_tags: str, features: FeatureConfig
+) -> None:
+    """Load the network weights of the tagger file ``path`` into ``net`` (tags by name).
+
+    ``features`` are the new run's: weights learned on other features (another rate, other
+    mel bands) still load where the shapes allow, with a warning naming what differs.
+    """
     if new_tags not in NEW_TAGS:
         raise ValueError(f"init_new_tags={new_tags!r}: choose one of {', '.join(NEW_TAGS)}")
     old = read_tagger(path)
+    before, now = old.feature_config().to_dict(), features.to_dict()
+    differ = [k for k in now if k != "name" and before[k] != now[k]]
+    if differ:
+        log.warning(
+            "init_from=%s was trained on other features: %s",
+            path,
+            ", ".join(f"{k} {before[k]} → {now[k]}" for k in differ),
+        )
     old_index = {t: i for i, t in enumerate(old.tag_names)}
     missing = [t for t in tag_names if t not in old_index]
     dropped = [t for t in old.tag_names if t not in set(tag_names)]
