@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import write_mini_mtat
+from tests.helpers import mini_overrides, train_run, write_mini_mtat
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -56,3 +56,26 @@ def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def mini_store_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("train_stores")
+
+
+@pytest.fixture(scope="session")
+def tagger_run(mini_mtat, mini_store_dir, tmp_path_factory) -> Path:
+    """One tiny FCN trained on the mini corpus (6 epochs, seconds); its run folder."""
+    run = tmp_path_factory.mktemp("tagger_run")
+    res = train_run(
+        [*mini_overrides(mini_mtat, mini_store_dir), "epochs=6", "optimizer.lr=3e-3"], run
+    )
+    assert res["val"]["roc_auc"] > 0.8, res["history"]
+    return run
+
+
+@pytest.fixture(scope="session")
+def model(tagger_run) -> Path:
+    return tagger_run / "tagger.pt"
+
+
+@pytest.fixture(scope="session")
+def tagger(model):
+    from autotag.inference import Tagger
+
+    return Tagger.load(model)

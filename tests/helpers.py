@@ -121,3 +121,25 @@ def train_run(overrides: list[str], run_dir: Path) -> dict:
     from autotag.training.run import fit
 
     return fit(compose_train(overrides), out_dir=run_dir)
+
+
+SR = 16000
+
+
+def tone(seconds: float, tags: tuple[str, ...] = ("guitar",), sr: int = SR, seed: int = 0):
+    """Low noise plus the tones of ``tags`` (as in the mini corpus)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.01 * rng.standard_normal(len(t))
+    for tag in tags:
+        x += 0.2 * np.sin(2 * np.pi * TONE_TAGS[tag] * t + rng.random() * 6.28)
+    return x.astype(np.float32)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``autotag ARGV...`` in this process: (exit code, stdout, stderr)."""
+    from autotag.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -1,0 +1,207 @@
+"""The Tagger: rebuilt from tagger.pt, the same features and predictions as training, any registered network, older files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from autotag.data.audio import window_starts
+from autotag.inference import Tagger, TaggerError
+from tests.helpers import SR, TONE_TAGS, tone
+
+
+def test_load_rebuilds_the_saved_model(model, tagger):
+    blob = torch.load(model, weights_only=True)
+    assert tagger.tag_names == blob["tag_names"] == list(TONE_TAGS)
+    np.testing.assert_allclose(tagger.thresholds, blob["thresholds"], rtol=1e-6)
+    assert tagger.features.n_mels == 24 and tagger.front.window_samples == 3 * SR
+    assert len(tagger.sha256) == 64 and tagger.embedding_dim == tagger.net.embedding_dim
+
+
+def test_tagger_gives_the_trained_modules_test_predictions(tagger, tagger_run):
+    """The Tagger rebuilt from tagger.pt scores the store's test rows as the LightningModule
+    did in ``trainer.test`` (saved by the run in predictions.npz)."""
+    from autotag.data.store import MelStore
+
+    res = json.loads((tagger_run / "results.json").read_text())
+    saved = np.load(tagger_run / "predictions.npz")
+    assert list(saved["tag_names"]) == tagger.tag_names
+    store = MelStore(res["store"])
+    rows = store.indices("test")
+    np.testing.assert_array_equal(saved["test_clip_ids"], store.clip_ids[rows])
+    probs, _ = tagger.predict_mels(store.mels(rows).astype(np.float32))
+    np.testing.assert_allclose(probs, saved["test_scores"], atol=1e-5)
+
+
+def test_store_and_tagger_compute_identical_features(tagger, mini_store, mini_mtat):
+    """One audio→features path: a file through `prepare` and through the Tagger."""
+    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.store import MelStore
+
+    store, manifest = MelStore(mini_store), read_mtat(mini_mtat)
+    assert store.features.digest() == tagger.features.digest()  # every value-changing field
+    for row in (0, 77, 159):
+        path = manifest.paths[row]
+        song = tagger.front.song_mels(tagger.front.load(path))  # what tag_file computes
+        assert song.shape == (1, *store.mel(row).shape)
+        np.testing.assert_array_equal(song[0].astype(np.float16), store.mel(row))
+
+
+def test_windows_form_a_centred_grid(tagger):
+    assert window_starts(100, 30, 30) == [5, 35, 65]
+    assert window_starts(30, 30, 10) == [0] and window_starts(10, 30, 10) == [0]
+    assert window_starts(31, 30, 30) == [0]  # MTAT-like: one centre crop
+    front = tagger.front
+    w = front.windows(np.arange(SR, dtype=np.float32))  # 1 s → one padded 3 s window
+    assert w.shape == (1, 3 * SR) and w[0, SR] == 0 and w[0, -1] == 0
+    assert front.song_mels(tone(60.0)).shape == (20, 24, 188)
+    assert front.song_mels(tone(60.0), hop_seconds=1.5).shape == (39, 24, 188)
+
+
+def crashing_decode(path: str):
+    """A decoding task whose process dies on files named *crash* (a decoder segfault)."""
+    import os
+
+    from autotag.inference.decode import _decode_in_worker
+
+    if "crash" in Path(path).name:
+        os._exit(3)
+    return _decode_in_worker(path)
+
+
+def test_a_decoder_crash_fails_only_that_file(tagger, mini_mtat, tmp_path):
+    from autotag.inference.decode import decode_files
+
+    good = sorted((mini_mtat / "4").glob("*.mp3"))[:6]
+    crash = tmp_path / "crash.mp3"
+    crash.write_bytes(good[0].read_bytes())
+    paths = [str(p) for p in [*good[:3], crash, *good[3:]]]
+    out = list(decode_files(tagger.front, paths, workers=2, prefetch=2, task=crashing_decode))
+    assert [d.path for d in out] == paths
+    assert [d.error is None for d in out] == [p != str(crash) for p in paths]
+    assert "decoder crashed" in out[3].error and str(crash) in out[3].error
+    np.testing.assert_allclose(out[0].mels, tagger.front.song_mels(tagger.front.load(good[0])))
+
+
+def test_resampled_stereo_files_get_the_same_features_in_store_and_tagger(
+    tagger, mini_features, tmp_path
+):
+    """Decode, downmix, resample, crop and pad happen once: 22.05 kHz stereo files longer and
+    shorter than the 3 s window give the store's rows exactly through the tagger's decode."""
+    from autotag.data.features import FeatureConfig
+    from autotag.data.manifest import Manifest
+    from autotag.data.prepare import build_store
+    from autotag.data.store import MelStore
+    from autotag.inference.decode import decode
+
+    paths = []
+    for i, seconds in enumerate((3.4, 2.5, 3.0)):
+        left, right = (
+            tone(seconds, ("guitar",), sr=22050, seed=i),
+            tone(seconds, ("slow",), sr=22050),
+        )
+        paths.append(str(tmp_path / f"song{i}.wav"))
+        sf.write(paths[-1], np.stack([left, 0.5 * right], axis=1), 22050)
+    manifest = Manifest(
+        source="test",
+        clip_ids=np.arange(3),
+        paths=paths,
+        rel_paths=[Path(p).name for p in paths],
+        split=["train", "val", "test"],
+        tag_names=["guitar"],
+        labels=np.ones((3, 1), np.uint8),
+    )
+    path = build_store(manifest, FeatureConfig.from_dict(mini_features), tmp_path / "s.h5",
+                       workers=0, shard_size=2, min_audio_seconds=1.0, progress=False)  # fmt: skip
+    store = MelStore(path)
+    assert list(store.status) == ["ok"] * 3
+    for row, p in enumerate(paths):
+        decoded = decode(tagger.front, p, None)  # what `autotag tag` does with the file
+        assert decoded.mels.shape == (1, 24, 188)
+        np.testing.assert_array_equal(decoded.mels[0].astype(np.float16), store.mel(row))
+
+
+def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
+    """tagger.pt files written before the redesign (the LightningModule's whole state, a norm
+    without amin, a model config with `name`) load and tag as before."""
+    from autotag.models.tagger_file import read_tagger
+
+    new = read_tagger(model)
+    state = {f"net.{k}": v for k, v in new.weights.items()}
+    state |= {
+        "normalizer.global_mean": torch.tensor(new.norm["global_mean"]),
+        "normalizer.global_std": torch.tensor(new.norm["global_std"]),
+        "loss_fn.pos_weight": torch.ones(len(new.tag_names)),
+    }
+    old = {
+        "format": "autotag-tagger/1",
+        "autotag_version": "0.1.0",
+        "state_dict": state,
+        "config": new.config,
+        "model": {"name": "fcn", "features": "stats", **new.model},  # a grid's key for rf
+        "features": new.features,
+        "norm": {k: new.norm[k] for k in ("mode", "global_mean", "global_std")},
+        "tag_names": new.tag_names,
+        "thresholds": new.thresholds,
+        "input_shape": new.input_shape,
+        "metrics": new.metrics,
+    }
+    torch.save(old, tmp_path / "v1.pt")
+    legacy = Tagger.load(tmp_path / "v1.pt")
+    assert legacy.normalizer.describe() == tagger.normalizer.describe()
+    x = tone(7.0, ("techno",))
+    np.testing.assert_array_equal(legacy.tag_audio(x).probs, tagger.tag_audio(x).probs)
+    torch.save({**old, "format": "autotag-tagger/9"}, tmp_path / "v9.pt")
+    with pytest.raises(TaggerError, match="newer than this autotag"):
+        Tagger.load(tmp_path / "v9.pt")
+
+
+def test_any_registered_network_tags_embeds_and_exports(tmp_path, mini_features):
+    """The network contract (embed, head, embedding_dim, classifier) is all inference needs."""
+    from torch import nn
+
+    from autotag.inference.export import to_torchscript
+    from autotag.models import register
+    from autotag.models.tagger_file import TaggerFile, write_tagger
+
+    @register("test_band_mean")
+    class BandMean(nn.Module):
+        def __init__(self, n_mels: int, n_frames: int, n_classes: int, *, hidden: int) -> None:
+            super().__init__()
+            self.proj = nn.Linear(n_mels, hidden)
+            self.embedding_dim = hidden
+            self.classifier = nn.Linear(hidden, n_classes)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
+
+        def head(self, emb: torch.Tensor) -> torch.Tensor:
+            return self.classifier(emb)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x))
+
+    torch.manual_seed(0)
+    net = BandMean(24, 188, 4, hidden=5)
+    norm = {"mode": "per_spec", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10}
+    model = {"arch": "test_band_mean", "hidden": 5}
+    tf = TaggerFile(model, net.state_dict(), mini_features, norm, list(TONE_TAGS),
+                    [0.5] * 4, [24, 188])  # fmt: skip
+    tagger = Tagger.load(write_tagger(tmp_path / "toy.pt", tf))
+    x = tone(7.0, ("slow",))
+    song = tagger.tag_audio(x)
+    mels = torch.from_numpy(tagger.front.song_mels(x))
+    with torch.no_grad():
+        ref = torch.sigmoid(net(tagger.normalizer(mels))).mean(0).numpy()
+    np.testing.assert_allclose(song.probs, ref, atol=1e-6)
+    assert song.embedding.shape == (5,)
+    exported = to_torchscript(tagger)
+    windows = torch.from_numpy(tagger.front.windows(x))
+    with torch.no_grad():
+        probs = exported(windows).numpy()
+    np.testing.assert_allclose(probs, tagger.predict_windows(windows), atol=1e-6)
