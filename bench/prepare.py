@@ -384,7 +384,7 @@ def main() -> None:
     features = feature_config("seed")
     data_cfg = load_conf("data", "mtat")  # the store's shard size and audio floor
     shard_size, min_audio_s = int(data_cfg["shard_size"]), float(data_cfg["min_audio_seconds"])
-    manifest = read_mtat(root, split="folds")
+    manifest = read_mtat(root, split=data_cfg["split"], top_k=data_cfg["top_k"])
     paths = list(manifest.paths)
     n = len(paths)
     audio_s = n * features.clip_seconds

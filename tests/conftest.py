@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import mini_overrides, train_run, write_mini_mtat
+from tests.helpers import MTAT, mini_overrides, train_run, write_mini_mtat
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -43,7 +43,7 @@ def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("stores") / "mini.h5"
     return build_store(
-        read_mtat(mini_mtat),
+        read_mtat(mini_mtat, **MTAT),
         FeatureConfig.from_dict(mini_features),
         path,
         workers=0,

@@ -79,6 +79,21 @@ def write_mini_mtat(
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reader_args(name: str, keys: tuple[str, ...]) -> dict:
+    """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (with its base)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.merge(
+        OmegaConf.load(ROOT / "conf/data/synthetic.yaml"),
+        OmegaConf.load(ROOT / f"conf/data/{name}.yaml"),
+    )
+    return {k: cfg[k] for k in keys}
+
+
+MTAT = _reader_args("mtat", ("split", "top_k"))  # folds, top 50
+CATALOG = _reader_args("csv", ("split", "top_k", "val_percent", "test_percent", "audio_root"))
 MINI_POOLS = "[[2,4],[2,4],[2,4],[1,2]]"
 
 

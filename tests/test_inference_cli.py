@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from autotag.inference import Tagger, TaggerError, find_audio
-from tests.helpers import ROOT, SR, TONE_TAGS, run_cli, tone
+from tests.helpers import MTAT, ROOT, SR, TONE_TAGS, run_cli, tone
 
 
 def test_files_that_are_not_taggers_get_clear_errors(tmp_path, tagger_run, capsys):
@@ -54,7 +54,7 @@ def test_usage_errors_exit_2(model, mini_mtat, capsys):
 def test_tags_of_test_folder_clips_are_mostly_right(model, mini_mtat, capsys):
     from autotag.data.readers.mtat import read_mtat
 
-    m = read_mtat(mini_mtat)
+    m = read_mtat(mini_mtat, **MTAT)
     cols = [m.tag_names.index(t) for t in TONE_TAGS]
     truth = {str(Path(p).resolve()): m.labels[i, cols] for i, p in enumerate(m.paths)}
     folders = [mini_mtat / f for f in "def"]

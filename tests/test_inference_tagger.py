@@ -12,7 +12,7 @@ import torch
 
 from autotag.data.audio import window_starts
 from autotag.inference import Tagger, TaggerError
-from tests.helpers import SR, TONE_TAGS, tone
+from tests.helpers import MTAT, SR, TONE_TAGS, tone
 
 
 def test_load_rebuilds_the_saved_model(model, tagger):
@@ -43,7 +43,7 @@ def test_store_and_tagger_compute_identical_features(tagger, mini_store, mini_mt
     from autotag.data.readers.mtat import read_mtat
     from autotag.data.store import MelStore
 
-    store, manifest = MelStore(mini_store), read_mtat(mini_mtat)
+    store, manifest = MelStore(mini_store), read_mtat(mini_mtat, **MTAT)
     assert store.features.digest() == tagger.features.digest()  # every value-changing field
     for row in (0, 77, 159):
         path = manifest.paths[row]

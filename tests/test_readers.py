@@ -10,7 +10,7 @@ import pytest
 from autotag.data.manifest import DataError, top_k_tags
 from autotag.data.readers.catalog import group_split, read_catalog
 from autotag.data.readers.mtat import folder_split, read_mtat
-from tests.helpers import TAGS188, quote_row, write_mini_mtat
+from tests.helpers import CATALOG, MTAT, TAGS188, quote_row, write_mini_mtat
 
 
 def test_top_k_orders_by_count_and_breaks_ties_by_column_order():
@@ -46,7 +46,7 @@ def test_folder_split():
 
 
 def test_read_mtat_folds(mini_mtat):
-    m = read_mtat(mini_mtat, split="folds")
+    m = read_mtat(mini_mtat, **MTAT)
     assert len(m) == 160 and m.tag_names == TAGS188
     assert m.split_counts() == {"train": 120, "val": 10, "test": 30}
     assert m.clip_ids[0] == 2 and m.meta["artist"][0] == "artist 0"
@@ -65,9 +65,9 @@ def test_read_mtat_clean_drops_clips_without_top_tag(mini_mtat):
 def test_mtat_errors_name_file_line_and_column(tmp_path):
     root = write_mini_mtat(tmp_path / "c", n_clips=16, seconds=0.5)
     with pytest.raises(DataError, match="not found"):
-        read_mtat(tmp_path / "nowhere")
+        read_mtat(tmp_path / "nowhere", **MTAT)
     with pytest.raises(DataError, match="data.split"):
-        read_mtat(root, split="random")
+        read_mtat(root, split="random", top_k=50)
     ann = root / "annotations_final.csv"
     lines = ann.read_text().split("\n")
     cells = lines[3].split("\t")
@@ -78,24 +78,24 @@ def test_mtat_errors_name_file_line_and_column(tmp_path):
         DataError,
         match=rf"annotations_final.csv, line 4, column '{TAGS188[4]}': value '2' is not 0 or 1",
     ):
-        read_mtat(root)
+        read_mtat(root, **MTAT)
     (root / "clip_info_final.csv").unlink()
     ann.write_text("\n".join(lines))
     with pytest.raises(DataError, match="clip_info_final.csv: file not found"):
-        read_mtat(root)
+        read_mtat(root, **MTAT)
 
 
 def test_missing_audio_is_kept_for_prepare_but_all_missing_is_an_error(tmp_path, caplog):
     root = write_mini_mtat(tmp_path / "c", n_clips=16, seconds=0.5)
     victim = next((root / "3").glob("*.mp3"))
     victim.unlink()
-    m = read_mtat(root)
+    m = read_mtat(root, **MTAT)
     assert len(m) == 16
     assert "is missing" in caplog.text and victim.name in caplog.text
     for d in "0123456789abcdef":
         shutil.rmtree(root / d)
     with pytest.raises(DataError, match="no audio file listed exists"):
-        read_mtat(root)
+        read_mtat(root, **MTAT)
 
 
 def test_catalog_csv_with_split(tmp_path):
@@ -104,7 +104,7 @@ def test_catalog_csv_with_split(tmp_path):
     csv.write_text(
         "path,tags,split,artist\na.wav,rock;loud,train,x\nb.wav,rock,val,y\nc.wav,jazz,test,z\n"
     )
-    m = read_catalog(csv)
+    m = read_catalog(csv, **CATALOG)
     assert m.tag_names == ["jazz", "loud", "rock"]
     assert m.split == ["train", "val", "test"]
     assert m.labels.tolist() == [[0, 1, 1], [0, 0, 1], [1, 0, 0]]
@@ -115,22 +115,22 @@ def test_catalog_csv_with_split(tmp_path):
 def test_catalog_without_split_keeps_albums_together(tmp_path):
     lines = ["path,tags,album"] + [f"song{i}.mp3,t{i % 3},album{i // 4}" for i in range(200)]
     (tmp_path / "c.csv").write_text("\n".join(lines))
-    m = read_catalog(tmp_path / "c.csv")
+    m = read_catalog(tmp_path / "c.csv", **CATALOG)
     by_album: dict[str, set] = {}
     for alb, s in zip(m.meta["album"], m.split):
         by_album.setdefault(alb, set()).add(s)
     assert all(len(s) == 1 for s in by_album.values())
     assert set(m.split) == {"train", "val", "test"}
-    assert group_split("album3") == group_split("album3")
+    assert group_split("album3", 10.0, 10.0) == group_split("album3", 10.0, 10.0)
 
 
 def test_catalog_errors(tmp_path):
     (tmp_path / "c.csv").write_text("file,tags\nx.mp3,a\n")
     with pytest.raises(DataError, match="no column named 'path'"):
-        read_catalog(tmp_path / "c.csv")
+        read_catalog(tmp_path / "c.csv", **CATALOG)
     (tmp_path / "c.csv").write_text("path,tags,split\nx.mp3,a,train\ny.mp3,a,dev\n")
     with pytest.raises(DataError, match=r"c.csv, line 3, column 'split': 'dev'"):
-        read_catalog(tmp_path / "c.csv")
+        read_catalog(tmp_path / "c.csv", **CATALOG)
 
 
 def test_quote_row_matches_mtat_quoting():

@@ -22,7 +22,7 @@ from autotag.data.features import FeatureConfig, LogMel
 from autotag.data.prepare import build_store
 from autotag.data.readers.mtat import read_mtat
 from autotag.data.store import MelStore, is_complete
-from tests.helpers import write_mini_mtat
+from tests.helpers import MTAT, write_mini_mtat
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def test_load_audio_resamples_downmixes_and_names_bad_files(tmp_path):
 
 def test_store_round_trip(mini_store, mini_mtat, mini_features):
     s = MelStore(mini_store)
-    m = read_mtat(mini_mtat)
+    m = read_mtat(mini_mtat, **MTAT)
     assert len(s) == 160 and s.tag_names == m.tag_names
     np.testing.assert_array_equal(s.labels, m.labels)
     np.testing.assert_array_equal(s.clip_ids, m.clip_ids)
@@ -171,7 +171,7 @@ def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
     root = _broken_corpus(tmp_path / "c")
     caplog.set_level("INFO")
     path = build_store(
-        read_mtat(root),
+        read_mtat(root, **MTAT),
         FeatureConfig.from_dict({**mini_features, "clip_seconds": 2.0}),
         tmp_path / "s.h5",
         workers=0,
@@ -217,7 +217,7 @@ def _assert_same_store(a: Path, b: Path) -> None:
 def test_resume_after_interrupt_gives_identical_store(
     tmp_path, mini_mtat, mini_features, monkeypatch
 ):
-    m, cfg = read_mtat(mini_mtat), FeatureConfig.from_dict(mini_features)
+    m, cfg = read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features)
     ref = build_store(
         m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, min_audio_seconds=1.0, progress=False
     )

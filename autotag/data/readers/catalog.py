@@ -19,7 +19,7 @@ from autotag.data.manifest import SPLITS, DataError, Manifest, top_k_tags
 GROUP_COLUMNS = ("album", "artist")
 
 
-def group_split(group: str, val_percent: float = 10.0, test_percent: float = 10.0) -> str:
+def group_split(group: str, val_percent: float, test_percent: float) -> str:
     """Deterministic split of a group name from its hash (same group, same split, any machine)."""
     bucket = int(hashlib.md5(group.encode("utf-8")).hexdigest()[:8], 16) % 10_000 / 100.0
     if bucket < test_percent:
@@ -31,11 +31,12 @@ def group_split(group: str, val_percent: float = 10.0, test_percent: float = 10.
 
 def read_catalog(
     csv_path: str | Path,
-    split: str = "folds",
-    top_k: int = 50,
-    val_percent: float = 10.0,
-    test_percent: float = 10.0,
-    audio_root: str | Path | None = None,
+    *,
+    split: str,
+    top_k: int,
+    val_percent: float,
+    test_percent: float,
+    audio_root: str | Path | None,
 ) -> Manifest:
     """Read a catalogue CSV into a :class:`Manifest`.
 

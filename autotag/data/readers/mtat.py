@@ -57,11 +57,12 @@ def _column(header: list[str], name: str, path: Path) -> int:
         raise DataError(f"{path}: no column named {name!r} in the header") from None
 
 
-def read_mtat(root: str | Path, split: str = "folds", top_k: int = 50) -> Manifest:
+def read_mtat(root: str | Path, *, split: str, top_k: int) -> Manifest:
     """Read an MTAT root into a :class:`Manifest` with labels for all tags.
 
     ``split`` is ``folds`` (all clips; folders 0-b/c/d-f) or ``clean`` (only clips with at
-    least one top-``top_k`` tag; clips shorter than 29.1 s are dropped once decoded).
+    least one top-``top_k`` tag; clips shorter than 29.1 s are dropped once decoded); the
+    ``data`` config gives both (``conf/data/synthetic.yaml``: folds, 50).
     Rows whose audio file is missing stay in the manifest; ``prepare`` reports and skips them.
     """
     if split not in SPLIT_RULES:
