@@ -7,6 +7,8 @@ rerun, failed ones run again. The report (results.csv/.md/.png) is written into 
 folder at the end. See conf/sweep.yaml.
 """
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -30,5 +32,16 @@ def main(cfg: DictConfig) -> float:
     )  # validation ROC-AUC: the objective of Optuna
 
 
+def seed_axis(argv: list[str]) -> list[str]:
+    """``sweep.seeds=N`` (N > 1) on the command line adds the axis ``seed=0,...,N-1`` (unless
+    the command line already sweeps ``seed``): a job folder per seed, found again on a rerun."""
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("sweep.seeds=")]
+    if not given or any(a.startswith("seed=") for a in argv):
+        return argv
+    n = int(given[-1])
+    return [*argv, "seed=" + ",".join(str(i) for i in range(n))] if n > 1 else argv
+
+
 if __name__ == "__main__":
+    sys.argv = seed_axis(sys.argv)
     main()

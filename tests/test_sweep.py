@@ -11,14 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from autotag.experiments.aggregate import group_rows
 from autotag.experiments.job import identity
 from autotag.experiments.render import markdown
-from autotag.experiments.report import PAPER, collect, main
+from autotag.experiments.report import COLUMNS, PAPER, collect, main
 from tests.helpers import MINI_POOLS, ROOT
 
 
@@ -77,26 +79,39 @@ def test_identity_and_markdown_with_paper_numbers():
         "norm=global",
         "optimizer.lr=0.1",
     ]
-    row = dict.fromkeys(
-        ["job", "other", "val_pr_auc", "test_pr_auc", "seconds", "error"], None
-    ) | dict(
+    row = dict.fromkeys(COLUMNS) | dict(
+        job="x",
+        other="",
         status="finished",
         model="fcn_bn",
         norm="global",
         epochs=10,
+        split="folds",
+        seed=0,
         val_roc_auc=0.8,
         test_roc_auc=0.81,
+        test_roc_auc_lo=0.79,
+        test_roc_auc_hi=0.83,
         paper_val_roc_auc=PAPER[("fcn_bn", "global", 10)][0],
         paper_test_roc_auc=PAPER[("fcn_bn", "global", 10)][1],
         seconds=30.0,
-        other="",
     )
     md = markdown([row], "sweep paper")
     assert (
-        "| fcn_bn | global | 10 | 0.8000 | 0.8100 | – | – | 0.8655 | 0.8714 | 30 s | finished |"
-        in md
+        "| fcn_bn | global | 10 | folds | 0.8000 | 0.8100 | 0.790–0.830 | – | – | 0.8655 | 0.8714 "
+        "| 30 s | finished |" in md
     )
     assert "paper val" in md and "1 jobs: 1 finished, 0 failed" in md
+    # several seeds of one configuration: mean ± sample sd, the seed count
+    seeds = [row | dict(seed=i, test_roc_auc=v, job=f"s{i}") for i, v in enumerate((0.8, 0.9))]
+    seeds.append(row | dict(seed=2, status="failed", test_roc_auc=None, job="s2"))
+    md = markdown(seeds, "s", groups=group_rows(seeds))
+    sd = float(np.std([0.8, 0.9], ddof=1))
+    assert f"| 2 of 3 | 0.8000 ± 0.0000 | 0.8500 ± {sd:.4f} | – |" in md
+    assert "2 finished, 1 failed" in md
+    # a paper number only beside rows of the paper's split
+    (clean,) = [row | dict(split="clean", paper_val_roc_auc=None, paper_test_roc_auc=None)]
+    assert "paper" not in markdown([clean], "c")
 
 
 def _config_dir(tmp_path: Path, mini_mtat: Path, store_dir: Path, grid: str) -> Path:
@@ -276,3 +291,35 @@ def test_optuna_search_config_composes():
     assert cfg.hydra.sweeper.direction == "maximize"
     assert set(cfg.hydra.sweeper.params) == {"optimizer.lr", "model.dropout", "loss.max_pos_weight"}
     assert cfg.hydra.runtime.choices.model == "fcn_bn" and cfg.sweep.name == "optuna"
+
+
+def test_seeds_give_mean_and_sd_and_rows_are_compared_with_a_reference(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
+    grid = "sweep: {name: seeds}\nhydra: {sweeper: {params: {model: fcn, epochs: '1,3'}}}\n"
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "seeds"
+    args = ("sweep.seeds=2", "sweep.reference='epochs=1'")
+    _sweep(conf, sw, *args, capsys=capsys)
+    rows = _rows(sw)
+    assert sorted(r["job"] for r in rows) == sorted(
+        f"epochs={e},experiment=mini,model=fcn,seed={s}" for e in (1, 3) for s in (0, 1)
+    )
+    md = (sw / "results.md").read_text()
+    by_epochs = {e: [float(r["test_roc_auc"]) for r in rows if r["epochs"] == e] for e in "13"}
+    mean3, sd3 = np.mean(by_epochs["3"]), np.std(by_epochs["3"], ddof=1)
+    assert "| 2 of 2 | " in md and f"{mean3:.4f} ± {sd3:.4f}" in md
+    # Δ vs the reference row of the same seed, on the same clips
+    from autotag.experiments.compare import compare_runs
+
+    for seed in (0, 1):
+        ref, row = (
+            next(r for r in rows if r["epochs"] == e and r["seed"] == str(seed)) for e in "13"
+        )
+        res = compare_runs(sw / ref["job"], sw / row["job"], "test", 1000, 0)
+        assert float(row["ref_diff"]) == pytest.approx(res["roc_auc"]["difference"])
+        excludes = res["roc_auc"]["interval"][0] > 0 or res["roc_auc"]["interval"][1] < 0
+        assert row["ref_excludes_zero"] == str(excludes)
+    assert "Δ test ROC-AUC vs ref" in md and "(ref)" in md
+    log, _ = _sweep(conf, sw, *args, capsys=capsys)
+    assert log.count("finished (results.json exists)") == 4

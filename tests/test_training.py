@@ -129,6 +129,14 @@ def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir)
     assert res["test"]["roc_auc"] > 0.75
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test"]["roc_auc"] == pytest.approx(res["test"]["roc_auc"])
+    # the 95% bootstrap interval is the one of the saved test predictions, around the value
+    from autotag.training.bootstrap import confidence_interval
+
+    z = np.load(tmp_path / "predictions.npz")
+    ci = saved["test"]["interval"]
+    assert ci == confidence_interval(z["test_scores"], z["test_labels"], n_resamples=1000, seed=0)
+    assert ci["roc_auc"][0] <= saved["test"]["roc_auc"] <= ci["roc_auc"][1]
+    assert ci["pr_auc"][0] <= saved["test"]["pr_auc"] <= ci["pr_auc"][1]
     assert set(saved["per_tag"]) == {"guitar", "classical", "techno", "slow"}
     assert len(saved["history"]) == 8 and saved["epochs_run"] == 8
     for fig in ("auc_through_training", "per_tag_test_roc_auc", "roc_curves", "normalizations"):
@@ -201,6 +209,27 @@ def _unshuffled(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         xs.append(x)
         ys.append(y)
     return torch.cat(xs), torch.cat(ys)
+
+
+def test_a_shuffled_label_control_is_tested_at_its_last_epoch(tmp_path, mini_mtat, mini_store_dir):
+    res = _train(tmp_path, mini_mtat, mini_store_dir, ["epochs=3", "shuffle_labels=true"])
+    assert res["best_checkpoint"] is None and res["shuffle_labels"] and res["epochs_run"] == 3
+    # the test scores are the last epoch's: the ones last.ckpt's weights give
+    from autotag.data.store import MelStore
+    from autotag.models import build_model
+    from autotag.models.tagger_file import read_tagger
+
+    tf = read_tagger(tmp_path / "tagger.pt")
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    net = build_model(tf.model, *tf.input_shape, len(tf.tag_names))
+    net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    store = MelStore(res["store"])
+    x = torch.from_numpy(store.mels(store.indices("test")).astype(np.float32))
+    with torch.no_grad():
+        probs = torch.sigmoid(net.eval()(tf.normalizer()(x))).numpy()
+    np.testing.assert_allclose(
+        np.load(tmp_path / "predictions.npz")["test_scores"], probs, atol=1e-5
+    )
 
 
 def test_wandb_offline_run_folder_holds_metrics(tmp_path, mini_mtat, mini_store_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from autotag.cli.common import (
     progress_bar,
     report_error,
 )
+from autotag.inference.tagger import SILENCE_DBFS, SongPrediction
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="tag audio files or folders",
         description="Tag audio files (mp3 wav flac ogg; any rate, mono or stereo, any length) "
         "and folders (recursive). Prints the top-k tags with probabilities and the tags judged "
-        "present (per-tag thresholds chosen on validation, or --threshold).",
+        "present (per-tag thresholds chosen on validation, or --threshold). A silent file "
+        f"(peak below {SILENCE_DBFS:g} dBFS) gets a warning and no tag marked present.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and/or folders")
     add_model(p)
@@ -65,12 +68,23 @@ def run(args: argparse.Namespace) -> int:
     writer = None
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["path", "duration_s", "windows", "top_tags", "present_tags", *names])
+        writer.writerow(
+            [
+                "path",
+                "duration_s",
+                "windows",
+                "peak_dbfs",
+                "silent",
+                "top_tags",
+                "present_tags",
+                *names,
+            ]
+        )
     elif fmt == "table":
         top_w = k * (name_w + 5) + 2 * (k - 1)  # cells "tag 0.97" joined by two spaces
         print(f"{'file':<{path_w}}  {'length':>8}  {f'top {k} tags':<{top_w}}  present", file=out)
     t0 = time.perf_counter()
-    n_ok = 0
+    n_ok = n_silent = 0
     bar = progress_bar(len(files), "tag", args.no_progress)
     with bar:
         for song in tagger.tag_files(files, args.hop, args.agg, args.batch_size, args.workers):
@@ -80,14 +94,19 @@ def run(args: argparse.Namespace) -> int:
                 report_error(song.error or song.path)
                 continue
             n_ok += 1
+            if song.silent:
+                n_silent += 1
+                report_silence(song)
             top = tagger.top_k(song.probs, k)
-            present = tagger.present(song.probs, args.threshold)
+            present = tagger.present_tags(song, args.threshold)
             if fmt == "json":
                 rows.append(
                     {
                         "path": song.path,
                         "duration_s": round(song.duration, 3),
                         "windows": song.n_windows,
+                        "peak_dbfs": _json_db(song.peak_dbfs),
+                        "silent": song.silent,
                         "top": [{"tag": t, "probability": round(p, 4)} for t, p in top],
                         "present": [t for t, _ in present],
                         "probabilities": {t: round(float(p), 4) for t, p in zip(names, song.probs)},
@@ -100,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                         song.path,
                         f"{song.duration:.3f}",
                         song.n_windows,
+                        f"{song.peak_dbfs:.2f}",
+                        int(song.silent),
                         ";".join(t for t, _ in top),
                         ";".join(t for t, _ in present),
                         *(f"{p:.4f}" for p in song.probs),
@@ -120,7 +141,21 @@ def run(args: argparse.Namespace) -> int:
         dt = time.perf_counter() - t0
         print(
             f"tagged {n_ok} of {len(files)} files in {dt:.1f} s"
+            + (f"; {n_silent} silent" if n_silent else "")
             + (f"; {failed} failed" if failed else ""),
             file=sys.stderr,
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def report_silence(song: SongPrediction) -> None:
+    tqdm.write(
+        f"warning: {song.path}: the audio is silent (peak {song.peak_dbfs:.1f} dBFS below "
+        f"{SILENCE_DBFS:g} dBFS): no tag is marked present",
+        file=sys.stderr,
+    )  # above the progress bar, if any
+
+
+def _json_db(db: float) -> float | None:
+    """A level for JSON: ``null`` for digital silence (-inf is not JSON)."""
+    return round(db, 2) if math.isfinite(db) else None

@@ -31,27 +31,87 @@ def _drop_shared(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[
     return [dict(r, other=" ".join(sorted(o - shared))) for r, o in zip(rows, others)], shared
 
 
-def markdown(rows: list[dict[str, Any]], title: str = "", duplicates: int = 0) -> str:
-    """The report table as Markdown (the paper's columns when any row has a paper number)."""
-    with_paper = any(r["paper_test_roc_auc"] is not None for r in rows)
-    rows, shared = _drop_shared(rows)
-    with_other = any(r["other"] for r in rows)
+def _ci(lo: Any, hi: Any) -> str:
+    return "–" if lo is None else f"{lo:.3f}–{hi:.3f}"
+
+
+def _mean_sd(g: dict[str, Any], metric: str) -> str:
+    mean, sd = g[f"{metric}_mean"], g[f"{metric}_sd"]
+    if mean is None:
+        return "–"
+    return f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
+
+
+def _ref(r: dict[str, Any]) -> str:
+    if r.get("ref_diff") is None:
+        return "–"
+    mark = {True: " (≠ 0)", False: " (~ 0)", None: " (ref)"}[r.get("ref_excludes_zero")]
+    return f"{r['ref_diff']:+.4f}{mark}"
+
+
+def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
-    head += ["val ROC-AUC", "test ROC-AUC", "val PR-AUC", "test PR-AUC"]
+    head += ["split", "seeds", "val ROC-AUC", "test ROC-AUC (mean ± sd)", "test PR-AUC (mean ± sd)"]
+    head += ["paper test"] if with_paper else []
+    head += ["Δ test ROC-AUC vs ref"] if with_ref else []
+    head += ["status"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for g in groups:
+        cells = [g["model"], g["norm"], _fmt(g["epochs"])] + ([g["other"]] if with_other else [])
+        cells += [g["split"], f"{g['n_finished']} of {g['n_jobs']}"]
+        cells += [_mean_sd(g, m) for m in ("val_roc_auc", "test_roc_auc", "test_pr_auc")]
+        cells += [_fmt(g["paper_test_roc_auc"])] if with_paper else []
+        cells += [_ref(g)] if with_ref else []
+        lines.append("| " + " | ".join(cells + [g["status"]]) + " |")
+    return lines
+
+
+def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
+    head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
+    head += ["split", "val ROC-AUC", "test ROC-AUC", "95% CI", "val PR-AUC", "test PR-AUC"]
     head += ["paper val", "paper test"] if with_paper else []
+    head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["time", "status"]
-    lines = [f"## {title}", ""] if title else []
-    if shared:
-        lines += [f"Every job: `{' '.join(sorted(shared))}`", ""]
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         cells = [r["model"], r["norm"], _fmt(r["epochs"])] + ([r["other"]] if with_other else [])
-        cells += [_fmt(r[k]) for k in ("val_roc_auc", "test_roc_auc", "val_pr_auc", "test_pr_auc")]
+        cells += [r["split"], _fmt(r["val_roc_auc"]), _fmt(r["test_roc_auc"])]
+        cells += [_ci(r["test_roc_auc_lo"], r["test_roc_auc_hi"])]
+        cells += [_fmt(r["val_pr_auc"]), _fmt(r["test_pr_auc"])]
         if with_paper:
             cells += [_fmt(r["paper_val_roc_auc"]), _fmt(r["paper_test_roc_auc"])]
+        cells += [_ref(r)] if with_ref else []
         status = r["status"] if r["status"] != "failed" else f"failed: {r['error']}"
         cells += [_fmt_seconds(r["seconds"]), status.replace("|", "/")[:120]]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(
+    rows: list[dict[str, Any]],
+    title: str = "",
+    duplicates: int = 0,
+    groups: list[dict[str, Any]] | None = None,
+    reference: str | None = None,
+    paper_name: str = "",
+) -> str:
+    """The report as Markdown: a row per job, or per configuration (mean ± sd over its seeds)
+    when ``groups`` has one that ran several seeds. The paper's columns appear when a row has a
+    paper number (only rows of the paper's split get one)."""
+    with_paper = any(r["paper_test_roc_auc"] is not None for r in rows)
+    with_ref = reference is not None
+    rows, shared = _drop_shared(rows)
+    with_other = any(r["other"] for r in rows)
+    lines = [f"## {title}", ""] if title else []
+    if shared:
+        lines += [f"Every job: `{' '.join(sorted(shared))}`", ""]
+    seeded = groups is not None and any(g["n_jobs"] > 1 for g in groups)
+    if seeded:
+        assert groups is not None
+        groups, _ = _drop_shared(groups)
+        lines += _seed_table(groups, with_other, with_paper, with_ref)
+    else:
+        lines += _run_table(rows, with_other, with_paper, with_ref)
     n = {s: sum(r["status"] == s for r in rows) for s in ("finished", "failed")}
     lines += [
         "",
@@ -60,10 +120,17 @@ def markdown(rows: list[dict[str, Any]], title: str = "", duplicates: int = 0) -
         + (f"; {duplicates} duplicate baseline jobs skipped" if duplicates else "")
         + ".",
     ]
-    if with_paper:
+    if seeded:
+        lines.append("Mean ± sample sd over the finished seeds; per-job values in results.csv.")
+    else:
+        lines.append("95% CI: percentile bootstrap over test clips (results.json).")
+    if with_ref:
         lines.append(
-            "Paper: Nair & Bradley, Tables II and III (AUC-ROC on MagnaTagATune, full-width FCN)."
+            f"Δ vs ref: test macro ROC-AUC minus that of `{reference}` (same seed, same clips); "
+            "(≠ 0) where its paired-bootstrap 95% interval excludes 0."
         )
+    if with_paper:
+        lines.append(f"Paper: {paper_name or 'Nair & Bradley, Tables II and III'}.")
     return "\n".join(lines) + "\n"
 
 

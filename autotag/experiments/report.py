@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
+from autotag.experiments.aggregate import against_reference, group_rows
 from autotag.experiments.job import identity
 from autotag.experiments.render import bar_plot, markdown
 from autotag.models import MODELS, is_network
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 USAGE = __doc__
 
 #: The seed paper's published AUC-ROC (validation, test) on MagnaTagATune, Tables II and III,
-#: keyed by (model, norm, epochs); baselines have no epochs (None).
+#: keyed by (model, norm, epochs); baselines have no epochs (None). The paper does not name its
+#: split; it follows Choi et al. 2016, who use `folds`: only rows of that split get them.
 PAPER: dict[tuple[str, str, int | None], tuple[float, float]] = {
     ("fcn", "global", 10): (0.8585, 0.8629),
     ("fcn", "per_coeff", 10): (0.8593, 0.8622),
@@ -38,6 +40,11 @@ PAPER: dict[tuple[str, str, int | None], tuple[float, float]] = {
     ("rf", "global", None): (0.502, 0.506),
     ("knn", "global", None): (0.5104, 0.5104),
 }
+PAPER_SPLIT = "folds"
+DEFAULT_BOOTSTRAP = {"n_resamples": 1000, "seed": 0}  # as conf/train.yaml's `bootstrap`
+PAPER_NAME = (
+    "Nair & Bradley, Tables II and III (MTAT, full-width FCN; split as Choi et al. 2016: folds)"
+)
 
 COLUMNS = [
     "job",
@@ -46,10 +53,18 @@ COLUMNS = [
     "norm",
     "epochs",
     "other",
+    "split",
+    "seed",
     "val_roc_auc",
     "val_pr_auc",
     "test_roc_auc",
     "test_pr_auc",
+    "test_roc_auc_lo",
+    "test_roc_auc_hi",
+    "test_pr_auc_lo",
+    "test_pr_auc_hi",
+    "ref_diff",
+    "ref_excludes_zero",
     "paper_val_roc_auc",
     "paper_test_roc_auc",
     "seconds",
@@ -125,10 +140,11 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
         job_info = _read_json(job / "job.json") or {}
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(job=str(job.relative_to(sweep_dir)), model=model, norm=norm, epochs=epochs)
+        row.update(split=str(get("data.split", "?")), seed=get("seed"))
         excluded = OmegaConf.select(
             hydra_cfg, "hydra.job.config.override_dirname.exclude_keys", default=None
         )
-        axes = ["model", "norm", "epochs", *(excluded or [])]
+        axes = ["model", "norm", "epochs", "seed", *(excluded or [])]
         row["other"] = " ".join(identity(list(overrides), axes))
         if newer_failure:
             assert failed is not None
@@ -142,12 +158,16 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
                 test_roc_auc=res["test"]["roc_auc"],
                 test_pr_auc=res["test"]["pr_auc"],
             )
+            interval = res["test"].get("interval")  # results.json of older runs have none
+            if interval:
+                row["test_roc_auc_lo"], row["test_roc_auc_hi"] = interval["roc_auc"]
+                row["test_pr_auc_lo"], row["test_pr_auc_hi"] = interval["pr_auc"]
             row["seconds"] = job_info.get("wall_seconds") or res.get("fit_seconds")
         else:
             # started but no results: still running, or killed (a rerun resumes it)
             row["status"] = "incomplete"
             row["error"] = f"started {job_info['started']}" if "started" in job_info else None
-        if paper and _paper_key(model, norm, epochs) in PAPER:
+        if paper and row["split"] == PAPER_SPLIT and _paper_key(model, norm, epochs) in PAPER:
             row["paper_val_roc_auc"], row["paper_test_roc_auc"] = PAPER[
                 _paper_key(model, norm, epochs)
             ]
@@ -156,17 +176,26 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
 
 
 def write_report(
-    sweep_dir: str | Path, paper: bool = True, title: str | None = None
+    sweep_dir: str | Path,
+    paper: bool = True,
+    title: str | None = None,
+    reference: str | None = None,
+    bootstrap: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Write ``results.csv``, ``results.md`` and ``results.png`` into the sweep folder."""
+    """Write ``results.csv`` (a row per job), ``results.md`` (a row per configuration: mean ±
+    sd over seeds when there are several) and ``results.png`` into the sweep folder.
+    ``reference`` (``"model=fcn norm=global"``) compares every row with that row of the same seed
+    (paired bootstrap, ``bootstrap`` = n_resamples and seed)."""
     sweep_dir = Path(sweep_dir)
     rows, duplicates = collect(sweep_dir, paper)
+    if reference:
+        against_reference(rows, sweep_dir, reference, **(bootstrap or DEFAULT_BOOTSTRAP))
     title = title or f"sweep {sweep_dir.name}"
     with open(sweep_dir / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    md = markdown(rows, title, duplicates)
+    md = markdown(rows, title, duplicates, group_rows(rows), reference, PAPER_NAME)
     (sweep_dir / "results.md").write_text(md)
     png = bar_plot(rows, sweep_dir / "results.png", title)
     log.info("sweep report: %s (.csv, .png)", sweep_dir / "results.md")
@@ -210,7 +239,13 @@ class SweepReport(Callback):
             return
         sw = config.sweep  # conf/sweep.yaml
         name = sw.name or sweep_dir.name
-        report = write_report(sweep_dir, bool(sw.paper_reference), f"sweep {name}")
+        report = write_report(
+            sweep_dir,
+            bool(sw.paper_reference),
+            f"sweep {name}",
+            sw.reference,
+            OmegaConf.to_container(config.bootstrap),
+        )
         if sw.report_wandb and config.logger.name == "wandb":
             try:
                 log_report_to_wandb(report, sweep_dir, config.get("group") or name, config.logger)
@@ -227,6 +262,13 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("sweep_dir", type=Path)
     r.add_argument("--wandb", action="store_true", help="also log the table to wandb")
     r.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    r.add_argument(
+        "--reference",
+        default=None,
+        metavar="SPEC",
+        help='compare every row with this one, e.g. "model=fcn norm=global" '
+        "(default: the sweep's sweep.reference)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.sweep_dir.is_dir():
@@ -235,7 +277,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = OmegaConf.load(saved) if saved.exists() else OmegaConf.create({})
     name = OmegaConf.select(cfg, "sweep.name", default=None) or args.sweep_dir.name
     paper = bool(OmegaConf.select(cfg, "sweep.paper_reference", default=True)) and not args.no_paper
-    report = write_report(args.sweep_dir, paper, f"sweep {name}")
+    reference = args.reference or OmegaConf.select(cfg, "sweep.reference", default=None)
+    bootstrap = OmegaConf.select(cfg, "bootstrap", default=None)
+    bootstrap = OmegaConf.to_container(bootstrap) if bootstrap is not None else None
+    report = write_report(args.sweep_dir, paper, f"sweep {name}", reference, bootstrap)
     if args.wandb:
         group = OmegaConf.select(cfg, "group", default=None) or name
         logger_cfg = OmegaConf.select(cfg, "logger", default=None) or {}

@@ -1,9 +1,12 @@
 """Find audio files and decode them to window log-mels, in a process pool that survives a
 decoder crash. The features come from :class:`autotag.data.frontend.FrontEnd`: the store's path.
+The peak level of each decoded song is measured here too (before any padding), so that the
+tagger can tell silence from music whichever process decoded the file.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 from collections import deque
@@ -53,21 +56,41 @@ def find_audio(
     return files, problems
 
 
+def peak_dbfs(wav: np.ndarray) -> float:
+    """Peak level of a waveform in dB relative to full scale (1.0): ``20·log10(max |x|)``.
+
+    ``-inf`` for digital silence (every sample 0) or no samples at all.
+    """
+    x = np.asarray(wav)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
+
+
 @dataclass
 class Decoded:
-    """One decoded file: its window log-mels, or the reason it failed."""
+    """One decoded file: its window log-mels and peak level, or the reason it failed.
+
+    ``peak_dbfs`` is measured on the decoded mono waveform at the model's rate, before any
+    padding (NaN: not measured).
+    """
 
     path: str
     mels: np.ndarray | None
     duration: float = 0.0
     error: str | None = None
+    peak_dbfs: float = math.nan
 
 
 def decode(front: FrontEnd, path: str, hop_seconds: float | None) -> Decoded:
     """Load and featurize one file; never raises for a bad file."""
     try:
         wav = front.load(path)
-        return Decoded(path, front.song_mels(wav, hop_seconds), len(wav) / front.cfg.sample_rate)
+        return Decoded(
+            path,
+            front.song_mels(wav, hop_seconds),
+            len(wav) / front.cfg.sample_rate,
+            peak_dbfs=peak_dbfs(wav),
+        )
     except AudioError as e:
         return Decoded(path, None, error=str(e))
     except Exception as e:  # a decoder crash on one file must not stop a batch

@@ -11,10 +11,14 @@ end. A song of one window's length (or a little more, like MTAT's 30 s clips) is
 exactly like a training clip (centre crop); a shorter one is zero-padded around the centre, as the
 training store does. Decoding and log-mel are :class:`autotag.data.frontend.FrontEnd`'s, the
 store's own path; the model file is read by :mod:`autotag.models.tagger_file`.
+
+Silence: a song whose peak is below :data:`SILENCE_DBFS` gets its probabilities like any other,
+but no tag is judged present (:meth:`Tagger.present_tags`).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +29,21 @@ import torch
 from torch import nn
 
 from autotag.data.frontend import FrontEnd
-from autotag.inference.decode import Decoded, decode_files
+from autotag.inference.decode import Decoded, decode_files, peak_dbfs
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
 
 AGGREGATIONS = ("mean", "max")
 BACKENDS = ("channels_last", "jit", "eager")
 DEFAULT_BACKEND = "channels_last"
+
+# A song whose peak (decoded mono waveform at the model's rate, before padding) is below this
+# level is silent: no tag is marked present. Why: the FCN learnt from music only; fed silence or
+# a faint noise floor, its normalized log-mels are unlike any training clip and several tags still
+# cross their thresholds (about 6 of 50 for a silent file), which would be pure invention.
+# -60 dBFS (max |x| < 0.001 of full scale) sits far below the peak of recorded music and above the
+# dither/noise floor of a blank 16-bit track (about -90 to -84 dBFS): only files with nothing to
+# hear are caught. The probabilities are still computed and reported.
+SILENCE_DBFS = -60.0
 
 
 class Tagger:
@@ -38,7 +51,7 @@ class Tagger:
 
     >>> tagger = Tagger.load("run/tagger.pt")
     >>> song = tagger.tag_file("song.mp3")
-    >>> tagger.top_k(song.probs, 5), tagger.present(song.probs)
+    >>> tagger.top_k(song.probs, 5), tagger.present_tags(song)
     """
 
     def __init__(self, model: TaggerFile) -> None:
@@ -144,7 +157,7 @@ class Tagger:
     ) -> SongPrediction:
         """Tag a mono waveform already at :attr:`sample_rate`."""
         mels = self.front.song_mels(wav, hop)
-        decoded = Decoded(path, mels, len(wav) / self.sample_rate)
+        decoded = Decoded(path, mels, len(wav) / self.sample_rate, peak_dbfs=peak_dbfs(wav))
         return next(self._aggregate([decoded], agg, batch_size))
 
     def tag_file(
@@ -202,6 +215,7 @@ class Tagger:
                 embedding=reduce(embs[i : i + n], axis=0).astype(np.float32),
                 duration=d.duration,
                 n_windows=n,
+                peak_dbfs=d.peak_dbfs,
             )
             i += n
 
@@ -219,10 +233,25 @@ class Tagger:
         idx = [j for j in np.argsort(-probs, kind="stable") if probs[j] >= cut[j]]
         return [(self.tag_names[j], float(probs[j])) for j in idx]
 
+    def present_tags(
+        self, song: SongPrediction, threshold: float | None = None
+    ) -> list[tuple[str, float]]:
+        """Tags judged present in a song's result: :meth:`present` of its probabilities, except
+        that a silent song (peak below :data:`SILENCE_DBFS`) has none."""
+        if not song.ok or song.probs is None:
+            raise ValueError(f"{song.path}: no prediction ({song.error or 'no probabilities'})")
+        if song.silent:
+            return []
+        return self.present(song.probs, threshold)
+
 
 @dataclass
 class SongPrediction:
-    """One song's aggregated result (or its error)."""
+    """One song's aggregated result (or its error).
+
+    ``peak_dbfs``: the peak level of the decoded mono waveform, ``20·log10(max |x|)`` (``-inf``
+    for digital silence, NaN where not measured).
+    """
 
     path: str
     probs: np.ndarray | None = None
@@ -230,10 +259,16 @@ class SongPrediction:
     duration: float = 0.0
     n_windows: int = 0
     error: str | None = None
+    peak_dbfs: float = math.nan
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def silent(self) -> bool:
+        """Decoded and peaking below :data:`SILENCE_DBFS`: no tag is judged present."""
+        return self.ok and self.peak_dbfs < SILENCE_DBFS
 
 
 class _EmbedAndClassify(nn.Module):

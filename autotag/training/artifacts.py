@@ -82,20 +82,25 @@ def evaluation_figures(
     }
 
 
-def save_eval_predictions(
-    out: Path,
-    dm: TagDataModule,
-    val: tuple[torch.Tensor, torch.Tensor],
-    test: Mapping[str, Any],
-    world_size: int,
-) -> Path:
-    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint, in
-    dataset order (rows gathered from several DDP ranks come rank by rank)."""
-    gathered = {"val": val, "test": (test["preds"], test["target"])}
-    scores, labels = {}, {}
+def in_dataset_order(
+    gathered: dict[str, tuple[torch.Tensor, torch.Tensor]], world_size: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Scores and labels per split in dataset order (rows gathered from several DDP ranks come
+    rank by rank: see :class:`ShardSampler`)."""
+    out = {}
     for split, (preds, target) in gathered.items():
         order = ShardSampler.gathered_order(len(preds), world_size)
-        scores[split], labels[split] = np.empty(preds.shape, np.float32), np.empty(target.shape)
-        scores[split][order], labels[split][order] = preds.numpy(), target.numpy()
-    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in gathered}
+        scores, labels = np.empty(preds.shape, np.float32), np.empty(target.shape, np.uint8)
+        scores[order], labels[order] = preds.numpy(), target.numpy()
+        out[split] = (scores, labels)
+    return out
+
+
+def save_eval_predictions(
+    out: Path, dm: TagDataModule, ordered: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> Path:
+    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint."""
+    scores = {split: s for split, (s, _) in ordered.items()}
+    labels = {split: y for split, (_, y) in ordered.items()}
+    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in ordered}
     return save_predictions(out, dm.tag_names, scores, labels, clip_ids)

@@ -19,6 +19,7 @@ from autotag.data.store import MelStore
 from autotag.models import build_baseline
 from autotag.models.baselines import SpectrogramBaseline
 from autotag.training.artifacts import evaluation_figures
+from autotag.training.bootstrap import confidence_interval
 from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.metrics import tag_scores
 from autotag.training.results import (
@@ -111,6 +112,7 @@ def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -
         n_clips={s: len(y[s]) for s in SPLITS},
         n_parameters=None,
         store=store,
+        test_interval=confidence_interval(scores["test"], y["test"], **cfg["bootstrap"]),
         extra={"baseline": details},
     )
     test = {**test, "preds": scores["test"], "target": y["test"]}

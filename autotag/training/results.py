@@ -56,9 +56,11 @@ def build_results(
     n_clips: Mapping[str, int],
     n_parameters: int | None,
     store: str | Path,
+    test_interval: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of a run's ``results.json``; ``val``/``test`` are :func:`tag_scores` dicts."""
+    """The content of a run's ``results.json``; ``val``/``test`` are :func:`tag_scores` dicts,
+    ``test_interval`` the bootstrap interval of the test macro AUCs."""
     results: dict[str, Any] = {
         "run_name": run.name,
         "overrides": list(run.overrides),
@@ -72,7 +74,11 @@ def build_results(
         "shuffle_labels": bool(cfg["shuffle_labels"]),
         "best_checkpoint": best_checkpoint,
         "val": {"roc_auc": val["roc_auc"], "pr_auc": val["pr_auc"]},
-        "test": {"roc_auc": test["roc_auc"], "pr_auc": test["pr_auc"]},
+        "test": {
+            "roc_auc": test["roc_auc"],
+            "pr_auc": test["pr_auc"],
+            "interval": dict(test_interval),
+        },
         "per_tag": {t: {"val": val["per_tag"][t], "test": test["per_tag"][t]} for t in tag_names},
         "left_out": {"val": val["left_out"], "test": test["left_out"]},
         "history": list(history),
@@ -129,6 +135,7 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
         f"{'':12s}{'ROC-AUC':>10s}{'PR-AUC':>10s}",
         f"{'val (best)':12s}{val['roc_auc']:10.4f}{val['pr_auc']:10.4f}",
         f"{'test':12s}{test['roc_auc']:10.4f}{test['pr_auc']:10.4f}",
+        f"{'  ' + _level(test):12s}{_span(test, 'roc_auc'):>10s}{_span(test, 'pr_auc'):>10s}",
         f"worst tags: {', '.join(f'{t} {a:.3f}' for a, t in ranked[:3])}",
         f"best tags:  {', '.join(f'{t} {a:.3f}' for a, t in ranked[::-1][:3])}",
         f"training: {results['train_seconds']:.0f} s, "
@@ -137,3 +144,12 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
         f"test macro ROC-AUC {test['roc_auc']:.4f}  PR-AUC {test['pr_auc']:.4f}",
     ]
     return "\n".join(lines)
+
+
+def _level(scores: Mapping[str, Any]) -> str:
+    return f"{scores['interval']['level']:.0%} CI"
+
+
+def _span(scores: Mapping[str, Any], metric: str) -> str:
+    lo, hi = scores["interval"][metric]
+    return f"{lo:.3f}-{hi:.3f}"

@@ -20,6 +20,7 @@ from autotag.data.prepare import ensure_store
 from autotag.models import build_model, is_network
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
+from autotag.training.bootstrap import confidence_interval
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
@@ -78,7 +79,8 @@ def fit(
     trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
     fit_seconds = time.perf_counter() - t0
     history = list(module.history)
-    best = callbacks.best_path
+    # a control (shuffled labels) must not pick its epoch with the real validation labels
+    best = None if plain["shuffle_labels"] else callbacks.best_path  # None: the last epoch
     trainer.validate(module, dm, ckpt_path=best, verbose=False)
     assert module.last_val is not None
     val_preds, val_target = module.last_val
@@ -87,6 +89,10 @@ def fit(
     assert test is not None
 
     val = tag_scores(val_preds, val_target, dm.tag_names, warn=False)
+    ordered = artifacts.in_dataset_order(
+        {"val": (val_preds, val_target), "test": (test["preds"], test["target"])},
+        trainer.world_size,
+    )
     results = build_results(
         plain,
         run,
@@ -103,6 +109,7 @@ def fit(
         n_clips={s: len(dm.datasets[s]) for s in ("train", "val", "test")},
         n_parameters=sum(p.numel() for p in net.parameters()),
         store=store,
+        test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"]),
     )
     if trainer.is_global_zero:
         thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
@@ -111,7 +118,7 @@ def fit(
             out / "tagger.pt", net, module.normalizer, dm, thresholds, plain, metrics
         )
         figures = artifacts.make_figures(out, results, test, dm)
-        artifacts.save_eval_predictions(out, dm, (val_preds, val_target), test, trainer.world_size)
+        artifacts.save_eval_predictions(out, dm, ordered)
         write_results(out, results)
         log_results(logger, results, figures)
         print(summary(results, out), flush=True)

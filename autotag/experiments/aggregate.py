@@ -1,0 +1,102 @@
+"""A sweep's rows summarized: mean ± sd over seeds, and each row against a reference row
+(paired bootstrap on the same test clips, from the runs' ``predictions.npz``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autotag.experiments.compare import CompareError, compare_runs
+
+log = logging.getLogger(__name__)
+GROUP_KEYS = ("model", "norm", "epochs", "other", "split")
+METRICS = ("val_roc_auc", "test_roc_auc", "val_pr_auc", "test_pr_auc")
+
+
+def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per configuration (the rows that differ only in ``seed``), in first-seen order:
+    mean and sample sd of each metric over its finished seeds, and the seed counts."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in GROUP_KEYS), []).append(r)
+    out = []
+    for members in groups.values():
+        done = [r for r in members if r["status"] == "finished"]
+        g: dict[str, Any] = {k: members[0][k] for k in GROUP_KEYS}
+        g.update(
+            seeds=sorted(r["seed"] for r in done),
+            n_jobs=len(members),
+            n_finished=len(done),
+            paper_test_roc_auc=members[0]["paper_test_roc_auc"],
+            ref_excludes_zero=_all_or_none([r.get("ref_excludes_zero") for r in done]),
+            ref_diff=_mean([r.get("ref_diff") for r in done]),
+            status=_status(members),
+        )
+        for m in METRICS:
+            values = [r[m] for r in done if r[m] is not None and not math.isnan(r[m])]
+            g[f"{m}_mean"] = float(np.mean(values)) if values else None
+            g[f"{m}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        out.append(g)
+    return out
+
+
+def _mean(values: list[Any]) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _all_or_none(flags: list[Any]) -> bool | None:
+    flags = [f for f in flags if f is not None]
+    return all(flags) if flags else None
+
+
+def _status(members: list[dict[str, Any]]) -> str:
+    counts = {s: sum(r["status"] == s for r in members) for s in ("finished", "failed")}
+    rest = len(members) - sum(counts.values())
+    parts = [f"{n} {s}" for s, n in (*counts.items(), ("incomplete", rest)) if n]
+    return ", ".join(parts)
+
+
+def _matches(row: dict[str, Any], spec: str) -> bool:
+    """Whether ``row`` is the reference ``spec`` (``model=fcn norm=global``; other keys are
+    looked up among the row's other overrides)."""
+    for token in spec.split():
+        key, _, value = token.partition("=")
+        if key in ("model", "norm", "epochs", "split", "seed"):
+            if str(row[key]) != value:
+                return False
+        elif token not in (row["other"] or "").split():
+            return False
+    return True
+
+
+def against_reference(
+    rows: list[dict[str, Any]], sweep_dir: Path, spec: str, n_resamples: int, seed: int
+) -> None:
+    """Add ``ref_diff`` (test macro ROC-AUC, row − reference), ``ref_interval`` and
+    ``ref_excludes_zero`` to every finished row, compared with the reference row of the same
+    seed on the same test clips (in place)."""
+    refs = {r["seed"]: r for r in rows if r["status"] == "finished" and _matches(r, spec)}
+    if not refs:
+        log.warning("sweep.reference=%r matches no finished row", spec)
+    for r in rows:
+        ref = refs.get(r["seed"])
+        if r["status"] != "finished" or ref is None:
+            continue
+        try:
+            res = compare_runs(
+                sweep_dir / ref["job"], sweep_dir / r["job"], "test", n_resamples, seed
+            )
+        except CompareError as e:  # an older run without predictions.npz, other clips
+            log.warning("%s: no comparison with the reference (%s)", r["job"], e)
+            continue
+        lo, hi = res["roc_auc"]["interval"]
+        r.update(
+            ref_diff=res["roc_auc"]["difference"],
+            ref_interval=[lo, hi],
+            ref_excludes_zero=(lo > 0 or hi < 0) if r is not ref else None,
+        )

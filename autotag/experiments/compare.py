@@ -1,0 +1,117 @@
+"""Paired comparison of two runs on the same test clips (``autotag compare RUN_A RUN_B``).
+
+Each run folder holds ``predictions.npz`` (scores, labels and clip ids per split, tag names);
+the comparison needs no model. Clips are matched by id; runs on other clips or other tags are
+refused with the difference named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autotag.training.bootstrap import paired_difference
+
+PREDICTIONS = "predictions.npz"
+
+
+class CompareError(ValueError):
+    """Two runs that cannot be compared; the message says why."""
+
+
+@dataclass
+class RunPredictions:
+    """One split's saved predictions of a run."""
+
+    path: Path
+    tag_names: list[str]
+    clip_ids: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+
+def load_predictions(run: str | Path, split: str = "test") -> RunPredictions:
+    """The ``split`` predictions of a run folder (or of a ``predictions.npz`` path)."""
+    p = Path(run)
+    if not p.exists():
+        raise CompareError(f"{p}: no such run folder")
+    path = p / PREDICTIONS if p.is_dir() else p
+    if not path.is_file():
+        raise CompareError(f"{path}: not found (a run folder holds {PREDICTIONS})")
+    with np.load(path) as z:
+        keys = set(z.files)
+        needed = {f"{split}_scores", f"{split}_labels", f"{split}_clip_ids", "tag_names"}
+        if not needed <= keys:
+            raise CompareError(f"{path}: lacks {', '.join(sorted(needed - keys))}")
+        return RunPredictions(
+            path,
+            [str(t) for t in z["tag_names"]],
+            z[f"{split}_clip_ids"],
+            z[f"{split}_scores"].astype(np.float64),
+            z[f"{split}_labels"],
+        )
+
+
+def aligned(a: RunPredictions, b: RunPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """B's scores in A's clip order, and both runs' scores and labels; refuses other clips or
+    tags (same clips in another order are fine)."""
+    if a.tag_names != b.tag_names:
+        only_a = [t for t in a.tag_names if t not in b.tag_names]
+        only_b = [t for t in b.tag_names if t not in a.tag_names]
+        why = (
+            "the same tags in another order"
+            if not (only_a or only_b)
+            else (f"only in A: {', '.join(only_a) or '-'}; only in B: {', '.join(only_b) or '-'}")
+        )
+        raise CompareError(f"{a.path} and {b.path} score other tags ({why})")
+    ids_a, ids_b = set(a.clip_ids.tolist()), set(b.clip_ids.tolist())
+    if ids_a != ids_b:
+        raise CompareError(
+            f"{a.path} and {b.path} were tested on other clips: {len(ids_a - ids_b)} only in A, "
+            f"{len(ids_b - ids_a)} only in B, {len(ids_a & ids_b)} shared"
+        )
+    row_of_b = {c: i for i, c in enumerate(b.clip_ids.tolist())}
+    order = np.array([row_of_b[c] for c in a.clip_ids.tolist()])
+    if not np.array_equal(a.labels, b.labels[order]):
+        raise CompareError(f"{a.path} and {b.path} give the same clips other labels")
+    return a.scores, b.scores[order], a.labels
+
+
+def compare_runs(
+    run_a: str | Path, run_b: str | Path, split: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """B − A in macro ROC-AUC and PR-AUC with the paired-bootstrap interval."""
+    a, b = load_predictions(run_a, split), load_predictions(run_b, split)
+    scores_a, scores_b, labels = aligned(a, b)
+    result = paired_difference(scores_a, scores_b, labels, n_resamples, seed)
+    result.update(a=str(a.path), b=str(b.path), split=split, n_clips=len(labels))
+    return result
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """The comparison as a small table."""
+    n, level = result["n_resamples"], result["level"]
+    lines = [
+        f"A: {result['a']}",
+        f"B: {result['b']}",
+        f"{result['n_clips']} {result['split']} clips; paired bootstrap, {n} resamples, "
+        f"seed {result['seed']}",
+        "",
+        f"{'metric':8s} {'A':>7s} {'B':>7s} {'B - A':>8s}  {f'{level:.0%} interval':>19s}  "
+        "B better in",
+    ]
+    for metric, label in (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC")):
+        r = result[metric]
+        lo, hi = r["interval"]
+        lines.append(
+            f"{label:8s} {r['a']:7.4f} {r['b']:7.4f} {r['difference']:+8.4f}  "
+            f"[{lo:+.4f}, {hi:+.4f}]  {r['b_better_share']:.1%} of resamples"
+        )
+    verdict = [
+        f"{label}: {'B is better' if r['interval'][0] > 0 else 'A is better' if r['interval'][1] < 0 else 'no clear difference'}"
+        for label, r in (("ROC-AUC", result["roc_auc"]), ("PR-AUC", result["pr_auc"]))
+    ]
+    return "\n".join([*lines, "", "; ".join(verdict) + " (the interval excludes 0 or not)"])

@@ -1,0 +1,118 @@
+"""Bootstrap confidence intervals and paired comparisons of macro ROC-AUC and PR-AUC.
+
+Test clips are resampled with replacement (``n_resamples`` times, a fixed seed: the same
+interval on every rerun). A resample is a vector of multiplicities (how often each clip was
+drawn), so every metric is computed as a weighted metric, vectorized over all resamples at once:
+exactly what scikit-learn gives on the resampled clips (``tests/test_bootstrap.py`` checks it).
+A tag without a positive or a negative in a resample has no AUC there and is left out of that
+resample's macro average, as :func:`autotag.training.metrics.tag_scores` does for a whole set.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+LEVEL = 0.95
+
+
+def resample_counts(n_clips: int, n_resamples: int, seed: int) -> np.ndarray:
+    """``(n_resamples, n_clips)`` multiplicities of ``rng.integers(0, n, (B, n))`` draws."""
+    idx = np.random.default_rng(seed).integers(0, n_clips, size=(n_resamples, n_clips))
+    counts = np.zeros((n_resamples, n_clips), dtype=np.float64)
+    np.add.at(counts, (np.arange(n_resamples)[:, None], idx), 1.0)
+    return counts
+
+
+def _tag_metrics(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC-AUC and average precision of one tag under each weight row of ``w`` (B, n)."""
+    order = np.argsort(-s, kind="stable")
+    s, y, w = s[order], y[order].astype(bool), w[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores, descending
+    pos = np.add.reduceat(w * y, starts, axis=1)  # (B, G) positive weight per score group
+    neg = np.add.reduceat(w * ~y, starts, axis=1)
+    w_pos, w_neg = pos.sum(1), neg.sum(1)
+    # ROC-AUC: each positive beats the negatives below its score; ties count one half
+    neg_below = w_neg[:, None] - np.cumsum(neg, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        roc = (pos * (neg_below + 0.5 * neg)).sum(1) / (w_pos * w_neg)
+        tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
+        ap = (pos * precision).sum(1) / w_pos
+    undefined = (w_pos == 0) | (w_neg == 0)
+    roc[undefined], ap[undefined] = np.nan, np.nan
+    return roc, ap
+
+
+def macro_scores(
+    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Macro ROC-AUC and PR-AUC ``(B,)`` of ``scores``/``labels`` ``(n, K)`` under each weight
+    row ``(B, n)``; tags undefined in a row are left out of its average."""
+    k = scores.shape[1]
+    roc = np.empty((len(weights), k))
+    ap = np.empty((len(weights), k))
+    for j in range(k):
+        roc[:, j], ap[:, j] = _tag_metrics(scores[:, j], labels[:, j], weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no tag is defined
+        return np.nanmean(roc, axis=1), np.nanmean(ap, axis=1)
+
+
+def _interval(values: np.ndarray, level: float) -> list[float]:
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def confidence_interval(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """Percentile bootstrap interval of test macro ROC-AUC and PR-AUC (resampling clips)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
+    roc, ap = macro_scores(scores, labels, resample_counts(len(scores), n_resamples, seed))
+    return {
+        "roc_auc": _interval(roc, level),
+        "pr_auc": _interval(ap, level),
+        "level": level,
+        "n_resamples": n_resamples,
+        "seed": seed,
+    }
+
+
+def paired_difference(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    labels: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """B − A in macro ROC-AUC and PR-AUC on the same clips: the difference on all clips, its
+    paired-bootstrap interval (both runs scored on each resample) and the share of resamples
+    in which B is better."""
+    a, b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
+    labels = np.asarray(labels)
+    if a.shape != b.shape or a.shape != labels.shape:
+        raise ValueError(f"scores {a.shape} and {b.shape} and labels {labels.shape} differ")
+    ones = np.ones((1, len(a)))
+    counts = resample_counts(len(a), n_resamples, seed)
+    out: dict[str, Any] = {"level": level, "n_resamples": n_resamples, "seed": seed}
+    full_a, full_b = macro_scores(a, labels, ones), macro_scores(b, labels, ones)
+    boot_a, boot_b = macro_scores(a, labels, counts), macro_scores(b, labels, counts)
+    for m, metric in enumerate(("roc_auc", "pr_auc")):
+        diff = boot_b[m] - boot_a[m]
+        out[metric] = {
+            "a": float(full_a[m][0]),
+            "b": float(full_b[m][0]),
+            "difference": float(full_b[m][0] - full_a[m][0]),
+            "interval": _interval(diff, level),
+            "b_better_share": float(np.mean(diff > 0)),
+        }
+    return out
