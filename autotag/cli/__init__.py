@@ -1,4 +1,4 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare. It parses arguments and calls
+"""The ``autotag`` command: tag, embed, similar, export, compare, robustness. It parses arguments and calls
 :mod:`autotag.inference`; nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
@@ -13,17 +13,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from autotag.cli import compare, embed, export, similar, tag
+from autotag.cli import compare, embed, export, robustness, similar, tag
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 
-COMMANDS = (tag, embed, similar, export, compare)
+COMMANDS = (tag, embed, similar, export, compare, robustness)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotag",
         description="Tag songs with a trained tagger, embed a catalogue, find similar songs, "
-        "export, compare two runs.",
+        "export, compare two runs, measure robustness.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

@@ -1,0 +1,232 @@
+"""Robustness of a trained tagger to audio degradations, as Won et al. (2020) measured it: the
+test split re-scored (macro ROC-AUC and PR-AUC) under white noise, pitch shift, time stretch,
+mp3 re-encoding and a gain change, next to the clean condition.
+
+Every clip is decoded once with the tagger's :class:`~autotag.data.frontend.FrontEnd` (mono at
+the model's rate), each perturbation is applied to that waveform, and the result is tagged by
+:meth:`Tagger.tag_audio` (windows, log-mel, normalization, FCN, mean over windows): the path of
+``autotag tag``. Labels, paths and the test split come from the mel store the model was trained
+on. The conditions (``--conditions``) are :mod:`autotag.inference.perturb`'s.
+
+A tag is scored only where the evaluated clips hold at least one positive and one negative (as
+:func:`autotag.training.metrics.tag_scores` does); drops are clean minus perturbed, so a positive
+drop is a loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autotag.data.audio import AudioError
+from autotag.data.store import MelStore
+from autotag.inference.perturb import Condition, check_conditions, parse_conditions
+from autotag.inference.tagger import Tagger
+
+COLUMNS = ("condition", "roc_auc", "pr_auc", "roc_auc_drop", "pr_auc_drop", "clips")
+
+# --------------------------------------------------------------------------- scoring
+
+
+def macro_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Macro ROC-AUC and PR-AUC (average precision) over the tags that have at least one
+    positive and one negative clip; returns them and the boolean mask of scored tags."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels).astype(int)
+    pos = labels.sum(axis=0)
+    scored = (pos > 0) & (pos < len(labels))
+    if len(labels) == 0 or not scored.any():
+        return math.nan, math.nan, scored
+    cols = np.flatnonzero(scored)
+    roc = [roc_auc_score(labels[:, j], probs[:, j]) for j in cols]
+    ap = [average_precision_score(labels[:, j], probs[:, j]) for j in cols]
+    return float(np.mean(roc)), float(np.mean(ap)), scored
+
+
+def clip_seed(clip_id: Any) -> int:
+    """The noise seed of a clip: its id (a non-negative int), stable across runs and machines."""
+    try:
+        return abs(int(clip_id))
+    except (TypeError, ValueError):
+        import zlib
+
+        return zlib.crc32(str(clip_id).encode())
+
+
+@dataclass
+class EvalClips:
+    """The test clips of a store and their labels in the tagger's tag order."""
+
+    paths: list[str]
+    clip_ids: np.ndarray
+    labels: np.ndarray  # (n_clips, n_tags) uint8
+
+    def head(self, n: int) -> EvalClips:
+        """The first ``n`` clips."""
+        n = max(0, int(n))
+        return EvalClips(self.paths[:n], self.clip_ids[:n], self.labels[:n])
+
+
+def load_test_clips(
+    store_path: str | Path, tag_names: Sequence[str], limit: int | None = None
+) -> EvalClips:
+    """The store's valid test clips (the first ``limit`` of them), labels of ``tag_names``;
+    :class:`ValueError` when the store lacks one of the tags or has no test clip."""
+    store = MelStore(store_path)
+    missing = [t for t in tag_names if t not in store.tag_names]
+    if missing:
+        raise ValueError(f"{store_path}: the store has no tag {', '.join(missing)} of the model")
+    rows = store.indices("test")
+    if limit is not None:
+        rows = rows[: max(0, int(limit))]
+    if len(rows) == 0:
+        raise ValueError(f"{store_path}: no valid test clip in the store")
+    cols = [store.tag_names.index(t) for t in tag_names]
+    return EvalClips(
+        [str(store.paths[i]) for i in rows],
+        np.asarray(store.clip_ids[rows]),
+        np.asarray(store.labels[rows][:, cols]),
+    )
+
+
+def evaluate_robustness(
+    tagger: Tagger,
+    store: str | Path | EvalClips,
+    conditions: str | Iterable[str | Condition] | None = None,
+    limit: int | None = None,
+    hop: float | None = None,
+    agg: str = "mean",
+    on_clip: Callable[[], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score ``tagger`` on a store's test split (a store path, or clips from
+    :func:`load_test_clips`) under each condition (default: all of :data:`DEFAULT_CONDITIONS`);
+    one row per condition, clean first, with the keys of :data:`COLUMNS`.
+
+    Each file is decoded once and every condition applied to it; a file that cannot be decoded
+    is reported to ``on_error`` and left out of every condition, so all rows score the same
+    clips. ``on_clip`` is called once per file (progress). ``hop`` and ``agg`` are
+    :meth:`Tagger.tag_audio`'s.
+    """
+    conds = parse_conditions(conditions)
+    sr = tagger.sample_rate
+    check_conditions(conds, sr)
+    if isinstance(store, EvalClips):
+        clips = store if limit is None else store.head(limit)
+    else:
+        clips = load_test_clips(store, tagger.tag_names, limit)
+    probs: dict[str, list[np.ndarray]] = {c.name: [] for c in conds}
+    kept: list[int] = []
+    for k, path in enumerate(clips.paths):
+        try:
+            wav = tagger.front.load(path)
+        except AudioError as e:
+            _call(on_error, str(e))
+        except Exception as e:  # a decoder crash on one file must not stop the evaluation
+            _call(on_error, f"{path}: cannot process ({type(e).__name__}: {e})")
+        else:
+            seed = clip_seed(clips.clip_ids[k])
+            for c in conds:
+                song = tagger.tag_audio(c.apply(wav, sr, seed), hop=hop, agg=agg, path=path)
+                probs[c.name].append(song.probs)
+            kept.append(k)
+        if on_clip is not None:
+            on_clip()
+    labels = clips.labels[kept]
+    n_tags = len(tagger.tag_names)
+    rows = []
+    for c in conds:
+        p = np.stack(probs[c.name]) if kept else np.zeros((0, n_tags), np.float32)
+        roc, ap, _ = macro_scores(p, labels)
+        rows.append({"condition": c.name, "roc_auc": roc, "pr_auc": ap, "clips": len(kept)})
+    clean = rows[0]
+    for r in rows:
+        r["roc_auc_drop"] = clean["roc_auc"] - r["roc_auc"]
+        r["pr_auc_drop"] = clean["pr_auc"] - r["pr_auc"]
+    return [{k: r[k] for k in COLUMNS} for r in rows]
+
+
+def _call(fn: Callable[[str], None] | None, message: str) -> None:
+    if fn is not None:
+        fn(message)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _num(v: float, signed: bool = False) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
+    """The rows as a Markdown table (drops: clean minus condition, so positive is a loss)."""
+    lines = [f"# {title}", ""] if title else []
+    lines += [
+        "| condition | ROC-AUC | PR-AUC | ROC-AUC drop | PR-AUC drop | clips |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['condition']} | {_num(r['roc_auc'])} | {_num(r['pr_auc'])} | "
+            f"{_num(r['roc_auc_drop'], True)} | {_num(r['pr_auc_drop'], True)} | {r['clips']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_robustness(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Bar plot: ROC-AUC and PR-AUC per condition, the clean scores as dotted lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["condition"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.65 * len(rows) + 2), 4))
+    for off, key, label, color in (
+        (-0.2, "roc_auc", "ROC-AUC", "tab:blue"),
+        (0.2, "pr_auc", "PR-AUC", "tab:orange"),
+    ):
+        vals = [r[key] if math.isfinite(r[key]) else 0.0 for r in rows]
+        ax.bar(x + off, vals, width=0.4, label=label, color=color)
+        if rows and math.isfinite(rows[0][key]):
+            ax.axhline(rows[0][key], color=color, lw=0.8, ls=":")
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set(ylabel="macro AUC (test)", ylim=(0, 1.12), yticks=np.linspace(0, 1, 6))
+    ax.set_title(textwrap.fill(title or "robustness", 80), fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)  # above the bars: AUCs stop at 1
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    rows: Sequence[dict[str, Any]], out_dir: str | Path, title: str = ""
+) -> dict[str, Path]:
+    """``robustness.md``, ``robustness.csv`` and ``robustness.png`` in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "robustness.md"
+    md.write_text(markdown_table(rows, title))
+    csv_path = out / "robustness.csv"
+    with csv_path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in COLUMNS})
+    png = plot_robustness(rows, out / "robustness.png", title)
+    return {"md": md, "csv": csv_path, "png": png}
