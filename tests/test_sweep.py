@@ -94,12 +94,13 @@ def test_identity_and_markdown_with_paper_numbers():
         test_roc_auc_hi=0.83,
         paper_val_roc_auc=PAPER[("fcn_bn", "global", 10)][0],
         paper_test_roc_auc=PAPER[("fcn_bn", "global", 10)][1],
+        paper_source="Nair & Bradley Table II (folds)",
         seconds=30.0,
     )
     md = markdown([row], "sweep paper")
     assert (
         "| fcn_bn | global | 10 | folds | 0.8000 | 0.8100 | 0.790–0.830 | – | – | 0.8655 | 0.8714 "
-        "| 30 s | finished |" in md
+        "| Nair & Bradley Table II (folds) | 30 s | finished |" in md
     )
     assert "paper val" in md and "1 jobs: 1 finished, 0 failed" in md
     # several seeds of one configuration: mean ± sample sd, the seed count
@@ -107,7 +108,7 @@ def test_identity_and_markdown_with_paper_numbers():
     seeds.append(row | dict(seed=2, status="failed", test_roc_auc=None, job="s2"))
     md = markdown(seeds, "s", groups=group_rows(seeds))
     sd = float(np.std([0.8, 0.9], ddof=1))
-    assert f"| 2 of 3 | 0.8000 ± 0.0000 | 0.8500 ± {sd:.4f} | – |" in md
+    assert f"| 2 of 3 | 0.8000 ± 0.0000 | 0.8500 ± {sd:.4f} | – | 0.8714 | Nair & Bradley" in md
     assert "2 finished, 1 failed" in md
     # a paper number only beside rows of the paper's split
     (clean,) = [row | dict(split="clean", paper_val_roc_auc=None, paper_test_roc_auc=None)]

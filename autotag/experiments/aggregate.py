@@ -32,6 +32,7 @@ def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             n_jobs=len(members),
             n_finished=len(done),
             paper_test_roc_auc=members[0]["paper_test_roc_auc"],
+            paper_source=members[0].get("paper_source"),
             ref_excludes_zero=_all_or_none([r.get("ref_excludes_zero") for r in done]),
             ref_diff=_mean([r.get("ref_diff") for r in done]),
             status=_status(members),

@@ -52,7 +52,7 @@ def _ref(r: dict[str, Any]) -> str:
 def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
     head += ["split", "seeds", "val ROC-AUC", "test ROC-AUC (mean ± sd)", "test PR-AUC (mean ± sd)"]
-    head += ["paper test"] if with_paper else []
+    head += ["paper test", "published in"] if with_paper else []
     head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -60,7 +60,7 @@ def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) 
         cells = [g["model"], g["norm"], _fmt(g["epochs"])] + ([g["other"]] if with_other else [])
         cells += [g["split"], f"{g['n_finished']} of {g['n_jobs']}"]
         cells += [_mean_sd(g, m) for m in ("val_roc_auc", "test_roc_auc", "test_pr_auc")]
-        cells += [_fmt(g["paper_test_roc_auc"])] if with_paper else []
+        cells += [_fmt(g["paper_test_roc_auc"]), g.get("paper_source") or "–"] if with_paper else []
         cells += [_ref(g)] if with_ref else []
         lines.append("| " + " | ".join(cells + [g["status"]]) + " |")
     return lines
@@ -69,7 +69,7 @@ def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) 
 def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
     head += ["split", "val ROC-AUC", "test ROC-AUC", "95% CI", "val PR-AUC", "test PR-AUC"]
-    head += ["paper val", "paper test"] if with_paper else []
+    head += ["paper val", "paper test", "published in"] if with_paper else []
     head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["time", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -80,6 +80,7 @@ def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> 
         cells += [_fmt(r["val_pr_auc"]), _fmt(r["test_pr_auc"])]
         if with_paper:
             cells += [_fmt(r["paper_val_roc_auc"]), _fmt(r["paper_test_roc_auc"])]
+            cells += [r.get("paper_source") or "–"]
         cells += [_ref(r)] if with_ref else []
         status = r["status"] if r["status"] != "failed" else f"failed: {r['error']}"
         cells += [_fmt_seconds(r["seconds"]), status.replace("|", "/")[:120]]

@@ -67,6 +67,7 @@ COLUMNS = [
     "ref_excludes_zero",
     "paper_val_roc_auc",
     "paper_test_roc_auc",
+    "paper_source",
     "seconds",
     "error",
 ]
@@ -171,6 +172,8 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
             row["paper_val_roc_auc"], row["paper_test_roc_auc"] = PAPER[
                 _paper_key(model, norm, epochs)
             ]
+            table = "III" if epochs is None else "II"
+            row["paper_source"] = f"Nair & Bradley Table {table} ({PAPER_SPLIT})"
         rows.append(row)
     return sorted(rows, key=_sort_key), duplicates
 
