@@ -135,7 +135,7 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
         f"{'':12s}{'ROC-AUC':>10s}{'PR-AUC':>10s}",
         f"{'val (best)':12s}{val['roc_auc']:10.4f}{val['pr_auc']:10.4f}",
         f"{'test':12s}{test['roc_auc']:10.4f}{test['pr_auc']:10.4f}",
-        f"{'  ' + _level(test):12s}{_span(test, 'roc_auc'):>10s}{_span(test, 'pr_auc'):>10s}",
+        f"{_level(test)}: ROC-AUC {_span(test, 'roc_auc')}, PR-AUC {_span(test, 'pr_auc')}",
         f"worst tags: {', '.join(f'{t} {a:.3f}' for a, t in ranked[:3])}",
         f"best tags:  {', '.join(f'{t} {a:.3f}' for a, t in ranked[::-1][:3])}",
         f"training: {results['train_seconds']:.0f} s, "
@@ -147,9 +147,9 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
 
 
 def _level(scores: Mapping[str, Any]) -> str:
-    return f"{scores['interval']['level']:.0%} CI"
+    return f"test {scores['interval']['level']:.0%} bootstrap interval"
 
 
 def _span(scores: Mapping[str, Any], metric: str) -> str:
     lo, hi = scores["interval"][metric]
-    return f"{lo:.3f}-{hi:.3f}"
+    return f"{lo:.3f}–{hi:.3f}"
