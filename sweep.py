@@ -34,11 +34,19 @@ def main(cfg: DictConfig) -> float:
 
 def seed_axis(argv: list[str]) -> list[str]:
     """``sweep.seeds=N`` (N > 1) on the command line adds the axis ``seed=0,...,N-1`` (unless
-    the command line already sweeps ``seed``): a job folder per seed, found again on a rerun."""
-    given = [a.split("=", 1)[1] for a in argv if a.startswith("sweep.seeds=")]
-    if not given or any(a.startswith("seed=") for a in argv):
+    the command line already sweeps ``seed``): a job folder per seed, found again on a rerun.
+    Grids in YAML list their seed axis themselves (conf/sweep/control.yaml)."""
+    given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("sweep.seeds=")]
+    if not given:
         return argv
-    n = int(given[-1])
+    try:
+        n = int(given[-1])
+    except ValueError:
+        raise SystemExit(f"sweep.seeds={given[-1]}: give a whole number of seeds") from None
+    if n > 1 and any(a.lstrip("+").startswith("seed=") for a in argv):
+        raise SystemExit("sweep.seeds and a seed= axis on one command line: give one of them")
+    if n > 1 and "sweep=optuna" in argv:
+        raise SystemExit("sweep.seeds with sweep=optuna would make Optuna tune the seed")
     return [*argv, "seed=" + ",".join(str(i) for i in range(n))] if n > 1 else argv
 
 

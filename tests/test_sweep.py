@@ -324,3 +324,29 @@ def test_seeds_give_mean_and_sd_and_rows_are_compared_with_a_reference(
     assert "Δ test ROC-AUC vs ref" in md and "(ref)" in md
     log, _ = _sweep(conf, sw, *args, capsys=capsys)
     assert log.count("finished (results.json exists)") == 4
+
+
+def test_seed_axis_from_the_command_line_and_one_job_per_seed():
+    seed_axis = runpy.run_path(str(ROOT / "sweep.py"))["seed_axis"]
+    assert seed_axis(["sweep.py", "sweep.seeds=3"])[-1] == "seed=0,1,2"
+    assert seed_axis(["sweep.py", "++sweep.seeds=2"])[-1] == "seed=0,1"
+    assert seed_axis(["sweep.py", "sweep.seeds=1"]) == ["sweep.py", "sweep.seeds=1"]
+    for bad, msg in (
+        (["sweep.seeds=x"], "whole number"),
+        (["sweep.seeds=2", "seed=5"], "give one of them"),
+        (["sweep=optuna", "sweep.seeds=2"], "Optuna"),
+    ):
+        with pytest.raises(SystemExit, match=msg):
+            seed_axis(["sweep.py", *bad])
+    # a sweep run first without seeds, then with sweep.seeds=2: seed 0 is there twice
+    base = dict.fromkeys(COLUMNS) | dict(
+        model="fcn", norm="global", epochs=2, other="", split="folds", status="finished"
+    )
+    rows = [
+        base | dict(job="epochs=2", seed=0, test_roc_auc=0.70),
+        base | dict(job="epochs=2,seed=0", seed=0, test_roc_auc=0.80),
+        base | dict(job="epochs=2,seed=1", seed=1, test_roc_auc=0.90),
+    ]
+    (g,) = group_rows(rows)
+    assert g["n_jobs"] == 2 and g["seeds"] == [0, 1]
+    assert g["test_roc_auc_mean"] == pytest.approx(0.85)  # the job that names its seed wins

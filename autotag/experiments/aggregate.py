@@ -25,6 +25,7 @@ def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(tuple(r[k] for k in GROUP_KEYS), []).append(r)
     out = []
     for members in groups.values():
+        members = one_per_seed(members)
         done = [r for r in members if r["status"] == "finished"]
         g: dict[str, Any] = {k: members[0][k] for k in GROUP_KEYS}
         g.update(
@@ -33,8 +34,10 @@ def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             n_finished=len(done),
             paper_test_roc_auc=members[0]["paper_test_roc_auc"],
             paper_source=members[0].get("paper_source"),
-            ref_excludes_zero=_all_or_none([r.get("ref_excludes_zero") for r in done]),
             ref_diff=_mean([r.get("ref_diff") for r in done]),
+            ref_compared=sum(r.get("ref_diff") is not None for r in done),
+            ref_excluding=sum(bool(r.get("ref_excludes_zero")) for r in done),
+            is_reference=any(r.get("is_reference") for r in done),
             status=_status(members),
         )
         for m in METRICS:
@@ -50,9 +53,23 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _all_or_none(flags: list[Any]) -> bool | None:
-    flags = [f for f in flags if f is not None]
-    return all(flags) if flags else None
+def one_per_seed(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One job per seed of a configuration. A sweep first run without seeds and then with
+    ``sweep.seeds=N`` holds both ``...`` (seed 0 from the config) and ``...,seed=0``: the job
+    that names its seed wins, so no seed counts twice."""
+    by_seed: dict[Any, dict[str, Any]] = {}
+    for r in members:
+        other = by_seed.get(r["seed"])
+        if other is None or ("seed=" in r["job"] and "seed=" not in other["job"]):
+            by_seed[r["seed"]] = r
+    if len(by_seed) < len(members):
+        log.warning(
+            "%s: %d jobs for %d seeds; counting one job per seed",
+            members[0]["job"],
+            len(members),
+            len(by_seed),
+        )
+    return list(by_seed.values())
 
 
 def _status(members: list[dict[str, Any]]) -> str:
@@ -81,7 +98,22 @@ def against_reference(
     """Add ``ref_diff`` (test macro ROC-AUC, row − reference), ``ref_interval`` and
     ``ref_excludes_zero`` to every finished row, compared with the reference row of the same
     seed on the same test clips (in place)."""
-    refs = {r["seed"]: r for r in rows if r["status"] == "finished" and _matches(r, spec)}
+    matches: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "finished" and _matches(r, spec):
+            matches.setdefault(r["seed"], []).append(r)
+    refs = {}
+    for seed_, found in matches.items():
+        found = one_per_seed(found)
+        if len(found) > 1:
+            log.warning(
+                "sweep.reference=%r matches %d rows (%s): name one row; no comparison made",
+                spec,
+                len(found),
+                ", ".join(r["job"] for r in found),
+            )
+            return
+        refs[seed_] = found[0]
     if not refs:
         log.warning("sweep.reference=%r matches no finished row", spec)
     for r in rows:
@@ -98,6 +130,8 @@ def against_reference(
         lo, hi = res["roc_auc"]["interval"]
         r.update(
             ref_diff=res["roc_auc"]["difference"],
-            ref_interval=[lo, hi],
-            ref_excludes_zero=(lo > 0 or hi < 0) if r is not ref else None,
+            ref_lo=lo,
+            ref_hi=hi,
+            ref_excludes_zero=lo > 0 or hi < 0,
+            is_reference=r is ref,
         )

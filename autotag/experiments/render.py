@@ -43,10 +43,15 @@ def _mean_sd(g: dict[str, Any], metric: str) -> str:
 
 
 def _ref(r: dict[str, Any]) -> str:
+    """A job's Δ vs the reference and whether its interval excludes 0; for a configuration over
+    seeds, the mean Δ and in how many seeds the interval excludes 0."""
     if r.get("ref_diff") is None:
         return "–"
-    mark = {True: " (≠ 0)", False: " (~ 0)", None: " (ref)"}[r.get("ref_excludes_zero")]
-    return f"{r['ref_diff']:+.4f}{mark}"
+    if r.get("is_reference"):
+        return "(ref)"
+    if "ref_compared" in r:
+        return f"{r['ref_diff']:+.4f} ({r['ref_excluding']} of {r['ref_compared']} seeds ≠ 0)"
+    return f"{r['ref_diff']:+.4f} ({'≠ 0' if r['ref_excludes_zero'] else '~ 0'})"
 
 
 def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
@@ -139,10 +144,17 @@ def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> P
     """Test ROC-AUC of every finished row, with the paper's number beside it where known."""
     plt = plots.plt
     done = [r for r in _drop_shared(rows)[0] if r["test_roc_auc"] is not None]
+    seeded = len({r.get("seed") for r in done}) > 1
     labels = [
         " ".join(
             x
-            for x in (r["model"], r["norm"], f"e{r['epochs']}" if r["epochs"] else "", r["other"])
+            for x in (
+                r["model"],
+                r["norm"],
+                f"e{r['epochs']}" if r["epochs"] else "",
+                r["other"],
+                f"seed {r.get('seed')}" if seeded else "",
+            )
             if x
         )
         for r in done

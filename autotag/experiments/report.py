@@ -64,6 +64,8 @@ COLUMNS = [
     "test_pr_auc_lo",
     "test_pr_auc_hi",
     "ref_diff",
+    "ref_lo",
+    "ref_hi",
     "ref_excludes_zero",
     "paper_val_roc_auc",
     "paper_test_roc_auc",
@@ -168,7 +170,9 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
             # started but no results: still running, or killed (a rerun resumes it)
             row["status"] = "incomplete"
             row["error"] = f"started {job_info['started']}" if "started" in job_info else None
-        if paper and row["split"] == PAPER_SPLIT and _paper_key(model, norm, epochs) in PAPER:
+        mtat_format = get("data.reader") == "mtat"  # MTAT or the synthetic corpus, not a catalogue
+        key = _paper_key(model, norm, epochs)
+        if paper and mtat_format and row["split"] == PAPER_SPLIT and key in PAPER:
             row["paper_val_roc_auc"], row["paper_test_roc_auc"] = PAPER[
                 _paper_key(model, norm, epochs)
             ]

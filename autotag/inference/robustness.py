@@ -126,17 +126,20 @@ def evaluate_robustness(
     probs: dict[str, list[np.ndarray]] = {c.name: [] for c in conds}
     kept: list[int] = []
     for k, path in enumerate(clips.paths):
-        try:
+        seed = clip_seed(clips.clip_ids[k])
+        try:  # all conditions of a clip, or none: the conditions stay comparable
             wav = tagger.front.load(path)
+            scored = {
+                c.name: tagger.tag_audio(c.apply(wav, sr, seed), hop=hop, agg=agg, path=path).probs
+                for c in conds
+            }
         except AudioError as e:
             _call(on_error, str(e))
-        except Exception as e:  # a decoder crash on one file must not stop the evaluation
+        except Exception as e:  # a decoder or perturbation crash on one file must not stop it
             _call(on_error, f"{path}: cannot process ({type(e).__name__}: {e})")
         else:
-            seed = clip_seed(clips.clip_ids[k])
-            for c in conds:
-                song = tagger.tag_audio(c.apply(wav, sr, seed), hop=hop, agg=agg, path=path)
-                probs[c.name].append(song.probs)
+            for name, p in scored.items():
+                probs[name].append(p)
             kept.append(k)
         if on_clip is not None:
             on_clip()

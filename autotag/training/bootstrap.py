@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 
 LEVEL = 0.95
+CHUNK = 100  # resamples scored at once: a few (CHUNK x clips) arrays in memory
+
+
+def check_resamples(n_resamples: int) -> None:
+    """Refuse a number of resamples that cannot give an interval (before any training)."""
+    if int(n_resamples) < 1:
+        raise ValueError(f"bootstrap.n_resamples={n_resamples}: it must be at least 1")
 
 
 def resample_counts(n_clips: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -54,8 +61,12 @@ def macro_scores(
     k = scores.shape[1]
     roc = np.empty((len(weights), k))
     ap = np.empty((len(weights), k))
-    for j in range(k):
-        roc[:, j], ap[:, j] = _tag_metrics(scores[:, j], labels[:, j], weights)
+    for lo in range(0, len(weights), CHUNK):  # bounded memory for large test sets
+        w = weights[lo : lo + CHUNK]
+        for j in range(k):
+            roc[lo : lo + len(w), j], ap[lo : lo + len(w), j] = _tag_metrics(
+                scores[:, j], labels[:, j], w
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no tag is defined
         return np.nanmean(roc, axis=1), np.nanmean(ap, axis=1)
@@ -75,6 +86,7 @@ def confidence_interval(
     level: float = LEVEL,
 ) -> dict[str, Any]:
     """Percentile bootstrap interval of test macro ROC-AUC and PR-AUC (resampling clips)."""
+    check_resamples(n_resamples)
     scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
     roc, ap = macro_scores(scores, labels, resample_counts(len(scores), n_resamples, seed))
     return {
@@ -97,6 +109,7 @@ def paired_difference(
     """B − A in macro ROC-AUC and PR-AUC on the same clips: the difference on all clips, its
     paired-bootstrap interval (both runs scored on each resample) and the share of resamples
     in which B is better."""
+    check_resamples(n_resamples)
     a, b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
     labels = np.asarray(labels)
     if a.shape != b.shape or a.shape != labels.shape:

@@ -65,9 +65,10 @@ class RunCallbacks:
             auto_insert_metric_name=False,
         )
         self.speed = Throughput()
+        self.last = SaveLast(out / "checkpoints" / "last.ckpt")
         self.all: list[Callback] = [
             self.best,
-            SaveLast(out / "checkpoints" / "last.ckpt"),  # after `best`: see SaveLast
+            self.last,  # after `best`: see SaveLast
             self.speed,
             TQDMProgressBar(refresh_rate=progress_refresh),
         ]
@@ -77,3 +78,11 @@ class RunCallbacks:
     @property
     def best_path(self) -> str | None:
         return self.best.best_model_path or None
+
+    def to_test(self, last_epoch: bool) -> str | None:
+        """The checkpoint to validate and test: the best on validation ROC-AUC, or the last
+        epoch's (a shuffled-label control must not pick its epoch with the real validation
+        labels; it is named explicitly, as None could mean a SLURM requeue checkpoint)."""
+        if not last_epoch:
+            return self.best_path
+        return str(self.last.path) if self.last.path.exists() else None

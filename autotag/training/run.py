@@ -20,7 +20,7 @@ from autotag.data.prepare import ensure_store
 from autotag.models import build_model, is_network
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
-from autotag.training.bootstrap import confidence_interval
+from autotag.training.bootstrap import check_resamples, confidence_interval
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
@@ -46,6 +46,7 @@ def fit(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = run or RunInfo.of(plain)
+    check_resamples(plain["bootstrap"]["n_resamples"])  # before hours of training, not after
     pl.seed_everything(plain["seed"], workers=True)
     store = ensure_store(plain["data"], plain["features"])
     if not is_network(plain["model"]["arch"]):
@@ -79,8 +80,7 @@ def fit(
     trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
     fit_seconds = time.perf_counter() - t0
     history = list(module.history)
-    # a control (shuffled labels) must not pick its epoch with the real validation labels
-    best = None if plain["shuffle_labels"] else callbacks.best_path  # None: the last epoch
+    best = callbacks.to_test(last_epoch=plain["shuffle_labels"])  # a control: its last epoch
     trainer.validate(module, dm, ckpt_path=best, verbose=False)
     assert module.last_val is not None
     val_preds, val_target = module.last_val
@@ -109,7 +109,9 @@ def fit(
         n_clips={s: len(dm.datasets[s]) for s in ("train", "val", "test")},
         n_parameters=sum(p.numel() for p in net.parameters()),
         store=store,
-        test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"]),
+        test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])
+        if trainer.is_global_zero  # the other DDP ranks need no interval
+        else {},
     )
     if trainer.is_global_zero:
         thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
