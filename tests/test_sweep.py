@@ -99,7 +99,7 @@ def test_identity_and_markdown_with_paper_numbers():
     )
     md = markdown([row], "sweep paper")
     assert (
-        "| fcn_bn | global | 10 | folds | 0.8000 | 0.8100 | 0.790–0.830 | – | – | 0.8655 | 0.8714 "
+        "| fcn_bn | global | 10 | folds | 0.8000 | 0.8100 | 0.790–0.830 | – | – | – | 0.8655 | 0.8714 "
         "| Nair & Bradley Table II (folds) | 30 s | finished |" in md
     )
     assert "paper val" in md and "1 jobs: 1 finished, 0 failed" in md

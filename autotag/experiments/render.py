@@ -73,7 +73,15 @@ def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) 
 
 def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
-    head += ["split", "val ROC-AUC", "test ROC-AUC", "95% CI", "val PR-AUC", "test PR-AUC"]
+    head += [
+        "split",
+        "val ROC-AUC",
+        "test ROC-AUC",
+        "95% CI",
+        "val PR-AUC",
+        "test PR-AUC",
+        "95% CI",
+    ]
     head += ["paper val", "paper test", "published in"] if with_paper else []
     head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["time", "status"]
@@ -83,6 +91,7 @@ def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> 
         cells += [r["split"], _fmt(r["val_roc_auc"]), _fmt(r["test_roc_auc"])]
         cells += [_ci(r["test_roc_auc_lo"], r["test_roc_auc_hi"])]
         cells += [_fmt(r["val_pr_auc"]), _fmt(r["test_pr_auc"])]
+        cells += [_ci(r["test_pr_auc_lo"], r["test_pr_auc_hi"])]
         if with_paper:
             cells += [_fmt(r["paper_val_roc_auc"]), _fmt(r["paper_test_roc_auc"])]
             cells += [r.get("paper_source") or "–"]
