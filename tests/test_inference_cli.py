@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from autotag.cli import main as cli_main
 from autotag.inference import Tagger, TaggerError, find_audio
 from tests.helpers import MTAT, ROOT, SR, TONE_TAGS, run_cli, tone
 
@@ -192,3 +193,22 @@ def test_json_and_csv_agree(model, mini_mtat, capsys):
 def test_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'autotag = "autotag.cli:main"' in text
+
+
+def test_corrupt_mp3s_give_one_clear_line_and_no_decoder_chatter(model, tmp_path, capfd):
+    """libmpg123 prints notes on fd 2 for a damaged mp3; the user sees autotag's line only."""
+    sf.write(tmp_path / "good.mp3", tone(3.0), SR, format="MP3")
+    data = (tmp_path / "good.mp3").read_bytes()
+    half = len(data) // 2
+    (tmp_path / "damaged.mp3").write_bytes(data[:half] + b"\0" * 3000 + data[half:])
+    (tmp_path / "notes.mp3").write_text("this is text, not audio")
+    code = cli_main(
+        ["tag", str(tmp_path), "--model", str(model), "--workers", "0", "--no-progress"]
+    )
+    out, err = capfd.readouterr()
+    assert code == 1 and "good.mp3" in out
+    for chatter in ("Illegal Audio-MPEG-Header", "resync", "Xing", "libmpg123", "regular file"):
+        assert chatter not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2 and all("cannot decode audio" in line for line in lines)
+    assert any("notes.mp3" in line and "not audio in a format" in line for line in lines)

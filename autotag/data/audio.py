@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,33 @@ class AudioError(RuntimeError):
         self.reason = reason
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Mute what native libraries print on file descriptor 2 (libmpg123's "Note: Illegal
+    Audio-MPEG-Header..." on a corrupt mp3): the caller reports the failure in one line of its
+    own. Python-level errors still arrive as exceptions."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (an embedded interpreter): nothing to mute
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _decode_error(e: Exception) -> str:
+    detail = str(e)
+    if "does not exist or is not a regular file" in detail:  # libsndfile on data it cannot read
+        return "not audio in a format soundfile reads (mp3, wav, flac, ogg, aiff...)"
+    return f"not a valid audio file or unsupported format ({detail})"
+
+
 def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> np.ndarray:
     """Read ``path`` with soundfile (mp3, wav, flac, ogg...), downmix to mono, resample.
 
@@ -31,11 +62,10 @@ def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> 
     if p.stat().st_size == 0:
         raise AudioError(p, "empty file (0 bytes)")
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        with native_stderr_silenced():
+            data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
-        raise AudioError(
-            p, f"cannot decode audio: not a valid audio file or unsupported format ({e})"
-        ) from None
+        raise AudioError(p, f"cannot decode audio: {_decode_error(e)}") from None
     if data.shape[0] == 0:
         raise AudioError(p, "decodes to no samples")
     # downmix as a mat-vec product: ~15x faster than mean(axis=1) over the short channel axis

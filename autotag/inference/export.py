@@ -16,12 +16,9 @@ exporter handles the STFT, else from the log-mel ``(batch, n_mels, n_frames)``; 
 ``tagger.onnx.json`` says which (``"input"``) with the tags, thresholds and features.
 """
 
-import contextlib
 import io
 import json
 import math
-import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autotag.data.audio import native_stderr_silenced
 from autotag.inference.tagger import Tagger
 
 
@@ -222,7 +220,7 @@ def export_onnx(tagger: Tagger, out: str | Path, opset: int = 18) -> tuple[Path,
     for kind, module, example in attempts:
         buf = io.BytesIO()
         try:
-            with warnings.catch_warnings(), torch.no_grad(), _quiet_stderr():
+            with warnings.catch_warnings(), torch.no_grad(), native_stderr_silenced():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
                     module.eval(),
@@ -242,22 +240,3 @@ def export_onnx(tagger: Tagger, out: str | Path, opset: int = 18) -> tuple[Path,
         sidecar.write_text(json.dumps(metadata(tagger, kind), indent=2))
         return out, kind
     raise RuntimeError("ONNX export failed: " + "; ".join(errors))
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C++-level stderr (the ONNX exporter dumps its whole graph when an op fails)."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture, notebooks
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
