@@ -211,8 +211,16 @@ def _unshuffled(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(xs), torch.cat(ys)
 
 
-def test_a_shuffled_label_control_is_tested_at_its_last_epoch(tmp_path, mini_mtat, mini_store_dir):
+def test_a_shuffled_label_control_is_tested_at_its_last_epoch(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
     res = _train(tmp_path, mini_mtat, mini_store_dir, ["epochs=3", "shuffle_labels=true"])
+    # output that is not a terminal gets one progress line per epoch, no bar redrawn with \r
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(",")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("val ROC-AUC" in line for line in epochs)
     assert res["best_checkpoint"] == str(tmp_path / "checkpoints" / "last.ckpt")
     assert res["shuffle_labels"] and res["epochs_run"] == 3
     # the test scores are the last epoch's: the ones last.ckpt's weights give

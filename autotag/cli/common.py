@@ -11,6 +11,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from autotag.data.progress import progress
 from autotag.inference import Tagger, TaggerError, find_audio
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -105,15 +106,9 @@ def collect(paths: Sequence[str], err: TextIO) -> tuple[list[str], int]:
     return files, len(problems)
 
 
-def progress_bar(total: int, desc: str, disabled: bool) -> tqdm:
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="song",
-        file=sys.stderr,
-        disable=True if disabled or total <= 1 else None,  # None: only on a terminal
-        dynamic_ncols=True,
-    )
+def progress_bar(total: int, desc: str, disabled: bool):
+    """A live bar on a terminal, a line every 30 s in a log; none for a single file."""
+    return progress(total, desc, "song", disable=disabled or total <= 1, final=False)
 
 
 def report_error(message: str) -> None:

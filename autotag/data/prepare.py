@@ -21,13 +21,13 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from autotag import __version__
 from autotag.data.audio import AudioError
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
+from autotag.data.progress import progress as progress_bar
 from autotag.data.readers import load_manifest
 from autotag.data.store import STR, is_complete, report, store_name
 
@@ -180,14 +180,7 @@ def _run_tasks(
     if not tasks:
         return
     workers = (os.cpu_count() or 1) if workers is None else workers
-    bar = tqdm(
-        total=total,
-        initial=initial,
-        unit="clip",
-        desc="prepare",
-        disable=not progress,
-        smoothing=0.1,
-    )
+    bar = progress_bar(total, "prepare", "clip", initial=initial, disable=not progress)
     t0, n0 = time.perf_counter(), 0
 
     def results() -> Iterator[dict[str, Any]]:

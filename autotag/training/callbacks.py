@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -11,8 +12,11 @@ from pytorch_lightning.callbacks import (
     Checkpoint,
     LearningRateMonitor,
     ModelCheckpoint,
+    ProgressBar,
     TQDMProgressBar,
 )
+
+from autotag.data.progress import is_terminal
 
 
 class Throughput(Callback):
@@ -53,6 +57,37 @@ class SaveLast(Checkpoint):
             trainer.save_checkpoint(self.path)
 
 
+class EpochLines(ProgressBar):
+    """The progress of a run in a log (output not a terminal): one line per epoch instead of
+    a bar redrawn with ``\r`` thousands of times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._t0 = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self._enabled or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key, label in (("train/loss_epoch", "train loss"), ("val/roc_auc", "val ROC-AUC"),
+                           ("val/pr_auc", "val PR-AUC")):  # fmt: skip
+            if key in m:
+                parts.append(f"{label} {float(m[key]):.4f}")
+        parts.append(f"{time.perf_counter() - self._t0:.0f} s")
+        print(", ".join(parts), file=sys.stderr, flush=True)
+
+
 class RunCallbacks:
     """The callbacks of one run, by role: best and last checkpoints, speed, progress, LR."""
 
@@ -70,7 +105,7 @@ class RunCallbacks:
             self.best,
             self.last,  # after `best`: see SaveLast
             self.speed,
-            TQDMProgressBar(refresh_rate=progress_refresh),
+            TQDMProgressBar(refresh_rate=progress_refresh) if is_terminal() else EpochLines(),
         ]
         if log_lr:
             self.all.append(LearningRateMonitor(logging_interval="epoch"))
