@@ -15,6 +15,7 @@ from urllib.parse import quote
 import numpy as np
 import soundfile as sf
 
+from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.layout import (
     ANNOTATIONS,
     CLIP_INFO,
@@ -213,10 +214,8 @@ def generate(
 
 def _run_tasks(tasks: list, workers: int | None, progress: bool) -> int:
     """Render all tasks (in a process pool unless workers == 1); returns how many were rendered."""
-    from tqdm import tqdm
-
     workers = max(1, workers or os.cpu_count() or 1)
-    bar = tqdm(total=len(tasks), unit="clip", disable=not progress, smoothing=0.05)
+    bar = progress_bar(len(tasks), "synthetic corpus", "clip", disable=not progress)
     rendered = 0
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
