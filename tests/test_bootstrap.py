@@ -76,3 +76,16 @@ def test_a_clearly_better_model_has_an_interval_above_zero():
     assert back["roc_auc"]["interval"][1] < 0 and back["roc_auc"]["b_better_share"] == 0.0
     with pytest.raises(ValueError, match="differ"):
         paired_difference(weak, strong[:10], y, n_resamples=10, seed=0)
+
+
+def test_the_share_of_resamples_missing_a_tag_is_counted_and_reported(caplog):
+    rng = np.random.default_rng(0)
+    y = np.zeros((50, 2), dtype=int)
+    y[:20, 0] = 1  # a common tag: always drawn
+    y[0, 1] = 1  # a single positive: missing from about (1 - 1/50)^50 ≈ 36% of resamples
+    s = rng.random(y.shape)
+    ci = confidence_interval(s, y, n_resamples=2000, seed=0)
+    idx = np.random.default_rng(0).integers(0, 50, size=(2000, 50))
+    expected = np.mean([(y[rows, 1].sum() == 0) or (y[rows, 0].sum() in (0, 50)) for rows in idx])
+    assert ci["resamples_missing_a_tag"] == pytest.approx(expected)
+    assert 0.3 < expected < 0.42 and "lack every positive of some tag" in caplog.text

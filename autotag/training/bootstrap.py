@@ -10,12 +10,15 @@ resample's macro average, as :func:`autotag.training.metrics.tag_scores` does fo
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 LEVEL = 0.95
+DROPOUT_WARN = 0.05  # above this share of resamples missing a tag, say so
 CHUNK = 100  # resamples scored at once: a few (CHUNK x clips) arrays in memory
 
 
@@ -88,14 +91,36 @@ def confidence_interval(
     """Percentile bootstrap interval of test macro ROC-AUC and PR-AUC (resampling clips)."""
     check_resamples(n_resamples)
     scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
-    roc, ap = macro_scores(scores, labels, resample_counts(len(scores), n_resamples, seed))
+    counts = resample_counts(len(scores), n_resamples, seed)
+    roc, ap = macro_scores(scores, labels, counts)
+    share = tag_dropout_share(labels, counts)
+    if share > DROPOUT_WARN:
+        log.warning(
+            "%.0f%% of the bootstrap resamples lack every positive of some tag (tags with few "
+            "test positives): the interval averages over a changing set of tags",
+            100 * share,
+        )
     return {
         "roc_auc": _interval(roc, level),
         "pr_auc": _interval(ap, level),
         "level": level,
         "n_resamples": n_resamples,
         "seed": seed,
+        "resamples_missing_a_tag": share,
     }
+
+
+def tag_dropout_share(labels: np.ndarray, counts: np.ndarray) -> float:
+    """Share of resamples in which a tag scored on all clips (a positive and a negative) has
+    no positive or no negative left, and so drops out of that resample's macro average."""
+    y = np.asarray(labels, dtype=np.float64)
+    n_pos = y.sum(0)
+    defined = (n_pos > 0) & (n_pos < len(y))
+    if not defined.any():
+        return 0.0
+    pos = counts @ y[:, defined]  # (B, tags) positives drawn
+    neg = counts @ (1 - y[:, defined])
+    return float(np.mean(((pos == 0) | (neg == 0)).any(axis=1)))
 
 
 def paired_difference(
