@@ -83,9 +83,12 @@ def test_a_decoder_crash_fails_only_that_file(tagger, mini_mtat, tmp_path):
     paths = [str(p) for p in [*good[:3], crash, *good[3:]]]
     out = list(decode_files(tagger.front, paths, workers=2, prefetch=2, task=crashing_decode))
     assert [d.path for d in out] == paths
-    assert [d.error is None for d in out] == [p != str(crash) for p in paths]
+    errors = [d.error for d in out]
+    assert [e is None for e in errors] == [p != str(crash) for p in paths], errors
     assert "decoder crashed" in out[3].error and str(crash) in out[3].error
-    np.testing.assert_allclose(out[0].mels, tagger.front.song_mels(tagger.front.load(good[0])))
+    # a worker computes with one torch thread, this process with more: float32 rounding may differ
+    ref = tagger.front.song_mels(tagger.front.load(good[0]))
+    np.testing.assert_allclose(out[0].mels, ref, rtol=1e-6, atol=1e-4)
 
 
 def test_resampled_stereo_files_get_the_same_features_in_store_and_tagger(

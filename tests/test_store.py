@@ -300,3 +300,11 @@ def test_kill_9_then_rerun_gives_identical_store(tmp_path):
     (a,), (b,) = list((tmp_path / "ref").glob("*.h5")), list((tmp_path / "s").glob("*.h5"))
     assert a.name == b.name
     _assert_same_store(a, b)
+
+
+def test_preparing_in_this_process_keeps_its_torch_threads(tmp_path, mini_mtat, mini_features):
+    threads = torch.get_num_threads()
+    build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),
+                tmp_path / "s.h5", workers=0, shard_size=64, min_audio_seconds=1.0,
+                progress=False)  # fmt: skip
+    assert torch.get_num_threads() == threads

@@ -184,9 +184,13 @@ def _run_tasks(
     t0, n0 = time.perf_counter(), 0
 
     def results() -> Iterator[dict[str, Any]]:
-        if workers <= 1:
-            _init_worker(features.to_dict())
-            yield from map(_process_shard, tasks)
+        if workers <= 1:  # in this process: its torch thread count is restored afterwards
+            threads = torch.get_num_threads()
+            try:
+                _init_worker(features.to_dict())
+                yield from map(_process_shard, tasks)
+            finally:
+                torch.set_num_threads(threads)
             return
         ctx = mp.get_context("spawn")  # no fork after torch has started its thread pools
         with ctx.Pool(workers, initializer=_init_worker, initargs=(features.to_dict(),)) as pool:
