@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from autotag.experiments.compare import CompareError, compare_runs
+from autotag.experiments.compare import CompareError, compare_with
 
 log = logging.getLogger(__name__)
 GROUP_KEYS = ("model", "norm", "epochs", "other", "split")
@@ -116,22 +116,28 @@ def against_reference(
         refs[seed_] = found[0]
     if not refs:
         log.warning("sweep.reference=%r matches no finished row", spec)
-    for r in rows:
-        ref = refs.get(r["seed"])
-        if r["status"] != "finished" or ref is None:
-            continue
-        try:
-            res = compare_runs(
-                sweep_dir / ref["job"], sweep_dir / r["job"], "test", n_resamples, seed
+    for seed_, ref in refs.items():
+        targets = [r for r in rows if r["status"] == "finished" and r["seed"] == seed_]
+        try:  # the reference is read and bootstrapped once for all rows of its seed
+            results = compare_with(
+                sweep_dir / ref["job"],
+                [sweep_dir / r["job"] for r in targets],
+                "test",
+                n_resamples,
+                seed,
             )
-        except CompareError as e:  # an older run without predictions.npz, other clips
-            log.warning("%s: no comparison with the reference (%s)", r["job"], e)
+        except CompareError as e:  # the reference lacks predictions.npz (an older run)
+            log.warning("%s: no comparison with the reference (%s)", ref["job"], e)
             continue
-        lo, hi = res["roc_auc"]["interval"]
-        r.update(
-            ref_diff=res["roc_auc"]["difference"],
-            ref_lo=lo,
-            ref_hi=hi,
-            ref_excludes_zero=lo > 0 or hi < 0,
-            is_reference=r is ref,
-        )
+        for r, res in zip(targets, results):
+            if isinstance(res, CompareError):  # an older run without predictions.npz
+                log.warning("%s: no comparison with the reference (%s)", r["job"], res)
+                continue
+            lo, hi = res["roc_auc"]["interval"]
+            r.update(
+                ref_diff=res["roc_auc"]["difference"],
+                ref_lo=lo,
+                ref_hi=hi,
+                ref_excludes_zero=lo > 0 or hi < 0,
+                is_reference=r is ref,
+            )

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autotag.training.bootstrap import paired_difference
+from autotag.training.bootstrap import PairedBootstrap
 
 PREDICTIONS = "predictions.npz"
 
@@ -84,11 +84,31 @@ def compare_runs(
     run_a: str | Path, run_b: str | Path, split: str, n_resamples: int, seed: int
 ) -> dict[str, Any]:
     """B − A in macro ROC-AUC and PR-AUC with the paired-bootstrap interval."""
-    a, b = load_predictions(run_a, split), load_predictions(run_b, split)
-    scores_a, scores_b, labels = aligned(a, b)
-    result = paired_difference(scores_a, scores_b, labels, n_resamples, seed)
-    result.update(a=str(a.path), b=str(b.path), split=split, n_clips=len(labels))
+    result = compare_with(run_a, [run_b], split, n_resamples, seed)[0]
+    if isinstance(result, CompareError):
+        raise result
     return result
+
+
+def compare_with(
+    run_a: str | Path, runs_b: list[str | Path], split: str, n_resamples: int, seed: int
+) -> list[dict[str, Any] | CompareError]:
+    """Each of ``runs_b`` compared with ``run_a``; A is read and bootstrapped once. A run B
+    that cannot be compared gets its :class:`CompareError` in its place."""
+    a = load_predictions(run_a, split)
+    boot = PairedBootstrap(a.scores, a.labels, n_resamples, seed)
+    out: list[dict[str, Any] | CompareError] = []
+    for run_b in runs_b:
+        try:
+            b = load_predictions(run_b, split)
+            _, scores_b, labels = aligned(a, b)
+        except CompareError as e:
+            out.append(e)
+            continue
+        result = boot.against(scores_b)
+        result.update(a=str(a.path), b=str(b.path), split=split, n_clips=len(labels))
+        out.append(result)
+    return out
 
 
 def format_comparison(result: dict[str, Any]) -> str:

@@ -123,6 +123,48 @@ def tag_dropout_share(labels: np.ndarray, counts: np.ndarray) -> float:
     return float(np.mean(((pos == 0) | (neg == 0)).any(axis=1)))
 
 
+class PairedBootstrap:
+    """Run A's scores on every resample of its clips, computed once: any number of runs B on
+    the same clips are then compared with it (a sweep report compares every row with one
+    reference row)."""
+
+    def __init__(
+        self, scores_a: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int,
+        level: float = LEVEL,
+    ) -> None:  # fmt: skip
+        check_resamples(n_resamples)
+        self.a, self.labels = np.asarray(scores_a, np.float64), np.asarray(labels)
+        self.n_resamples, self.seed, self.level = n_resamples, seed, level
+        self.ones = np.ones((1, len(self.a)))
+        self.counts = resample_counts(len(self.a), n_resamples, seed)
+        self.full_a = macro_scores(self.a, self.labels, self.ones)
+        self.boot_a = macro_scores(self.a, self.labels, self.counts)
+
+    def against(self, scores_b: np.ndarray) -> dict[str, Any]:
+        """B − A in macro ROC-AUC and PR-AUC: the difference on all clips, its paired-bootstrap
+        interval (both runs scored on each resample) and the share of resamples B wins."""
+        b = np.asarray(scores_b, np.float64)
+        if b.shape != self.a.shape or self.a.shape != self.labels.shape:
+            raise ValueError(
+                f"scores {self.a.shape} and {b.shape} and labels {self.labels.shape} differ"
+            )
+        full_b = macro_scores(b, self.labels, self.ones)
+        boot_b = macro_scores(b, self.labels, self.counts)
+        out: dict[str, Any] = {
+            "level": self.level, "n_resamples": self.n_resamples, "seed": self.seed
+        }  # fmt: skip
+        for m, metric in enumerate(("roc_auc", "pr_auc")):
+            diff = boot_b[m] - self.boot_a[m]
+            out[metric] = {
+                "a": float(self.full_a[m][0]),
+                "b": float(full_b[m][0]),
+                "difference": float(full_b[m][0] - self.full_a[m][0]),
+                "interval": _interval(diff, self.level),
+                "b_better_share": float(np.mean(diff > 0)),
+            }
+        return out
+
+
 def paired_difference(
     scores_a: np.ndarray,
     scores_b: np.ndarray,
@@ -131,26 +173,5 @@ def paired_difference(
     seed: int,
     level: float = LEVEL,
 ) -> dict[str, Any]:
-    """B − A in macro ROC-AUC and PR-AUC on the same clips: the difference on all clips, its
-    paired-bootstrap interval (both runs scored on each resample) and the share of resamples
-    in which B is better."""
-    check_resamples(n_resamples)
-    a, b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
-    labels = np.asarray(labels)
-    if a.shape != b.shape or a.shape != labels.shape:
-        raise ValueError(f"scores {a.shape} and {b.shape} and labels {labels.shape} differ")
-    ones = np.ones((1, len(a)))
-    counts = resample_counts(len(a), n_resamples, seed)
-    out: dict[str, Any] = {"level": level, "n_resamples": n_resamples, "seed": seed}
-    full_a, full_b = macro_scores(a, labels, ones), macro_scores(b, labels, ones)
-    boot_a, boot_b = macro_scores(a, labels, counts), macro_scores(b, labels, counts)
-    for m, metric in enumerate(("roc_auc", "pr_auc")):
-        diff = boot_b[m] - boot_a[m]
-        out[metric] = {
-            "a": float(full_a[m][0]),
-            "b": float(full_b[m][0]),
-            "difference": float(full_b[m][0] - full_a[m][0]),
-            "interval": _interval(diff, level),
-            "b_better_share": float(np.mean(diff > 0)),
-        }
-    return out
+    """B − A in macro ROC-AUC and PR-AUC on the same clips (see :class:`PairedBootstrap`)."""
+    return PairedBootstrap(scores_a, labels, n_resamples, seed, level).against(scores_b)
