@@ -32,6 +32,9 @@ def mini_features() -> dict:
         mel_scale="slaney",
         mel_norm="slaney",
         amin=1e-10,
+        kind="mel",
+        n_mfcc=0,
+        delta_width=0,
     )
 
 

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class MelDataset(Dataset):
-    """``(mel dB float32 (n_mels, n_frames), labels float32 (K,))`` for rows of a store.
+    """``(spectrogram dB float32 (n_rows, n_frames), labels float32 (K,))`` for rows of a store;
+    training items are a random crop of ``crop_frames`` (new every epoch) when it is set.
 
     With ``in_memory`` the split is read once into ``cache`` (float16) and items are plain
     indices: the DataModule gathers whole batches from a device-resident copy.
@@ -136,7 +137,7 @@ class TagDataModule(pl.LightningDataModule):
 
     @property
     def n_mels(self) -> int:
-        return self.store.features.n_mels
+        return self.store.features.n_rows
 
     @property
     def n_frames(self) -> int:
@@ -196,7 +197,8 @@ class TagDataModule(pl.LightningDataModule):
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=on_gpu if self.pin_memory is None else self.pin_memory,
-            drop_last=False,
+            # a last training batch of one clip would fail a model's BatchNorm1d head (short_cnn)
+            drop_last=shuffle and len(ds) % self.batch_size == 1,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -217,11 +219,10 @@ class TagDataModule(pl.LightningDataModule):
         # in-memory mode: the batch is item indices; gather from the device copy of the split
         split = self._split_of_current_loader()
         mels, labels = self._device_split(split, batch.device)
-        x = mels[batch].float()
+        x = mels[batch]
         if split == "train" and self.random_crop and self.random_crop < x.shape[-1]:
-            start = int(torch.randint(0, x.shape[-1] - self.random_crop + 1, ()))
-            x = x[..., start : start + self.random_crop]
-        return x, labels[batch]
+            x = random_crops(x, self.random_crop)
+        return x.float(), labels[batch]
 
     def _split_of_current_loader(self) -> str:
         t = self.trainer
@@ -240,3 +241,12 @@ class TagDataModule(pl.LightningDataModule):
                 torch.from_numpy(ds.labels).to(device),
             )
         return self._device_cache[key]
+
+
+def random_crops(x: torch.Tensor, length: int) -> torch.Tensor:
+    """A random crop of ``length`` frames of each item of ``(batch, rows, frames)``, each from its
+    own start (drawn from torch's generator, seeded with the run)."""
+    b, rows, frames = x.shape
+    starts = torch.randint(0, frames - length + 1, (b,), device=x.device)
+    idx = starts[:, None] + torch.arange(length, device=x.device)[None]
+    return x.gather(-1, idx[:, None, :].expand(b, rows, length))

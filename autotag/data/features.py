@@ -1,4 +1,5 @@
-"""Log-mel front end: waveform → dB of power mel spectrogram, as torch module and config."""
+"""Spectral front ends: waveform → dB power spectrogram (mel, linear STFT, or MFCC + deltas), as
+torch modules and their config (the ``features`` config group)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,30 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import warnings
+
 import torch
 import torchaudio
 from torch import nn
 
 
+KINDS = ("mel", "stft", "mfcc")
+# Keys added after stores and tagger files of the first format were written: a features dict
+# without them is read with these values, and they stay out of the digest while they have them
+# (so the store names of the seed and choi features did not change).
+LATER_KEYS: dict[str, Any] = {"kind": "mel", "n_mfcc": 0, "delta_width": 0}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Parameters of the log-mel features: the ``features`` config group, field for field
-    (the defaults live in ``conf/features/*.yaml``)."""
+    """Parameters of the features: the ``features`` config group, field for field (the values
+    live in ``conf/features/*.yaml``).
+
+    ``kind``: ``mel`` (dB of a power mel spectrogram: ``n_mels`` rows), ``stft`` (dB of the power
+    STFT without its DC bin: ``n_fft // 2`` rows), ``mfcc`` (``n_mfcc`` DCT-II coefficients of
+    the dB mel, plus their deltas and delta-deltas over ``delta_width`` frames: ``3 * n_mfcc``
+    rows). :attr:`n_rows` is the height of what is stored, whatever the kind.
+    """
 
     name: str
     sample_rate: int
@@ -30,10 +46,14 @@ class FeatureConfig:
     mel_scale: str  # "slaney" (librosa's default) or "htk"
     mel_norm: str | None  # "slaney" (area-normalized filters) or None
     amin: float  # power floor before dB: silence maps to 10*log10(amin) dB
+    kind: str = "mel"  # mel | stft | mfcc (default only for files written before it existed)
+    n_mfcc: int = 0  # mfcc: coefficients kept
+    delta_width: int = 0  # mfcc: frames of the delta regression (odd, >= 3)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureConfig:
         known = set(cls.__dataclass_fields__)
+        d = {**LATER_KEYS, **d}
         unknown, missing = set(d) - known, known - set(d)
         if unknown:
             raise ValueError(f"features: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -54,6 +74,30 @@ class FeatureConfig:
             )
         if self.clip_seconds <= 0:
             raise ValueError(f"features.clip_seconds must be positive, got {self.clip_seconds}")
+        if self.kind not in KINDS:
+            raise ValueError(f"features.kind={self.kind!r}: choose one of {', '.join(KINDS)}")
+        if self.kind == "mfcc":
+            if not 0 < self.n_mfcc <= self.n_mels:
+                raise ValueError(
+                    f"features.n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}"
+                )
+            if self.delta_width < 3 or self.delta_width % 2 == 0:
+                raise ValueError(
+                    f"features.delta_width must be odd and >= 3, got {self.delta_width}"
+                )
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of one stored spectrogram (the model's input height)."""
+        if self.kind == "stft":
+            return self.n_fft // 2
+        if self.kind == "mfcc":
+            return 3 * self.n_mfcc
+        return self.n_mels
+
+    def frames_of(self, seconds: float) -> int:
+        """STFT frames (centred) of a window of ``seconds`` at these settings."""
+        return 1 + int(round(seconds * self.sample_rate)) // self.hop_length
 
     @property
     def n_samples(self) -> int:
@@ -64,17 +108,29 @@ class FeatureConfig:
 
     def digest(self) -> str:
         """Hash of every parameter that changes the stored values (not the name)."""
-        d = {k: v for k, v in self.to_dict().items() if k != "name"}
+        d = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k != "name" and not (k in LATER_KEYS and v == LATER_KEYS[k])
+        }
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
 
 class LogMel(nn.Module):
-    """Waveform ``(..., samples)`` → dB mel ``(..., n_mels, n_frames)``."""
+    """Waveform ``(..., samples)`` → dB mel ``(..., n_mels, n_frames)`` (reflect-padded, centred
+    frames; the dB has no top_db floor, only ``amin``)."""
 
     def __init__(self, cfg: FeatureConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.mel = torchaudio.transforms.MelSpectrogram(
+        with warnings.catch_warnings():
+            # won128 has an all-zero filter 0, as the reference code: conf/features/won128.yaml
+            warnings.filterwarnings("ignore", "At least one mel filterbank has all zero values")
+            self.mel = self._mel(cfg)
+
+    @staticmethod
+    def _mel(cfg: FeatureConfig) -> nn.Module:
+        return torchaudio.transforms.MelSpectrogram(
             sample_rate=cfg.sample_rate,
             n_fft=cfg.n_fft,
             hop_length=cfg.hop_length,
@@ -103,3 +159,47 @@ def fit_frames(spec: torch.Tensor, n_frames: int) -> torch.Tensor:
         return spec[..., start : start + n_frames]
     left = (n_frames - t) // 2
     return nn.functional.pad(spec, (left, n_frames - t - left), value=float(spec.min()))
+
+
+class LogStft(nn.Module):
+    """Waveform → dB power STFT without the DC bin ``(..., n_fft // 2, n_frames)``: Choi et al.
+    2016's linear-frequency input (Hann window, centred, reflect padding)."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.spectrogram = torchaudio.transforms.Spectrogram(
+            n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True
+        )
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        power = self.spectrogram(wav)[..., 1:, :]
+        db = 10.0 * torch.log10(torch.clamp(power, min=self.cfg.amin))
+        return fit_frames(db, self.cfg.n_frames)
+
+
+class Mfcc(nn.Module):
+    """Waveform → ``n_mfcc`` MFCCs of the dB mel (DCT-II, orthonormal) stacked with their deltas
+    and delta-deltas: ``(..., 3 * n_mfcc, n_frames)`` (Choi et al. 2016's MFCC row). Deltas are
+    the regression over ``delta_width`` frames (``torchaudio.functional.compute_deltas``, edges
+    replicated), taken over the whole clip before the frames are fitted."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.logmel = LogMel(cfg)
+        dct = torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho")
+        self.register_buffer("dct", dct.T.contiguous())  # (n_mfcc, n_mels)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        power = self.logmel.mel(wav)
+        db = 10.0 * torch.log10(torch.clamp(power, min=self.cfg.amin))
+        mfcc = torch.matmul(self.dct, db)
+        d1 = torchaudio.functional.compute_deltas(mfcc, win_length=self.cfg.delta_width)
+        d2 = torchaudio.functional.compute_deltas(d1, win_length=self.cfg.delta_width)
+        return fit_frames(torch.cat([mfcc, d1, d2], dim=-2), self.cfg.n_frames)
+
+
+def spectrogram(cfg: FeatureConfig) -> nn.Module:
+    """The front-end module of ``cfg.kind``: waveform ``(..., samples)`` → ``(..., n_rows, n_frames)``."""
+    return {"mel": LogMel, "stft": LogStft, "mfcc": Mfcc}[cfg.kind](cfg)

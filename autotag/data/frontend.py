@@ -1,4 +1,4 @@
-"""Audio file → log-mel: the one path shared by the store (``prepare``) and the tagger.
+"""Audio file → spectrogram (log-mel, or the features' other kind): the one path shared by the store (``prepare``) and the tagger.
 
 Decoding, downmixing and resampling (:func:`autotag.data.audio.load_audio`), the centre crop or
 the window grid, and the log-mel (:class:`autotag.data.features.LogMel`) are written once here.
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
-from autotag.data.features import FeatureConfig, LogMel
+from autotag.data.features import FeatureConfig, spectrogram
 
 MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
 
@@ -26,7 +26,7 @@ class FrontEnd:
 
     def __init__(self, features: FeatureConfig) -> None:
         self.cfg = features
-        self.logmel = LogMel(features).eval()
+        self.logmel = spectrogram(features).eval()
 
     @property
     def window_samples(self) -> int:
@@ -64,7 +64,7 @@ class FrontEnd:
     @torch.inference_mode()
     def mels(self, windows: np.ndarray) -> np.ndarray:
         """Waveform windows ``(n, window_samples)`` → float32 dB log-mel ``(n, n_mels, n_frames)``."""
-        out = np.empty((len(windows), self.cfg.n_mels, self.cfg.n_frames), dtype=np.float32)
+        out = np.empty((len(windows), self.cfg.n_rows, self.cfg.n_frames), dtype=np.float32)
         for i in range(0, len(windows), MEL_CHUNK):
             chunk = torch.from_numpy(np.ascontiguousarray(windows[i : i + MEL_CHUNK]))
             out[i : i + len(chunk)] = self.logmel(chunk).numpy()
@@ -79,7 +79,7 @@ class FrontEnd:
         :data:`MEL_CHUNK` at a time, so an hour-long song never holds all its windows at once)."""
         wav, starts = self.grid(wav, hop_seconds)
         win = self.window_samples
-        out = np.empty((len(starts), self.cfg.n_mels, self.cfg.n_frames), dtype=np.float32)
+        out = np.empty((len(starts), self.cfg.n_rows, self.cfg.n_frames), dtype=np.float32)
         for i in range(0, len(starts), MEL_CHUNK):
             chunk = np.stack([wav[s : s + win] for s in starts[i : i + MEL_CHUNK]])
             out[i : i + len(chunk)] = self.mels(chunk)

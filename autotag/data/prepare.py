@@ -73,7 +73,7 @@ def _process_shard(task: tuple[int, list[str], float, float]) -> dict[str, Any]:
     front = _worker_front
     assert front is not None
     cfg = front.cfg
-    mel = np.zeros((len(paths), cfg.n_mels, cfg.n_frames), dtype=np.float16)
+    mel = np.zeros((len(paths), cfg.n_rows, cfg.n_frames), dtype=np.float16)
     duration = np.zeros(len(paths), dtype=np.float32)
     status = []
     for k, path in enumerate(paths):
@@ -215,7 +215,7 @@ def _run_tasks(
 def _assemble(
     manifest: Manifest, features: FeatureConfig, parts: Path, path: Path, shard_size: int
 ) -> None:
-    n, m, t = len(manifest), features.n_mels, features.n_frames
+    n, m, t = len(manifest), features.n_rows, features.n_frames
     tmp = path.with_suffix(".h5.partial")
     band_sum = np.zeros(m, dtype=np.float64)
     band_sq = np.zeros(m, dtype=np.float64)

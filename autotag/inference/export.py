@@ -28,6 +28,7 @@ from torch import nn
 
 from autotag.data.audio import native_stderr_silenced
 from autotag.inference.tagger import Tagger
+from autotag.models.chunks import mean_over
 
 
 class WaveformCore(nn.Module):
@@ -36,12 +37,10 @@ class WaveformCore(nn.Module):
     def __init__(self, tagger: Tagger) -> None:
         super().__init__()
         self.logmel = tagger.front.logmel
-        self.normalizer = tagger.normalizer
-        self.net = tagger.net
+        self.core = MelCore(tagger)
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.net.embed(self.normalizer(self.logmel(wav)))
-        return torch.sigmoid(self.net.head(emb)), emb
+        return self.core(self.logmel(wav))
 
 
 class DftLogMel(nn.Module):
@@ -90,16 +89,20 @@ class OnnxWaveformCore(WaveformCore):
 
 
 class MelCore(nn.Module):
-    """Log-mel ``(batch, n_mels, n_frames)`` → ``(probabilities, embeddings)``."""
+    """Spectrogram ``(batch, n_rows, n_frames)`` → ``(probabilities, embeddings)`` (a chunk
+    model's: the means over its chunks)."""
 
     def __init__(self, tagger: Tagger) -> None:
         super().__init__()
         self.normalizer = tagger.normalizer
         self.net = tagger.net
+        self.chunks = tagger.chunks  # fixed shapes: traced into constant slices
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.net.embed(self.normalizer(mel))
-        return torch.sigmoid(self.net.head(emb)), emb
+        chunks, k = self.chunks.split(mel)
+        emb = self.net.embed(self.normalizer(chunks))
+        probs = torch.sigmoid(self.net.head(emb))
+        return mean_over(probs, k), mean_over(emb, k)
 
 
 class ExportedTagger(nn.Module):
@@ -157,7 +160,7 @@ def metadata(tagger: Tagger, input_kind: str = "waveform") -> dict[str, Any]:
         "thresholds": [float(t) for t in tagger.thresholds],
         "sample_rate": tagger.sample_rate,
         "n_samples": tagger.front.window_samples,
-        "input_shape": [tagger.features.n_mels, tagger.features.n_frames],
+        "input_shape": [tagger.features.n_rows, tagger.features.n_frames],
         "features": tagger.features.to_dict(),
         "source_sha256": tagger.sha256,
     }
@@ -211,11 +214,11 @@ def export_onnx(tagger: Tagger, out: str | Path, opset: int = 18) -> tuple[Path,
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n_mels, n_frames = tagger.features.n_mels, tagger.features.n_frames
-    attempts = [
-        ("waveform", OnnxWaveformCore(tagger), torch.randn(2, tagger.front.window_samples) * 0.1),
-        ("log-mel", MelCore(tagger), torch.randn(2, n_mels, n_frames) * 10 - 40),
-    ]
+    n_mels, n_frames = tagger.features.n_rows, tagger.features.n_frames
+    attempts = [("log-mel", MelCore(tagger), torch.randn(2, n_mels, n_frames) * 10 - 40)]
+    if tagger.features.kind == "mel":  # the convolutional STFT is written for mel features
+        wav = torch.randn(2, tagger.front.window_samples) * 0.1
+        attempts.insert(0, ("waveform", OnnxWaveformCore(tagger), wav))
     errors = []
     for kind, module, example in attempts:
         buf = io.BytesIO()

@@ -30,6 +30,7 @@ from torch import nn
 
 from autotag.data.frontend import FrontEnd
 from autotag.inference.decode import Decoded, decode_files, peak_dbfs
+from autotag.models.chunks import mean_over
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
 
 AGGREGATIONS = ("mean", "max")
@@ -60,6 +61,7 @@ class Tagger:
             self.features = model.feature_config()
             self.normalizer = model.normalizer().eval()
             self.net = model.network()
+            self.chunks = model.chunk_plan()
         except Exception as e:
             raise TaggerError(f"{where}: inconsistent tagger file ({type(e).__name__}: {e})") from e
         self.tag_names: list[str] = list(model.tag_names)
@@ -109,8 +111,13 @@ class Tagger:
         self.net.to(memory_format=fmt)
 
     def _forward(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-mels → (probabilities, embeddings) in one pass."""
-        x = self.normalizer(mels)
+        """Window spectrograms → (probabilities, embeddings) in one pass; a chunk model's are
+        the means over the chunks of each window (:mod:`autotag.models.chunks`)."""
+        chunks, k = self.chunks.split(mels)
+        probs, emb = self._forward_net(self.normalizer(chunks))
+        return mean_over(probs, k), mean_over(emb, k)
+
+    def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._backend == "jit":
             if self._fast is None:
                 self._fast = _optimized(self.net, x)

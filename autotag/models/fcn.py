@@ -1,4 +1,7 @@
-"""The 4-layer fully convolutional network (Choi et al. 2016; Nair & Bradley), with optional BN."""
+"""The FCN family: 3x3 conv → [BN] → activation → max-pool blocks, a global max-pool, a linear
+output. One class, presets in ``conf/model/``: the seed paper's FCN-4 (``fcn``, ``fcn_bn``),
+Choi et al. 2016's FCN-4 for mel, STFT and MFCC input (``fcn_choi*``) and their released FCN-5
+(``choi_fcn5``), and Won et al. 2020's FCN (``won_fcn``)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,21 @@ from torch import nn
 
 from autotag.models.registry import register
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
+INPUT_NORMS = ("none", "channel", "time")
+
+
+class TimeBatchNorm(nn.Module):
+    """BatchNorm with one mean and variance per frame (Keras' ``BatchNormalization(axis=time)``
+    on the input of Choi's released FCN-5): ``(batch, 1, rows, frames)``."""
+
+    def __init__(self, n_frames: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n_frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x.squeeze(1).transpose(1, 2)).transpose(1, 2).unsqueeze(1)
+
 
 @register("fcn")
 class FCN(nn.Module):
@@ -16,7 +34,11 @@ class FCN(nn.Module):
 
     Input ``(batch, n_mels, n_frames)`` (or with a channel axis); output logits ``(batch, n_classes)``.
     The global pool reduces whatever map the listed pools leave (the seed preset leaves 5x1).
-    The arguments after ``n_classes`` are ``conf/model/fcn.yaml``'s, where their defaults live.
+    The arguments after ``n_classes`` are ``conf/model/fcn.yaml``'s, where their defaults live;
+    those with Python defaults came later and default to the seed FCN's behaviour:
+    ``input_bn`` (``none``; ``channel``: BatchNorm2d(1) as Won's models; ``time``: one per frame
+    as Choi's FCN-5), ``activation`` (``relu`` | ``elu``), ``block_dropout`` (dropout after every
+    block but the last; None: ``dropout``, which is also applied before the output layer).
     """
 
     def __init__(
@@ -30,8 +52,20 @@ class FCN(nn.Module):
         batch_norm: bool,
         dropout: float,
         width: float,
+        input_bn: str = "none",
+        activation: str = "relu",
+        block_dropout: float | None = None,
     ) -> None:
         super().__init__()
+        if input_bn not in INPUT_NORMS:
+            raise ValueError(f"model.input_bn={input_bn!r}: choose one of {', '.join(INPUT_NORMS)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"model.activation={activation!r}: choose one of {', '.join(ACTIVATIONS)}"
+            )
+        block_dropout = dropout if block_dropout is None else block_dropout
+        if not 0.0 <= block_dropout < 1.0:
+            raise ValueError(f"model.block_dropout must be in [0, 1), got {block_dropout}")
         if len(channels) != len(pools):
             raise ValueError(f"model: {len(channels)} channel widths but {len(pools)} pools")
         if not 0.0 <= dropout < 1.0:
@@ -48,16 +82,23 @@ class FCN(nn.Module):
             if h < 1 or w < 1:
                 raise ValueError(
                     f"input {n_mels}x{n_frames} is too small for the pools {[list(p) for p in pools]}: "
-                    f"block {k} pools by ({ph},{pw}) and leaves a {h}x{w} map (use a preset for these features)"
+                    f"block {k} pools by ({ph},{pw}) and leaves a {h}x{w} map (features.n_mels x "
+                    f"frames of model.input_seconds or features.n_frames; model.pools: use a "
+                    f"preset for these features)"
                 )
             layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1, bias=not batch_norm)]
             if batch_norm:
                 layers.append(nn.BatchNorm2d(c))
-            layers += [nn.ReLU(inplace=True), nn.MaxPool2d((ph, pw))]
-            if dropout > 0 and k < len(widths):
-                layers.append(nn.Dropout(dropout))
+            layers += [ACTIVATIONS[activation](inplace=True), nn.MaxPool2d((ph, pw))]
+            if block_dropout > 0 and k < len(widths):
+                layers.append(nn.Dropout(block_dropout))
             blocks.append(nn.Sequential(*layers))
             c_in = c
+        self.input_bn: nn.Module = {
+            "none": nn.Identity,
+            "channel": lambda: nn.BatchNorm2d(1),
+            "time": lambda: TimeBatchNorm(n_frames),
+        }[input_bn]()
         self.blocks = nn.Sequential(*blocks)
         self.final_map = (h, w)
         self.embedding_dim = c_in
@@ -69,7 +110,7 @@ class FCN(nn.Module):
         """The penultimate layer: ``(batch, embedding_dim)``."""
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.pool(self.blocks(x)).flatten(1)
+        return self.pool(self.blocks(self.input_bn(x))).flatten(1)
 
     def head(self, emb: torch.Tensor) -> torch.Tensor:
         """Embeddings → tag logits."""

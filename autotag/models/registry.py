@@ -23,6 +23,9 @@ from torch import nn
 
 MODELS: dict[str, type] = {}
 NETWORK_INPUTS = ("n_mels", "n_frames", "n_classes")  # supplied by the data, not the YAML
+# YAML keys read by the training and tagging protocol, not passed to the class: ``arch``, and
+# ``input_seconds`` (the length of a training crop and evaluation chunk; null: the whole clip)
+PROTOCOL_KEYS = ("arch", "input_seconds")
 T = TypeVar("T", bound=type)
 
 
@@ -55,7 +58,7 @@ def model_arguments(arch: str) -> list[str]:
 
 
 def _kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    kwargs = {k: v for k, v in cfg.items() if k != "arch"}
+    kwargs = {k: v for k, v in cfg.items() if k not in PROTOCOL_KEYS}
     allowed = model_arguments(cfg["arch"])
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:

@@ -8,8 +8,10 @@ with ``torch.load(weights_only=True)`` and never runs code::
     weights         the network's state_dict
     features        the FeatureConfig (front end) as a dict
     norm            the Normalizer description (mode, global_mean, global_std, eps, amin)
-    tag_names, thresholds (per-tag, chosen on validation), input_shape, metrics, config,
-    autotag_version
+    tag_names, thresholds (per-tag, chosen on validation), input_shape (the network's rows and
+    frames), eval_chunks (chunks averaged per window when the network's frames are fewer than the
+    features'; absent in files written before the chunk protocol: whole windows), metrics,
+    config, autotag_version
 
 Files of format ``autotag-tagger/1`` (whole LightningModule state, no ``amin`` in ``norm``)
 still load: they are upgraded when read.
@@ -31,6 +33,7 @@ from torch import nn
 from autotag import __version__
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import Normalizer
+from autotag.models.chunks import ChunkPlan
 from autotag.models.registry import MODELS, build_model, model_arguments
 
 FORMAT = "autotag-tagger/2"
@@ -55,6 +58,7 @@ class TaggerFile:
     tag_names: list[str]
     thresholds: list[float]
     input_shape: list[int]
+    eval_chunks: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     autotag_version: str = __version__
@@ -63,6 +67,13 @@ class TaggerFile:
 
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig.from_dict(self.features)
+
+    def chunk_plan(self) -> ChunkPlan:
+        """How the network sees a window: chunks of its input frames, or the whole window."""
+        frames, n = int(self.input_shape[1]), self.eval_chunks
+        if n is None or frames >= int(self.features["n_frames"]):
+            return ChunkPlan(None, 1)
+        return ChunkPlan(frames, int(n))
 
     def normalizer(self) -> Normalizer:
         return Normalizer(**self.norm)
@@ -89,6 +100,7 @@ def write_tagger(path: str | Path, tagger: TaggerFile) -> Path:
         "tag_names": [str(t) for t in tagger.tag_names],
         "thresholds": [float(t) for t in tagger.thresholds],
         "input_shape": [int(n) for n in tagger.input_shape],
+        "eval_chunks": tagger.eval_chunks,
         "metrics": dict(tagger.metrics),
         "config": dict(tagger.config),
     }
@@ -141,6 +153,7 @@ def read_tagger(path: str | Path) -> TaggerFile:
             tag_names=[str(t) for t in blob["tag_names"]],
             thresholds=[float(t) for t in blob["thresholds"]],
             input_shape=[int(n) for n in blob.get("input_shape") or _shape(features)],
+            eval_chunks=None if blob.get("eval_chunks") is None else int(blob["eval_chunks"]),
             metrics=dict(blob.get("metrics") or {}),
             config=dict(blob.get("config") or {}),
             autotag_version=str(blob.get("autotag_version", "?")),
@@ -157,7 +170,7 @@ def read_tagger(path: str | Path) -> TaggerFile:
 
 
 def _shape(features: Mapping[str, Any]) -> list[int]:
-    return [int(features["n_mels"]), int(features["n_frames"])]
+    return [FeatureConfig.from_dict(features).n_rows, int(features["n_frames"])]
 
 
 def _upgrade_v1(blob: dict[str, Any]) -> dict[str, Any]:

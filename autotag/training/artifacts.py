@@ -25,6 +25,7 @@ def save_tagger(
     thresholds: np.ndarray,
     config: Mapping[str, Any],
     metrics: Mapping[str, Any],
+    eval_chunks: int,
 ) -> Path:
     """The run's ``tagger.pt``: network weights, front end, the normalizer the network was
     evaluated with (a resumed run's comes from its checkpoint), tags, thresholds."""
@@ -38,6 +39,7 @@ def save_tagger(
             tag_names=list(dm.tag_names),
             thresholds=[float(t) for t in thresholds],
             input_shape=[dm.n_mels, dm.n_frames],
+            eval_chunks=int(eval_chunks),
             metrics=dict(metrics),
             config=dict(config),
         ),

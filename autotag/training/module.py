@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from autotag.models.chunks import ChunkPlan, mean_over
 from autotag.training.losses import WeightedBCE
 from autotag.training.metrics import Predictions, tag_scores
 from autotag.training.optim import build_optimizer, build_scheduler
@@ -16,7 +17,9 @@ from autotag.training.optim import build_optimizer, build_scheduler
 class TaggingModule(pl.LightningModule):
     """Wraps any ``nn.Module`` that maps a normalized spectrogram batch to tag logits.
 
-    ``normalizer`` runs first inside ``forward`` (so checkpoints carry it). ``hparams`` hold
+    ``normalizer`` runs first inside ``forward`` (so checkpoints carry it). Validation, test and
+    prediction follow ``chunks`` (:mod:`autotag.models.chunks`): the mean of the sigmoid outputs
+    of chunks spread over each clip, or the whole clip. ``hparams`` hold
     only plain Python values (lists, dicts, numbers): checkpoints load with ``weights_only=True``.
     """
 
@@ -29,9 +32,11 @@ class TaggingModule(pl.LightningModule):
         scheduler: dict[str, Any],
         pos_weight: torch.Tensor | None = None,
         config: dict[str, Any] | None = None,
+        chunks: ChunkPlan | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "normalizer", "pos_weight"])
+        self.save_hyperparameters(ignore=["net", "normalizer", "pos_weight", "chunks"])
+        self.chunks = chunks or ChunkPlan(None, 1)
         self.net = net
         self.normalizer = normalizer
         self.loss_fn = WeightedBCE(pos_weight)
@@ -50,6 +55,15 @@ class TaggingModule(pl.LightningModule):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.embed(self.normalizer(x))
 
+    def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities of whole clips (the chunk mean) and the logits they correspond to."""
+        chunks, k = self.chunks.split(x)
+        logits = self(chunks)
+        if k == 1:
+            return torch.sigmoid(logits), logits
+        probs = mean_over(torch.sigmoid(logits), k)
+        return probs, torch.logit(probs.clamp(1e-7, 1 - 1e-7))
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self(x), y)
@@ -58,11 +72,11 @@ class TaggingModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
-        logits = self(x)
+        probs, logits = self.evaluate(x)
         self.log(
             "val/loss", self.loss_fn(logits, y), on_epoch=True, sync_dist=True, batch_size=len(x)
         )
-        self.val_preds.update(torch.sigmoid(logits), y)
+        self.val_preds.update(probs, y)
 
     def on_validation_epoch_end(self) -> None:
         preds, target = self.val_preds.compute()
@@ -90,7 +104,7 @@ class TaggingModule(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
-        self.test_preds.update(torch.sigmoid(self(x)), y)
+        self.test_preds.update(self.evaluate(x)[0], y)
 
     def on_test_epoch_end(self) -> None:
         preds, target = self.test_preds.compute()
@@ -102,7 +116,7 @@ class TaggingModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return torch.sigmoid(self(x))
+        return self.evaluate(x)[0]
 
     def configure_optimizers(self):
         opt = build_optimizer(self.parameters(), self.optimizer_cfg)

@@ -17,7 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from autotag.data.datamodule import TagDataModule
 from autotag.data.prepare import ensure_store
+from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
+from autotag.models.chunks import ChunkPlan, input_frames
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
@@ -52,8 +54,14 @@ def fit(
     if not is_network(plain["model"]["arch"]):
         return fit_baseline(plain, store, out, run)
 
+    crop = input_frames(plain["model"], MelStore(store).features, plain["data"]["random_crop"])
+    chunks = ChunkPlan(crop, plain["data"]["eval_chunks"])
     dm = TagDataModule.from_config(
-        store, plain["data"], plain["norm"]["mode"], plain["shuffle_labels"], plain["seed"]
+        store,
+        {**plain["data"], "random_crop": crop},  # the model's input length, or the user's crop
+        plain["norm"]["mode"],
+        plain["shuffle_labels"],
+        plain["seed"],
     )
     net = build_model(plain["model"], dm.n_mels, dm.n_frames, len(dm.tag_names))
     if plain["init_from"]:
@@ -66,6 +74,7 @@ def fit(
         scheduler=plain["scheduler"],
         pos_weight=loss_weights(plain["loss"], dm),
         config=plain,
+        chunks=chunks,
     )
     logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
     callbacks = RunCallbacks(out, plain["progress_refresh"], log_lr=logger is not None)
@@ -117,7 +126,7 @@ def fit(
         thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
         metrics = {"val": results["val"], "test": results["test"]}
         artifacts.save_tagger(
-            out / "tagger.pt", net, module.normalizer, dm, thresholds, plain, metrics
+            out / "tagger.pt", net, module.normalizer, dm, thresholds, plain, metrics, chunks.n
         )
         figures = artifacts.make_figures(out, results, test, dm)
         artifacts.save_eval_predictions(out, dm, ordered)

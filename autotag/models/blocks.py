@@ -1,0 +1,86 @@
+"""Building blocks shared by the model families (Won et al. 2020's reference code calls them
+Conv_2d and Res_2d): a conv block, a residual block, the input BatchNorm, and the shape checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def as_image(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, rows, frames)`` → ``(batch, 1, rows, frames)``; 4-D input is returned as is."""
+    return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count times the model's ``width`` (at least 1)."""
+    return max(1, int(round(channels * width)))
+
+
+def check_width(width: float) -> None:
+    if not width > 0:
+        raise ValueError(f"model.width must be positive, got {width}")
+
+
+def check_dropout(dropout: float, key: str = "model.dropout") -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{key} must be in [0, 1), got {dropout}")
+
+
+def too_small(arch: str, n_rows: int, n_frames: int, why: str) -> ValueError:
+    """The error of an input too small for a model's pools or strides; it names the keys that set
+    the input size (``features.n_mels`` for the rows, ``model.input_seconds`` for the frames)."""
+    return ValueError(
+        f"model {arch}: the input {n_rows}x{n_frames} (features.n_mels x frames of "
+        f"model.input_seconds or features.n_frames) is too small: {why}"
+    )
+
+
+class ConvBlock(nn.Sequential):
+    """3x3 conv (padding 1) → BatchNorm → activation → max-pool (Won's ``Conv_2d``)."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        pool: int | Sequence[int],
+        activation: type[nn.Module] = nn.ReLU,
+        bias: bool = True,
+    ) -> None:
+        pool = (pool, pool) if isinstance(pool, int) else tuple(int(p) for p in pool)
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias),
+            nn.BatchNorm2d(c_out),
+            activation(),
+            nn.MaxPool2d(pool),
+        )
+
+
+class ResBlock2d(nn.Module):
+    """Won's ``Res_2d``: 3x3 conv (stride) → BN → ReLU → 3x3 conv → BN, plus a shortcut (a 3x3
+    conv with the same stride → BN, when the stride or the channels change), add, ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int | Sequence[int] = 2) -> None:
+        super().__init__()
+        stride = (stride, stride) if isinstance(stride, int) else tuple(int(s) for s in stride)
+        self.conv_1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
+        self.bn_1 = nn.BatchNorm2d(c_out)
+        self.conv_2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.bn_2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != (1, 1) or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.BatchNorm2d(c_out)
+            )
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn_2(self.conv_2(self.relu(self.bn_1(self.conv_1(x)))))
+        return self.relu(out + self.shortcut(x))
+
+
+def strided(size: int, stride: int) -> int:
+    """Output length of a kernel-3, padding-1 conv with this stride."""
+    return (size - 1) // stride + 1

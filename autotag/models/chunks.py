@@ -1,0 +1,74 @@
+"""The chunk protocol of Won et al. 2020: a model that declares ``input_seconds`` trains on a
+random crop of that length, and evaluates (validation, test, ``autotag tag``, the exported file)
+with the mean of the sigmoid outputs of ``n`` chunks spread evenly over the clip. A whole-clip
+model (``input_seconds: null``, the FCNs) sees the whole clip: one chunk.
+
+Written once here and used by training (:mod:`autotag.training.module`), the tagger and export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from autotag.data.features import FeatureConfig
+
+
+def input_frames(
+    model: Mapping[str, Any], features: FeatureConfig, random_crop: int | None = None
+) -> int | None:
+    """Frames of the model's input: ``data.random_crop`` when set, else the model YAML's
+    ``input_seconds`` at the features' rate and hop; ``None``: the whole clip."""
+    if random_crop:
+        frames = int(random_crop)
+    elif model.get("input_seconds") is not None:
+        seconds = float(model["input_seconds"])
+        if not seconds > 0:
+            raise ValueError(f"model.input_seconds must be positive, got {seconds}")
+        frames = features.frames_of(seconds)
+    else:
+        return None
+    if frames > features.n_frames:
+        raise ValueError(
+            f"model.input_seconds / data.random_crop: {frames} frames are longer than the stored "
+            f"clips ({features.n_frames} frames of features={features.name}); use features with "
+            f"longer clips or a shorter input"
+        )
+    return None if frames == features.n_frames else frames
+
+
+def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
+    """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
+    last (the first starts at 0, the last ends at the clip's end)."""
+    if n_chunks < 1:
+        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
+    span = n_frames - length
+    if span <= 0:
+        return [0]
+    if n_chunks == 1:
+        return [span // 2]
+    return [round(i * span / (n_chunks - 1)) for i in range(n_chunks)]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a model sees a clip: chunks of ``length`` frames (None: whole clip), ``n`` of them."""
+
+    length: int | None
+    n: int
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """``(batch, ..., frames)`` → ``(batch * k, ..., length)`` chunks (batch-major) and k."""
+        frames = int(x.shape[-1])  # a plain int also while tracing: the export fixes shapes
+        if self.length is None or frames <= self.length:
+            return x, 1
+        starts = chunk_starts(frames, self.length, self.n)
+        chunks = torch.stack([x[..., s : s + self.length] for s in starts], dim=1)
+        return chunks.flatten(0, 1), len(starts)
+
+
+def mean_over(y: torch.Tensor, k: int) -> torch.Tensor:
+    """``(batch * k, d)`` → ``(batch, d)``: the mean of each item's k rows."""
+    return y if k == 1 else y.view(-1, k, y.shape[-1]).mean(dim=1)
