@@ -33,6 +33,7 @@ def group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             n_jobs=len(members),
             n_finished=len(done),
             paper_test_roc_auc=members[0]["paper_test_roc_auc"],
+            paper_test_pr_auc=members[0].get("paper_test_pr_auc"),
             paper_source=members[0].get("paper_source"),
             ref_diff=_mean([r.get("ref_diff") for r in done]),
             ref_compared=sum(r.get("ref_diff") is not None for r in done),
@@ -73,6 +74,8 @@ def one_per_seed(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _status(members: list[dict[str, Any]]) -> str:
+    if all(r["status"] == "not run" for r in members):
+        return f"not run: {members[0].get('error')}"
     counts = {s: sum(r["status"] == s for r in members) for s in ("finished", "failed")}
     rest = len(members) - sum(counts.values())
     parts = [f"{n} {s}" for s, n in (*counts.items(), ("incomplete", rest)) if n]

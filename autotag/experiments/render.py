@@ -54,10 +54,24 @@ def _ref(r: dict[str, Any]) -> str:
     return f"{r['ref_diff']:+.4f} ({'≠ 0' if r['ref_excludes_zero'] else '~ 0'})"
 
 
+def _paper_cells(r: dict[str, Any], with_pr: bool, with_val: bool) -> list[str]:
+    cells = [_fmt(r.get("paper_val_roc_auc"))] if with_val else []
+    cells += [_fmt(r["paper_test_roc_auc"])]
+    cells += [_fmt(r.get("paper_test_pr_auc"))] if with_pr else []
+    return cells + [r.get("paper_source") or "–"]
+
+
+def _paper_head(with_pr: bool, with_val: bool) -> list[str]:
+    head = ["paper val"] if with_val else []
+    head += ["paper test ROC-AUC" if with_pr else "paper test"]
+    return head + (["paper test PR-AUC"] if with_pr else []) + ["published in"]
+
+
 def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
+    with_pr = with_paper and any(g.get("paper_test_pr_auc") is not None for g in groups)
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
     head += ["split", "seeds", "val ROC-AUC", "test ROC-AUC (mean ± sd)", "test PR-AUC (mean ± sd)"]
-    head += ["paper test", "published in"] if with_paper else []
+    head += _paper_head(with_pr, False) if with_paper else []
     head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -65,13 +79,15 @@ def _seed_table(groups: list[dict[str, Any]], with_other, with_paper, with_ref) 
         cells = [g["model"], g["norm"], _fmt(g["epochs"])] + ([g["other"]] if with_other else [])
         cells += [g["split"], f"{g['n_finished']} of {g['n_jobs']}"]
         cells += [_mean_sd(g, m) for m in ("val_roc_auc", "test_roc_auc", "test_pr_auc")]
-        cells += [_fmt(g["paper_test_roc_auc"]), g.get("paper_source") or "–"] if with_paper else []
+        cells += _paper_cells(g, with_pr, False) if with_paper else []
         cells += [_ref(g)] if with_ref else []
         lines.append("| " + " | ".join(cells + [g["status"]]) + " |")
     return lines
 
 
 def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> list[str]:
+    with_pr = with_paper and any(r.get("paper_test_pr_auc") is not None for r in rows)
+    with_val = with_paper and any(r.get("paper_val_roc_auc") is not None for r in rows)
     head = ["model", "norm", "epochs"] + (["other"] if with_other else [])
     head += [
         "split",
@@ -82,7 +98,7 @@ def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> 
         "test PR-AUC",
         "95% CI",
     ]
-    head += ["paper val", "paper test", "published in"] if with_paper else []
+    head += _paper_head(with_pr, with_val) if with_paper else []
     head += ["Δ test ROC-AUC vs ref"] if with_ref else []
     head += ["time", "status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -92,11 +108,9 @@ def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> 
         cells += [_ci(r["test_roc_auc_lo"], r["test_roc_auc_hi"])]
         cells += [_fmt(r["val_pr_auc"]), _fmt(r["test_pr_auc"])]
         cells += [_ci(r["test_pr_auc_lo"], r["test_pr_auc_hi"])]
-        if with_paper:
-            cells += [_fmt(r["paper_val_roc_auc"]), _fmt(r["paper_test_roc_auc"])]
-            cells += [r.get("paper_source") or "–"]
+        cells += _paper_cells(r, with_pr, with_val) if with_paper else []
         cells += [_ref(r)] if with_ref else []
-        status = r["status"] if r["status"] != "failed" else f"failed: {r['error']}"
+        status = r["status"] if r["status"] not in ("failed", "not run") else f"{r['status']}: {r['error']}"
         cells += [_fmt_seconds(r["seconds"]), status.replace("|", "/")[:120]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -127,11 +141,13 @@ def markdown(
         lines += _seed_table(groups, with_other, with_paper, with_ref)
     else:
         lines += _run_table(rows, with_other, with_paper, with_ref)
-    n = {s: sum(r["status"] == s for r in rows) for s in ("finished", "failed")}
+    n = {s: sum(r["status"] == s for r in rows) for s in ("finished", "failed", "not run")}
+    jobs = len(rows) - n["not run"]
     lines += [
         "",
-        f"{len(rows)} jobs: {n['finished']} finished, {n['failed']} failed, "
-        f"{len(rows) - n['finished'] - n['failed']} incomplete"
+        f"{jobs} jobs: {n['finished']} finished, {n['failed']} failed, "
+        f"{jobs - n['finished'] - n['failed']} incomplete"
+        + (f"; {n['not run']} published models not run" if n["not run"] else "")
         + (f"; {duplicates} duplicate baseline jobs skipped" if duplicates else "")
         + ".",
     ]

@@ -69,6 +69,7 @@ COLUMNS = [
     "ref_excludes_zero",
     "paper_val_roc_auc",
     "paper_test_roc_auc",
+    "paper_test_pr_auc",
     "paper_source",
     "seconds",
     "error",
@@ -111,8 +112,15 @@ def _sort_key(row: dict[str, Any]) -> tuple:
     return (rank(_MODEL_ORDER, row["model"]), rank(_NORM_ORDER, row["norm"]), ep, row["job"])
 
 
-def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, Any]], int]:
-    """One row per job of the sweep folder, and the number of duplicate jobs left out."""
+def collect(
+    sweep_dir: str | Path, paper: bool = True, published: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One row per job of the sweep folder, and the number of duplicate jobs left out.
+
+    ``published`` (a grid's ``sweep.published``: ``source``, ``split`` and ``rows``, a model
+    preset → ``name``, ``roc_auc``, ``pr_auc`` and optionally ``not_run``: why we have no job)
+    puts a paper's numbers beside the rows of that split, in place of the seed paper's; its
+    models without a job get a "not run" row."""
     sweep_dir = Path(sweep_dir)
     rows, duplicates = [], 0
     for job in _job_folders(sweep_dir):
@@ -172,14 +180,47 @@ def collect(sweep_dir: str | Path, paper: bool = True) -> tuple[list[dict[str, A
             row["error"] = f"started {job_info['started']}" if "started" in job_info else None
         mtat_format = get("data.reader") == "mtat"  # MTAT or the synthetic corpus, not a catalogue
         key = _paper_key(model, norm, epochs)
-        if paper and mtat_format and row["split"] == PAPER_SPLIT and key in PAPER:
+        if published:
+            _add_published(row, published, mtat_format)
+        elif paper and mtat_format and row["split"] == PAPER_SPLIT and key in PAPER:
             row["paper_val_roc_auc"], row["paper_test_roc_auc"] = PAPER[
                 _paper_key(model, norm, epochs)
             ]
             table = "III" if epochs is None else "II"
             row["paper_source"] = f"Nair & Bradley Table {table} ({PAPER_SPLIT})"
         rows.append(row)
+    if published:
+        return _with_not_run(rows, published), duplicates
     return sorted(rows, key=_sort_key), duplicates
+
+
+def _add_published(row: dict[str, Any], published: dict[str, Any], mtat_format: bool) -> None:
+    entry = (published.get("rows") or {}).get(row["model"])
+    if entry and mtat_format and row["split"] == published.get("split", row["split"]):
+        row["paper_test_roc_auc"] = entry.get("roc_auc")
+        row["paper_test_pr_auc"] = entry.get("pr_auc")
+        row["paper_source"] = entry.get("name") or row["model"]
+
+
+def _with_not_run(rows: list[dict[str, Any]], published: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows in the published table's order (others after), plus a "not run" row for each
+    published model without a job."""
+    order = list(published.get("rows") or {})
+    have = {r["model"] for r in rows}
+    for model, entry in (published.get("rows") or {}).items():
+        if model in have:
+            continue
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(job="–", model=model, norm="–", split=published.get("split", "–"), other="")
+        row.update(status="not run", error=entry.get("not_run") or "no job in this sweep")
+        row["paper_test_roc_auc"], row["paper_test_pr_auc"] = entry.get("roc_auc"), entry.get("pr_auc")
+        row["paper_source"] = entry.get("name") or model
+        rows.append(row)
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (order.index(r["model"]) if r["model"] in order else len(order), _sort_key(r))
+
+    return sorted(rows, key=key)
 
 
 def write_report(
@@ -188,13 +229,14 @@ def write_report(
     title: str | None = None,
     reference: str | None = None,
     bootstrap: dict[str, int] | None = None,
+    published: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``results.csv`` (a row per job), ``results.md`` (a row per configuration: mean ±
     sd over seeds when there are several) and ``results.png`` into the sweep folder.
     ``reference`` (``"model=fcn norm=global"``) compares every row with that row of the same seed
-    (paired bootstrap, ``bootstrap`` = n_resamples and seed)."""
+    (paired bootstrap, ``bootstrap`` = n_resamples and seed); ``published``: see :func:`collect`."""
     sweep_dir = Path(sweep_dir)
-    rows, duplicates = collect(sweep_dir, paper)
+    rows, duplicates = collect(sweep_dir, paper, published)
     if reference:
         against_reference(rows, sweep_dir, reference, **(bootstrap or DEFAULT_BOOTSTRAP))
     title = title or f"sweep {sweep_dir.name}"
@@ -202,7 +244,8 @@ def write_report(
         w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    md = markdown(rows, title, duplicates, group_rows(rows), reference, PAPER_NAME)
+    source = published.get("source") if published else PAPER_NAME
+    md = markdown(rows, title, duplicates, group_rows(rows), reference, source)
     (sweep_dir / "results.md").write_text(md)
     png = bar_plot(rows, sweep_dir / "results.png", title)
     log.info("sweep report: %s (.csv, .png)", sweep_dir / "results.md")
@@ -237,6 +280,11 @@ def log_report_to_wandb(
     finish(logger)
 
 
+def _published(cfg: Any) -> dict[str, Any] | None:
+    node = OmegaConf.select(cfg, "sweep.published", default=None)
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None  # type: ignore[return-value]
+
+
 class SweepReport(Callback):
     """Hydra callback (``hydra.callbacks`` of ``conf/sweep.yaml``): the report at the end."""
 
@@ -252,6 +300,7 @@ class SweepReport(Callback):
             f"sweep {name}",
             sw.reference,
             OmegaConf.to_container(config.bootstrap),
+            _published(config),
         )
         if sw.report_wandb and config.logger.name == "wandb":
             try:
@@ -287,7 +336,10 @@ def main(argv: list[str] | None = None) -> None:
     reference = args.reference or OmegaConf.select(cfg, "sweep.reference", default=None)
     bootstrap = OmegaConf.select(cfg, "bootstrap", default=None)
     bootstrap = OmegaConf.to_container(bootstrap) if bootstrap is not None else None
-    report = write_report(args.sweep_dir, paper, f"sweep {name}", reference, bootstrap)
+    published = _published(cfg) if not args.no_paper else None
+    report = write_report(
+        args.sweep_dir, paper, f"sweep {name}", reference, bootstrap, published
+    )
     if args.wandb:
         group = OmegaConf.select(cfg, "group", default=None) or name
         logger_cfg = OmegaConf.select(cfg, "logger", default=None) or {}

@@ -12,6 +12,7 @@ from autotag.models.chunks import ChunkPlan, mean_over
 from autotag.training.losses import WeightedBCE
 from autotag.training.metrics import Predictions, tag_scores
 from autotag.training.optim import build_optimizer, build_scheduler
+from autotag.training.recipe import stage_at, stages_of
 
 
 class TaggingModule(pl.LightningModule):
@@ -48,6 +49,13 @@ class TaggingModule(pl.LightningModule):
         self.test_results: dict[str, Any] | None = None
         self.last_val: tuple[torch.Tensor, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []  # one row per epoch; kept in checkpoints
+        self.stages = stages_of(self.optimizer_cfg)  # None: one optimizer for the whole run
+        self.stage = 0  # kept in checkpoints: a resumed run builds its stage's optimizer
+        if self.stages is not None and str(self.scheduler_cfg.get("name")) != "none":
+            raise ValueError(
+                f"scheduler={self.scheduler_cfg.get('name')} with a staged optimizer: the stages "
+                f"set the learning rates (use scheduler=none)"
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalizer(x))
@@ -98,9 +106,35 @@ class TaggingModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["autotag_history"] = list(self.history)
+        checkpoint["autotag_stage"] = self.stage
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("autotag_history", []))
+        self.stage = int(checkpoint.get("autotag_stage", 0))
+
+    def on_train_epoch_start(self) -> None:
+        if self.stages is None:
+            return
+        stage = stage_at(self.stages, self.current_epoch)
+        if stage == self.stage:
+            return
+        best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
+        if self.stages[stage].reload_best and best:
+            state = torch.load(best, map_location=self.device, weights_only=True)["state_dict"]
+            self.load_state_dict(state)
+        self.stage = stage
+        self.trainer.strategy.optimizers = [self._stage_optimizer()]
+        print(
+            f"epoch {self.current_epoch + 1}: optimizer stage {stage + 1}/{len(self.stages)} "
+            f"({self.stages[stage].optimizer}"
+            + (f", from the best checkpoint {best}" if self.stages[stage].reload_best and best else "")
+            + ")",
+            flush=True,
+        )
+
+    def _stage_optimizer(self) -> torch.optim.Optimizer:
+        assert self.stages is not None
+        return build_optimizer(self.parameters(), self.stages[self.stage].optimizer)
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
@@ -119,6 +153,8 @@ class TaggingModule(pl.LightningModule):
         return self.evaluate(x)[0]
 
     def configure_optimizers(self):
+        if self.stages is not None:
+            return self._stage_optimizer()
         opt = build_optimizer(self.parameters(), self.optimizer_cfg)
         trainer = self.trainer
         sched = build_scheduler(
