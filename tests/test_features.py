@@ -66,7 +66,9 @@ def _deltas(c: np.ndarray, width: int) -> np.ndarray:
     n = width // 2
     padded = np.pad(c, ((0, 0), (n, n)), mode="edge")
     t = c.shape[1]
-    num = sum(k * (padded[:, n + k : n + k + t] - padded[:, n - k : n - k + t]) for k in range(1, n + 1))
+    num = sum(
+        k * (padded[:, n + k : n + k + t] - padded[:, n - k : n - k + t]) for k in range(1, n + 1)
+    )
     return num / (2 * sum(k * k for k in range(1, n + 1)))
 
 
@@ -90,8 +92,9 @@ def test_mfcc_is_an_orthonormal_dct_of_the_choi_log_mel_with_deltas():
         dct_type=2,
         norm="ortho",
         log_mels=False,
-        melkwargs=dict(n_fft=512, hop_length=256, n_mels=96, f_max=6000.0, norm="slaney",
-                       mel_scale="slaney"),  # fmt: skip
+        melkwargs=dict(
+            n_fft=512, hop_length=256, n_mels=96, f_max=6000.0, norm="slaney", mel_scale="slaney"
+        ),  # fmt: skip
     )(x.float())
     np.testing.assert_allclose(ours[:30], ta.double().numpy(), atol=2e-3)
 

@@ -79,7 +79,9 @@ def test_choi_fcn5_and_won_fcn_have_the_parameters_of_their_layer_plans():
     won = _preset("won_fcn", 96, 1819)
     assert _trainable(won) == 2 + blocks([64, 128, 128, 128, 64]) + 64 * 50 + 50
     assert fcn5.final_map == (1, 1) == won.final_map
-    assert isinstance(fcn5.blocks[0][2], torch.nn.ELU) and isinstance(won.blocks[0][2], torch.nn.ReLU)
+    assert isinstance(fcn5.blocks[0][2], torch.nn.ELU) and isinstance(
+        won.blocks[0][2], torch.nn.ReLU
+    )
     # dropout: after every block of FCN-5, none between Won's blocks
     assert sum(isinstance(m, torch.nn.Dropout) for m in fcn5.modules()) == 5
     assert sum(isinstance(m, torch.nn.Dropout) for m in won.modules()) == 1

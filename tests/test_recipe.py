@@ -62,7 +62,12 @@ def test_stages_switch_optimizer_from_the_best_checkpoint_and_survive_a_resume(
 def test_a_staged_optimizer_refuses_a_scheduler(tmp_path, mini_mtat, mini_store_dir):
     with pytest.raises(ValueError, match="scheduler=cosine with a staged optimizer"):
         train_run(
-            [*mini_overrides(mini_mtat, mini_store_dir), "optimizer=won2020", STAGES, "scheduler=cosine",
-             "epochs=1"],
+            [
+                *mini_overrides(mini_mtat, mini_store_dir),
+                "optimizer=won2020",
+                STAGES,
+                "scheduler=cosine",
+                "epochs=1",
+            ],
             tmp_path / "a",
         )

@@ -350,3 +350,27 @@ def test_seed_axis_from_the_command_line_and_one_job_per_seed():
     (g,) = group_rows(rows)
     assert g["n_jobs"] == 2 and g["seeds"] == [0, 1]
     assert g["test_roc_auc_mean"] == pytest.approx(0.85)  # the job that names its seed wins
+
+
+def test_a_grid_s_published_table_stands_beside_its_rows_and_lists_models_not_run(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
+    grid = (
+        "sweep:\n  name: tiny\n  published:\n    source: Someone 2020, Table 1\n"
+        "    split: folds\n    rows:\n"
+        "      ghost: {name: Ghost net, roc_auc: 0.8, pr_auc: 0.3, not_run: needs raw audio}\n"
+        "      fcn: {name: FCN-4, roc_auc: 0.9, pr_auc: 0.4}\n"
+        "hydra: {sweeper: {params: {model: fcn, epochs: '1'}}}\n"
+    )
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "tiny"
+    _sweep(conf, sw, capsys=capsys)
+    rows = _rows(sw)
+    # the published table's order; the model without a job is listed, not run
+    assert [(r["model"], r["status"]) for r in rows] == [("ghost", "not run"), ("fcn", "finished")]
+    assert (rows[1]["paper_test_roc_auc"], rows[1]["paper_test_pr_auc"]) == ("0.9", "0.4")
+    assert rows[0]["error"] == "needs raw audio" and rows[0]["test_roc_auc"] == ""
+    md = (sw / "results.md").read_text()
+    assert "paper test PR-AUC" in md and "Paper: Someone 2020, Table 1." in md
+    assert "| 0.9000 | 0.4000 | FCN-4 |" in md and "not run: needs raw audio" in md
+    assert "1 jobs: 1 finished, 0 failed, 0 incomplete; 1 published models not run" in md

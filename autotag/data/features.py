@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import warnings
-
 import torch
 import torchaudio
 from torch import nn
-
 
 KINDS = ("mel", "stft", "mfcc")
 # Keys added after stores and tagger files of the first format were written: a features dict

@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from autotag.models import is_network, model_arguments
+from autotag.models.registry import PROTOCOL_KEYS
 from autotag.training.results import RunInfo
 from autotag.training.run import fit
 
@@ -39,7 +40,7 @@ def only_for_others(cfg: DictConfig, name: Any) -> list[str]:
     networks, ``model.features`` for the baselines) reach every job; each model keeps its own.
     A plain ``train.py`` run stays strict: an unknown model key is an error there.
     """
-    allowed = set(model_arguments(cfg.model.arch)) | {"arch"}
+    allowed = set(model_arguments(cfg.model.arch)) | set(PROTOCOL_KEYS)
     dropped = sorted(set(cfg.model) - allowed)
     if dropped:
         log.info(

@@ -110,7 +110,11 @@ def _run_table(rows: list[dict[str, Any]], with_other, with_paper, with_ref) -> 
         cells += [_ci(r["test_pr_auc_lo"], r["test_pr_auc_hi"])]
         cells += _paper_cells(r, with_pr, with_val) if with_paper else []
         cells += [_ref(r)] if with_ref else []
-        status = r["status"] if r["status"] not in ("failed", "not run") else f"{r['status']}: {r['error']}"
+        status = (
+            r["status"]
+            if r["status"] not in ("failed", "not run")
+            else f"{r['status']}: {r['error']}"
+        )
         cells += [_fmt_seconds(r["seconds"]), status.replace("|", "/")[:120]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -213,7 +213,10 @@ def _with_not_run(rows: list[dict[str, Any]], published: dict[str, Any]) -> list
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(job="–", model=model, norm="–", split=published.get("split", "–"), other="")
         row.update(status="not run", error=entry.get("not_run") or "no job in this sweep")
-        row["paper_test_roc_auc"], row["paper_test_pr_auc"] = entry.get("roc_auc"), entry.get("pr_auc")
+        row["paper_test_roc_auc"], row["paper_test_pr_auc"] = (
+            entry.get("roc_auc"),
+            entry.get("pr_auc"),
+        )
         row["paper_source"] = entry.get("name") or model
         rows.append(row)
 
@@ -337,9 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     bootstrap = OmegaConf.select(cfg, "bootstrap", default=None)
     bootstrap = OmegaConf.to_container(bootstrap) if bootstrap is not None else None
     published = _published(cfg) if not args.no_paper else None
-    report = write_report(
-        args.sweep_dir, paper, f"sweep {name}", reference, bootstrap, published
-    )
+    report = write_report(args.sweep_dir, paper, f"sweep {name}", reference, bootstrap, published)
     if args.wandb:
         group = OmegaConf.select(cfg, "group", default=None) or name
         logger_cfg = OmegaConf.select(cfg, "logger", default=None) or {}

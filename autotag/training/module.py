@@ -118,7 +118,11 @@ class TaggingModule(pl.LightningModule):
         stage = stage_at(self.stages, self.current_epoch)
         if stage == self.stage:
             return
-        best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
+        best = (
+            self.trainer.checkpoint_callback.best_model_path
+            if self.trainer.checkpoint_callback
+            else ""
+        )
         if self.stages[stage].reload_best and best:
             state = torch.load(best, map_location=self.device, weights_only=True)["state_dict"]
             self.load_state_dict(state)
@@ -127,7 +131,11 @@ class TaggingModule(pl.LightningModule):
         print(
             f"epoch {self.current_epoch + 1}: optimizer stage {stage + 1}/{len(self.stages)} "
             f"({self.stages[stage].optimizer}"
-            + (f", from the best checkpoint {best}" if self.stages[stage].reload_best and best else "")
+            + (
+                f", from the best checkpoint {best}"
+                if self.stages[stage].reload_best and best
+                else ""
+            )
             + ")",
             flush=True,
         )

@@ -1,8 +1,8 @@
-"""Staged optimization (Won et al. 2020's recipe): an ``optimizer`` config named ``staged`` lists
-stages, each an optimizer config with the epochs it lasts; a stage may first reload the best
+"""Staged optimization (Won et al. 2020's recipe): an ``optimizer`` config with ``stages`` lists
+them, each an optimizer config with the epochs it lasts; a stage may first reload the best
 checkpoint so far (highest validation ROC-AUC). ``conf/optimizer/won2020.yaml``::
 
-    name: staged
+    name: won2020      # the preset's name (the optimizer group's check wants it)
     stages:
       - {name: adam, lr: 1.0e-4, weight_decay: 1.0e-4, epochs: 80}
       - {name: sgd, lr: 1.0e-3, momentum: 0.9, nesterov: true, weight_decay: 1.0e-4,
@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-STAGED = "staged"
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -31,12 +29,14 @@ class Stage:
 
 
 def stages_of(cfg: Mapping[str, Any]) -> list[Stage] | None:
-    """The stages of a ``staged`` optimizer config (None for an ordinary one)."""
-    if str(cfg.get("name", "")).lower() != STAGED:
+    """The stages of a staged optimizer config (None for an ordinary one: no ``stages``)."""
+    if "stages" not in cfg:
         return None
     extra = sorted(set(cfg) - {"name", "stages"})
     if extra:
-        raise ValueError(f"optimizer (staged): unknown key(s) {extra}; the stages hold the arguments")
+        raise ValueError(
+            f"optimizer (staged): unknown key(s) {extra}; the stages hold the arguments"
+        )
     raw = cfg.get("stages") or []
     if not raw:
         raise ValueError("optimizer.stages: a staged optimizer needs at least one stage")
