@@ -133,3 +133,13 @@ def test_a_chunk_model_learns_and_its_tagger_averages_the_same_chunks(
     np.testing.assert_allclose(
         module(torch.from_numpy(wav)).detach().numpy(), tagger.predict_windows(wav), atol=1e-5
     )
+
+
+def test_evaluation_in_pieces_gives_the_same_probabilities():
+    torch.manual_seed(0)
+    net, x = _Net(), torch.randn(5, 3, 100)
+    plan = ChunkPlan(16, 7)
+    args = (torch.nn.Identity(), ["a", "b", "c"], {"name": "adam"}, {"name": "none"})
+    whole = TaggingModule(net, *args, chunks=plan, eval_batch=1000).evaluate(x)[0]
+    pieces = TaggingModule(net, *args, chunks=plan, eval_batch=3).evaluate(x)[0]
+    torch.testing.assert_close(whole, pieces)

@@ -65,11 +65,11 @@ def _trainable(net) -> int:
 
 
 def test_choi_fcn5_and_won_fcn_have_the_parameters_of_their_layer_plans():
-    # conv 3x3 without bias (BN follows) + BN (2 per channel); the output layer has a bias
+    # conv 3x3 with a bias, as the reference code, + BN (2 per channel); the output layer too
     def blocks(channels):
         c_in, n = 1, 0
         for c in channels:
-            n += 9 * c_in * c + 2 * c
+            n += 9 * c_in * c + c + 2 * c
             c_in = c
         return n
 

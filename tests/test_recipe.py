@@ -71,3 +71,53 @@ def test_a_staged_optimizer_refuses_a_scheduler(tmp_path, mini_mtat, mini_store_
             ],
             tmp_path / "a",
         )
+
+
+def test_entering_a_stage_loads_the_best_weights_and_builds_the_stage_optimizer(tmp_path):
+    from types import SimpleNamespace
+
+    from autotag.training.module import TaggingModule
+
+    stages = [
+        {"name": "adam", "lr": 1e-3, "epochs": 2},
+        {"name": "sgd", "lr": 0.5, "momentum": 0.9, "nesterov": True, "epochs": None,
+         "reload_best": True},
+    ]  # fmt: skip
+    module = TaggingModule(
+        torch.nn.Linear(3, 2), torch.nn.Identity(), ["a", "b"],
+        {"name": "won2020", "stages": stages}, {"name": "none"},
+    )  # fmt: skip
+    best = {k: v + 1.0 for k, v in module.state_dict().items()}
+    torch.save({"state_dict": best}, tmp_path / "best.ckpt")
+    trainer = SimpleNamespace(
+        checkpoint_callback=SimpleNamespace(best_model_path=str(tmp_path / "best.ckpt")),
+        strategy=SimpleNamespace(optimizers=[]),
+        current_epoch=1,
+        is_global_zero=True,
+    )
+    module._trainer = trainer
+    module.enter_stage_if_due()  # epoch 2 (index 1) is still Adam's
+    assert module.stage == 0 and trainer.strategy.optimizers == []
+    trainer.current_epoch = 2
+    module.enter_stage_if_due()
+    assert module.stage == 1
+    (opt,) = trainer.strategy.optimizers
+    assert isinstance(opt, torch.optim.SGD)
+    assert (
+        opt.defaults["lr"] == 0.5 and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
+    )
+    for k, v in module.state_dict().items():
+        torch.testing.assert_close(v, best[k])
+
+
+def test_a_typo_in_a_later_stage_fails_before_training_and_a_control_cannot_reload():
+    from autotag.training.module import TaggingModule
+    from autotag.training.run import check_recipe
+
+    bad = [{"name": "adam", "lr": 1e-3, "epochs": 2}, {"name": "sgd", "lr": 1e-3, "momentun": 0.9}]
+    with pytest.raises(ValueError, match=r"optimizer.stages\[1\].*momentun"):
+        TaggingModule(torch.nn.Linear(3, 2), torch.nn.Identity(), ["a", "b"],
+                      {"name": "won2020", "stages": bad}, {"name": "none"})  # fmt: skip
+    cfg = compose_train(["optimizer=won2020", "shuffle_labels=true"])
+    with pytest.raises(ValueError, match="shuffle_labels=true with a staged optimizer"):
+        check_recipe(cfg)

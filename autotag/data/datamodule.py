@@ -179,6 +179,7 @@ class TagDataModule(pl.LightningDataModule):
         world = trainer.world_size if trainer is not None else 1
         rank = trainer.global_rank if trainer is not None else 0
         sampler = None
+        train = shuffle
         if world > 1:
             if shuffle:
                 sampler = torch.utils.data.DistributedSampler(
@@ -198,7 +199,7 @@ class TagDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
             pin_memory=on_gpu if self.pin_memory is None else self.pin_memory,
             # a last training batch of one clip would fail a model's BatchNorm1d head (short_cnn)
-            drop_last=shuffle and len(ds) % self.batch_size == 1,
+            drop_last=train and len(sampler or ds) % self.batch_size == 1,
         )
 
     def train_dataloader(self) -> DataLoader:

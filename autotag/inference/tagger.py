@@ -30,7 +30,7 @@ from torch import nn
 
 from autotag.data.frontend import FrontEnd
 from autotag.inference.decode import Decoded, decode_files, peak_dbfs
-from autotag.models.chunks import mean_over
+from autotag.models.chunks import in_pieces, mean_over
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
 
 AGGREGATIONS = ("mean", "max")
@@ -45,6 +45,7 @@ DEFAULT_BACKEND = "channels_last"
 # dither/noise floor of a blank 16-bit track (about -90 to -84 dBFS): only files with nothing to
 # hear are caught. The probabilities are still computed and reported.
 SILENCE_DBFS = -60.0
+EVAL_BATCH = 64  # chunks per forward pass: 16 windows of a chunk model are 256 chunks
 
 
 class Tagger:
@@ -114,7 +115,7 @@ class Tagger:
         """Window spectrograms → (probabilities, embeddings) in one pass; a chunk model's are
         the means over the chunks of each window (:mod:`autotag.models.chunks`)."""
         chunks, k = self.chunks.split(mels)
-        probs, emb = self._forward_net(self.normalizer(chunks))
+        probs, emb = in_pieces(lambda c: self._forward_net(self.normalizer(c)), chunks, EVAL_BATCH)
         return mean_over(probs, k), mean_over(emb, k)
 
     def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

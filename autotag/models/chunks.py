@@ -70,6 +70,18 @@ class ChunkPlan:
         return chunks.flatten(0, 1), len(starts)
 
 
+def in_pieces(fn, x: torch.Tensor, max_items: int):
+    """``fn`` over ``x`` in pieces of at most ``max_items`` rows, outputs concatenated (a tuple
+    of tensors stays a tuple): a clip's 16 evaluation chunks must not multiply the memory of a
+    batch by 16."""
+    if len(x) <= max_items:
+        return fn(x)
+    outs = [fn(x[i : i + max_items]) for i in range(0, len(x), max_items)]
+    if isinstance(outs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outs))
+    return torch.cat(outs)
+
+
 def mean_over(y: torch.Tensor, k: int) -> torch.Tensor:
     """``(batch * k, d)`` → ``(batch, d)``: the mean of each item's k rows."""
     return y if k == 1 else y.view(-1, k, y.shape[-1]).mean(dim=1)

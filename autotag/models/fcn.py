@@ -38,7 +38,9 @@ class FCN(nn.Module):
     those with Python defaults came later and default to the seed FCN's behaviour:
     ``input_bn`` (``none``; ``channel``: BatchNorm2d(1) as Won's models; ``time``: one per frame
     as Choi's FCN-5), ``activation`` (``relu`` | ``elu``), ``block_dropout`` (dropout after every
-    block but the last; None: ``dropout``, which is also applied before the output layer).
+    block but the last; None: ``dropout``, which is also applied before the output layer),
+    ``conv_bias`` (None: a bias only where no BatchNorm follows; true as the reference code of
+    Choi's and Won's FCNs, whose parameter counts it then matches).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class FCN(nn.Module):
         input_bn: str = "none",
         activation: str = "relu",
         block_dropout: float | None = None,
+        conv_bias: bool | None = None,
     ) -> None:
         super().__init__()
         if input_bn not in INPUT_NORMS:
@@ -86,7 +89,8 @@ class FCN(nn.Module):
                     f"frames of model.input_seconds or features.n_frames; model.pools: use a "
                     f"preset for these features)"
                 )
-            layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1, bias=not batch_norm)]
+            bias = not batch_norm if conv_bias is None else conv_bias
+            layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1, bias=bias)]
             if batch_norm:
                 layers.append(nn.BatchNorm2d(c))
             layers += [ACTIVATIONS[activation](inplace=True), nn.MaxPool2d((ph, pw))]

@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import (
 )
 
 from autotag.data.progress import is_terminal
+from autotag.training.module import StageSwitch
 
 
 class Throughput(Callback):
@@ -102,6 +103,7 @@ class RunCallbacks:
         self.speed = Throughput()
         self.last = SaveLast(out / "checkpoints" / "last.ckpt")
         self.all: list[Callback] = [
+            StageSwitch(),  # before the LR monitor: an epoch logs its own stage's rate
             self.best,
             self.last,  # after `best`: see SaveLast
             self.speed,

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from autotag.models.chunks import ChunkPlan, mean_over
+from autotag.models.chunks import ChunkPlan, in_pieces, mean_over
 from autotag.training.losses import WeightedBCE
 from autotag.training.metrics import Predictions, tag_scores
 from autotag.training.optim import build_optimizer, build_scheduler
@@ -34,10 +35,12 @@ class TaggingModule(pl.LightningModule):
         pos_weight: torch.Tensor | None = None,
         config: dict[str, Any] | None = None,
         chunks: ChunkPlan | None = None,
+        eval_batch: int = 64,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "normalizer", "pos_weight", "chunks"])
         self.chunks = chunks or ChunkPlan(None, 1)
+        self.eval_batch = eval_batch  # chunks per forward pass in evaluation
         self.net = net
         self.normalizer = normalizer
         self.loss_fn = WeightedBCE(pos_weight)
@@ -56,6 +59,13 @@ class TaggingModule(pl.LightningModule):
                 f"scheduler={self.scheduler_cfg.get('name')} with a staged optimizer: the stages "
                 f"set the learning rates (use scheduler=none)"
             )
+        for i, stage in enumerate(
+            self.stages or []
+        ):  # a typo in stage 3 fails now, not in 100 epochs
+            try:
+                build_optimizer([nn.Parameter(torch.zeros(1))], stage.optimizer)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"optimizer.stages[{i}]: {e}") from None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalizer(x))
@@ -66,7 +76,7 @@ class TaggingModule(pl.LightningModule):
     def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities of whole clips (the chunk mean) and the logits they correspond to."""
         chunks, k = self.chunks.split(x)
-        logits = self(chunks)
+        logits = in_pieces(self, chunks, self.eval_batch).float()  # fp32 even under bf16-mixed
         if k == 1:
             return torch.sigmoid(logits), logits
         probs = mean_over(torch.sigmoid(logits), k)
@@ -112,33 +122,31 @@ class TaggingModule(pl.LightningModule):
         self.history = list(checkpoint.get("autotag_history", []))
         self.stage = int(checkpoint.get("autotag_stage", 0))
 
-    def on_train_epoch_start(self) -> None:
+    def enter_stage_if_due(self) -> None:
+        """At a stage boundary of a staged optimizer: reload the best checkpoint if the stage
+        says so, and swap in the stage's optimizer (called by :class:`StageSwitch` before the
+        learning-rate monitor reads the optimizer)."""
         if self.stages is None:
             return
         stage = stage_at(self.stages, self.current_epoch)
         if stage == self.stage:
             return
-        best = (
-            self.trainer.checkpoint_callback.best_model_path
-            if self.trainer.checkpoint_callback
-            else ""
-        )
-        if self.stages[stage].reload_best and best:
+        ckpt = self.trainer.checkpoint_callback
+        best = ckpt.best_model_path if ckpt is not None else ""
+        reload = self.stages[stage].reload_best and bool(best)
+        if reload:
             state = torch.load(best, map_location=self.device, weights_only=True)["state_dict"]
             self.load_state_dict(state)
         self.stage = stage
         self.trainer.strategy.optimizers = [self._stage_optimizer()]
-        print(
-            f"epoch {self.current_epoch + 1}: optimizer stage {stage + 1}/{len(self.stages)} "
-            f"({self.stages[stage].optimizer}"
-            + (
-                f", from the best checkpoint {best}"
-                if self.stages[stage].reload_best and best
-                else ""
+        if self.trainer.is_global_zero:
+            print(
+                f"epoch {self.current_epoch + 1}: optimizer stage {stage + 1}/{len(self.stages)} "
+                f"({self.stages[stage].optimizer}"
+                + (f", from the best checkpoint {best}" if reload else "")
+                + ")",
+                flush=True,
             )
-            + ")",
-            flush=True,
-        )
 
     def _stage_optimizer(self) -> torch.optim.Optimizer:
         assert self.stages is not None
@@ -172,3 +180,11 @@ class TaggingModule(pl.LightningModule):
             lambda: int(trainer.estimated_stepping_batches),
         )
         return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
+
+
+class StageSwitch(Callback):
+    """Enters the next stage of a staged optimizer at the start of its first epoch; listed
+    before the learning-rate monitor, so the epoch's logged rate is the new stage's."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        pl_module.enter_stage_if_due()

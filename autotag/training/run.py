@@ -28,6 +28,7 @@ from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
 from autotag.training.module import TaggingModule
+from autotag.training.recipe import stages_of
 from autotag.training.results import (
     RunInfo,
     build_results,
@@ -54,6 +55,7 @@ def fit(
     if not is_network(plain["model"]["arch"]):
         return fit_baseline(plain, store, out, run)
 
+    check_recipe(plain)
     crop = input_frames(plain["model"], MelStore(store).features, plain["data"]["random_crop"])
     chunks = ChunkPlan(crop, plain["data"]["eval_chunks"])
     dm = TagDataModule.from_config(
@@ -75,6 +77,7 @@ def fit(
         pos_weight=loss_weights(plain["loss"], dm),
         config=plain,
         chunks=chunks,
+        eval_batch=max(16, plain["data"]["batch_size"]),
     )
     logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
     callbacks = RunCallbacks(out, plain["progress_refresh"], log_lr=logger is not None)
@@ -136,6 +139,18 @@ def fit(
     if logger is not None and plain["logger"]["name"] == "wandb":
         finish(logger)
     return results
+
+
+def check_recipe(cfg: Mapping[str, Any]) -> None:
+    """A shuffled-label control must not pick weights with the real validation labels, which a
+    staged optimizer's reload of the best checkpoint would do."""
+    stages = stages_of(cfg["optimizer"]) or []
+    if cfg["shuffle_labels"] and any(s.reload_best for s in stages):
+        raise ValueError(
+            "shuffle_labels=true with a staged optimizer that reloads the best checkpoint "
+            "(reload_best): the control would pick weights with the real validation labels; "
+            "set reload_best: false in optimizer.stages"
+        )
 
 
 def loss_weights(loss: Mapping[str, Any], dm: TagDataModule):
