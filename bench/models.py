@@ -115,7 +115,7 @@ def measure(name, model, feats, args, device) -> list[object]:
     net.train()
     train_s = timed(step, args.repeat, sync)
     plan = ChunkPlan(crop, args.eval_chunks)
-    clips = torch.randn(b, feats.n_rows, feats.n_frames, device=device)
+    clips = torch.randn(args.infer_batch, feats.n_rows, feats.n_frames, device=device)
     net.eval()
 
     @torch.inference_mode()
@@ -135,7 +135,7 @@ def measure(name, model, feats, args, device) -> list[object]:
         fmt(train),
         fmt(b / train_s),
         chunks_per_clip,
-        fmt(b / infer_s),
+        fmt(args.infer_batch / infer_s),
     ]
 
 
@@ -143,6 +143,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--width", type=float, default=1.0, help="model.width of every model")
     p.add_argument("--batch", type=int, default=16, help="batch (Won's recipe: 16)")
+    p.add_argument("--infer-batch", type=int, default=4, help="whole clips per inference batch")
     p.add_argument("--repeat", type=int, default=3, help="timed repeats (median)")
     p.add_argument("--eval-chunks", type=int, default=16, help="data.eval_chunks")
     p.add_argument("--device", default="cpu")
@@ -165,7 +166,7 @@ def main() -> None:
             "GFLOPs train / item", "train clips/s", "chunks / clip", "inference clips/s"]  # fmt: skip
     where = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
     title = (
-        f"Model zoo ({where}, width {args.width:g}, batch {args.batch}, "
+        f"Model zoo ({where}, width {args.width:g}, training batch {args.batch}, "
         f"precision {args.precision}{', channels_last' if args.channels_last else ''})"
     )
     body = "\n\n".join(
@@ -180,7 +181,8 @@ def main() -> None:
             "matmuls and attention), per input of the model's length. Train clips/s: "
             "forward + backward + Adam step on batches of training crops (chunk models) or "
             "whole clips. Inference clips/s: whole 29 s clips as validation, test and "
-            "`autotag tag` see them (a chunk model runs `chunks / clip` chunks per clip). "
+            f"`autotag tag` see them, {args.infer_batch} clips per batch (a chunk model runs "
+            "`chunks / clip` chunks per clip). "
             "Median of the repeats.",
             table(head, rows),
             "Load: " + "; ".join(sorted(set(notes))) + load_warning(notes),
