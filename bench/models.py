@@ -139,6 +139,22 @@ def measure(name, model, feats, args, device) -> list[object]:
     ]
 
 
+def load_summary(notes: list[str]) -> str:
+    """One line for the load notes of every model: the 1-min load range, the most cores other
+    processes kept busy before a measurement (this script's own threads raise the load)."""
+    import re
+
+    ones = [float(m.group(1)) for n in notes if (m := re.search(r"load ([\d.]+)/", n))]
+    busy = [float(m.group(1)) for n in notes if (m := re.search(r"([\d.]+) cores busy", n))]
+    if not ones or not busy:
+        return "Load: " + "; ".join(notes)
+    return (
+        f"Load: 1-min load average {min(ones):.2f}-{max(ones):.2f} during the run (this "
+        f"script's own 2 threads included); at most {max(busy):.2f} cores busy elsewhere just "
+        f"before each model's measurement."
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--width", type=float, default=1.0, help="model.width of every model")
@@ -172,10 +188,13 @@ def main() -> None:
     body = "\n\n".join(
         [
             machine_table(),
-            "`.venv/bin/python bench/models.py "
-            + (f"--width {args.width:g} " if args.width != 1 else "")
-            + (f"--device {args.device} " if args.device != "cpu" else "")
-            + (f"--precision {args.precision} " if args.precision != "32" else "")
+            "`"
+            + " ".join(
+                ["python bench/models.py"]
+                + ([f"--width {args.width:g}"] if args.width != 1 else [])
+                + ([f"--device {args.device}"] if args.device != "cpu" else [])
+                + ([f"--precision {args.precision}"] if args.precision != "32" else [])
+            )
             + "`: random weights and inputs. Parameters are trainable ones (K = 50 tags). "
             "GFLOPs from `torch.utils.flop_counter` (2 FLOPs per multiply-add; convolutions, "
             "matmuls and attention), per input of the model's length. Train clips/s: "
@@ -185,7 +204,7 @@ def main() -> None:
             "`chunks / clip` chunks per clip). "
             "Median of the repeats.",
             table(head, rows),
-            "Load: " + "; ".join(sorted(set(notes))) + load_warning(notes),
+            load_summary(notes) + load_warning(notes),
         ]
     )
     print(body)
