@@ -91,6 +91,28 @@ def test_a_decoder_crash_fails_only_that_file(tagger, mini_mtat, tmp_path):
     np.testing.assert_allclose(out[0].mels, ref, rtol=1e-6, atol=1e-4)
 
 
+def test_a_decoder_crash_while_the_consumer_is_busy_fails_only_that_file(
+    tagger, mini_mtat, tmp_path
+):
+    """The pool breaks between two submissions (the consumer is slow): the next submission finds
+    it broken, and the files in flight are still retried one by one."""
+    import time
+
+    from autotag.inference.decode import decode_files
+
+    good = sorted((mini_mtat / "4").glob("*.mp3"))[:4]
+    crash = tmp_path / "crash.mp3"
+    crash.write_bytes(good[0].read_bytes())
+    paths = [str(p) for p in [good[0], crash, *good[1:]]]
+    out = []
+    for d in decode_files(tagger.front, paths, workers=2, prefetch=1, task=crashing_decode):
+        out.append(d)
+        time.sleep(1.0)  # the crash kills the pool while this consumer works
+    assert [d.path for d in out] == paths
+    assert [d.error is None for d in out] == [p != str(crash) for p in paths], out
+    assert "decoder crashed" in out[1].error
+
+
 def test_resampled_stereo_files_get_the_same_features_in_store_and_tagger(
     tagger, mini_features, tmp_path
 ):

@@ -159,8 +159,15 @@ def decode_files(
     try:
         while todo or pending:
             while todo and len(pending) < workers * prefetch:
-                p = todo.popleft()
-                pending.append((p, ex.submit(task, p)))
+                try:
+                    fut = ex.submit(task, todo[0])
+                except BrokenProcessPool:  # a worker died since the last submission
+                    break
+                pending.append((todo.popleft(), fut))
+            if not pending:  # the pool broke with nothing in flight: start a new one
+                ex.shutdown(wait=False, cancel_futures=True)
+                ex = pool(workers)
+                continue
             p, fut = pending.popleft()
             try:
                 yield fut.result()
