@@ -3,7 +3,7 @@ Conv_2d and Res_2d): a conv block, a residual block, the input BatchNorm, and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -33,9 +33,60 @@ def too_small(arch: str, n_rows: int, n_frames: int, why: str) -> ValueError:
     """The error of an input too small for a model's pools or strides; it names the keys that set
     the input size (``features.n_mels`` for the rows, ``model.input_seconds`` for the frames)."""
     return ValueError(
-        f"model {arch}: the input {n_rows}x{n_frames} (features.n_mels x frames of "
-        f"model.input_seconds or features.n_frames) is too small: {why}"
+        f"model {arch}: input {n_rows}x{n_frames} is too small (features.n_mels x frames of "
+        f"model.input_seconds or features.n_frames): {why}"
     )
+
+
+def pooled_map(
+    arch: str, n_rows: int, n_frames: int, pools: Sequence[Sequence[int]]
+) -> tuple[int, int]:
+    """The ``(rows, frames)`` left after blocks that max-pool by ``pools`` (floor), checked at
+    construction: every block must leave at least one row and one frame."""
+    h, w = n_rows, n_frames
+    for k, pool in enumerate(pools, start=1):
+        ph, pw = int(pool[0]), int(pool[1])
+        h, w = h // ph, w // pw
+        if h < 1 or w < 1:
+            raise too_small(
+                arch,
+                n_rows,
+                n_frames,
+                f"block {k} pools by ({ph},{pw}) and leaves a {h}x{w} map "
+                f"(model.pools {[[int(p) for p in q] for q in pools]}: a preset for these "
+                f"features may fit)",
+            )
+    return h, w
+
+
+def reduce_to_one_row(
+    arch: str,
+    n_rows: int,
+    n_frames: int,
+    factors: Sequence[tuple[int, int]],
+    out_size: Callable[[int, int], int],
+) -> tuple[int, int]:
+    """The ``(rows, frames)`` left after blocks that downsample by ``factors`` (``out_size(n, f)``
+    is one block's output length), checked at construction: every block needs at least ``f``
+    rows and frames to downsample, and the blocks must take the frequency axis to exactly 1 row."""
+    h, w = n_rows, n_frames
+    for k, (fh, fw) in enumerate(factors, start=1):
+        if h < fh:
+            raise too_small(
+                arch, n_rows, n_frames, f"block {k} downsamples the rows by {fh} but gets {h}"
+            )
+        if w < fw:
+            raise too_small(
+                arch, n_rows, n_frames, f"block {k} downsamples the frames by {fw} but gets {w}"
+            )
+        h, w = out_size(h, fh), out_size(w, fw)
+    if h != 1:
+        raise ValueError(
+            f"model {arch}: features.n_mels={n_rows} leaves {h} rows after its {len(factors)} "
+            f"blocks, but they must reduce the frequency axis to 1 row (the plan is made for "
+            f"128 rows: features=won128)"
+        )
+    return h, w
 
 
 class ConvBlock(nn.Sequential):

@@ -18,7 +18,6 @@ from torch import nn
 
 from autotag.models import blocks
 from autotag.models.registry import register
-from autotag.models.short_chunk import reduce_to_one_row
 
 LAYER_NORM_EPS = 1e-12  # BERT's (TF-style) LayerNorm epsilon, as in the reference
 
@@ -94,7 +93,9 @@ class CNNSA(nn.Module):
         if layers < 1 or heads < 1:
             raise ValueError(f"model {self.arch}: model.layers and model.heads must be >= 1")
         pairs = [_pair(s) for s in strides]
-        self.final_map = reduce_to_one_row(self.arch, n_mels, n_frames, pairs, blocks.strided)
+        self.final_map = blocks.reduce_to_one_row(
+            self.arch, n_mels, n_frames, pairs, blocks.strided
+        )
         widths = [blocks.scaled(c, width) for c in channels]
         d_model = widths[-1]
         if d_model % heads:

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from autotag.models.blocks import ConvBlock, as_image, check_dropout, check_width, scaled, too_small
+from autotag.models.blocks import (
+    ConvBlock,
+    as_image,
+    check_dropout,
+    check_width,
+    pooled_map,
+    scaled,
+)
 from autotag.models.registry import register
 
 
@@ -45,26 +52,15 @@ class CRNN(nn.Module):
                 f"model.gru_hidden and model.gru_layers must be positive, got {gru_hidden}, "
                 f"{gru_layers}"
             )
-        h, w = n_mels, n_frames
+        self.final_map = pooled_map("crnn", n_mels, n_frames, pools)  # (1, 18) for 96 x 1819
         blocks: list[nn.Module] = []
         c_in = 1
-        for k, (c, pool) in enumerate(zip(channels, pools), start=1):
-            ph, pw = int(pool[0]), int(pool[1])
-            h, w = h // ph, w // pw
-            if h < 1 or w < 1:
-                raise too_small(
-                    "crnn",
-                    n_mels,
-                    n_frames,
-                    f"block {k} pools by ({ph},{pw}) and leaves a {h}x{w} map "
-                    f"(pools {[[int(p) for p in q] for q in pools]})",
-                )
+        for c, pool in zip(channels, pools):
             c_out = scaled(c, width)
-            blocks.append(ConvBlock(c_in, c_out, (ph, pw)))
+            blocks.append(ConvBlock(c_in, c_out, (int(pool[0]), int(pool[1]))))
             c_in = c_out
         self.input_bn = nn.BatchNorm2d(1)
         self.blocks = nn.Sequential(*blocks)
-        self.final_map = (h, w)  # (rows, GRU steps): (1, 18) for 96 x 1819
         self.gru = nn.GRU(c_in, gru_hidden, gru_layers, batch_first=True)
         self.head_dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(gru_hidden, n_classes)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from autotag.models.blocks import check_dropout, check_width, pooled_map, scaled
 from autotag.models.registry import register
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
@@ -67,28 +68,17 @@ class FCN(nn.Module):
                 f"model.activation={activation!r}: choose one of {', '.join(ACTIVATIONS)}"
             )
         block_dropout = dropout if block_dropout is None else block_dropout
-        if not 0.0 <= block_dropout < 1.0:
-            raise ValueError(f"model.block_dropout must be in [0, 1), got {block_dropout}")
+        check_dropout(block_dropout, "model.block_dropout")
         if len(channels) != len(pools):
             raise ValueError(f"model: {len(channels)} channel widths but {len(pools)} pools")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
-        if width <= 0:
-            raise ValueError(f"model.width must be positive, got {width}")
-        widths = [max(1, int(round(c * width))) for c in channels]
-        h, w = n_mels, n_frames
+        check_dropout(dropout)
+        check_width(width)
+        widths = [scaled(c, width) for c in channels]
+        self.final_map = pooled_map("fcn", n_mels, n_frames, pools)
         blocks: list[nn.Module] = []
         c_in = 1
         for k, (c, pool) in enumerate(zip(widths, pools), start=1):
             ph, pw = int(pool[0]), int(pool[1])
-            h, w = h // ph, w // pw
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"input {n_mels}x{n_frames} is too small for the pools {[list(p) for p in pools]}: "
-                    f"block {k} pools by ({ph},{pw}) and leaves a {h}x{w} map (features.n_mels x "
-                    f"frames of model.input_seconds or features.n_frames; model.pools: use a "
-                    f"preset for these features)"
-                )
             bias = not batch_norm if conv_bias is None else conv_bias
             layers: list[nn.Module] = [nn.Conv2d(c_in, c, 3, padding=1, bias=bias)]
             if batch_norm:
@@ -104,7 +94,6 @@ class FCN(nn.Module):
             "time": lambda: TimeBatchNorm(n_frames),
         }[input_bn]()
         self.blocks = nn.Sequential(*blocks)
-        self.final_map = (h, w)
         self.embedding_dim = c_in
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.head_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()

@@ -8,7 +8,7 @@ one row; a global max over what is left of time, then dense → BatchNorm → Re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -16,36 +16,6 @@ from torch import nn
 
 from autotag.models import blocks
 from autotag.models.registry import register
-
-
-def reduce_to_one_row(
-    arch: str,
-    n_mels: int,
-    n_frames: int,
-    factors: Sequence[tuple[int, int]],
-    out_size: Callable[[int, int], int],
-) -> tuple[int, int]:
-    """The ``(rows, frames)`` left after blocks that downsample by ``factors`` (``out_size(n, f)``
-    is one block's output length), checked at construction: every block needs at least ``f``
-    rows and frames to downsample, and the blocks must take the frequency axis to exactly 1 row."""
-    h, w = n_mels, n_frames
-    for k, (fh, fw) in enumerate(factors, start=1):
-        if h < fh:
-            raise blocks.too_small(
-                arch, n_mels, n_frames, f"block {k} downsamples the rows by {fh} but gets {h}"
-            )
-        if w < fw:
-            raise blocks.too_small(
-                arch, n_mels, n_frames, f"block {k} downsamples the frames by {fw} but gets {w}"
-            )
-        h, w = out_size(h, fh), out_size(w, fw)
-    if h != 1:
-        raise ValueError(
-            f"model {arch}: features.n_mels={n_mels} leaves {h} rows after its {len(factors)} "
-            f"blocks, but they must reduce the frequency axis to 1 row (the plan is made for "
-            f"128 rows: features=won128)"
-        )
-    return h, w
 
 
 class ShortChunk(nn.Module):
@@ -78,7 +48,7 @@ class ShortChunk(nn.Module):
             raise ValueError(f"model {self.arch}: model.channels is empty")
         # Conv blocks max-pool 2x2 (floor); residual blocks stride 2 (a padded 3x3 conv).
         out_size = blocks.strided if self.residual else (lambda n, f: n // f)
-        self.final_map = reduce_to_one_row(
+        self.final_map = blocks.reduce_to_one_row(
             self.arch, n_mels, n_frames, [(2, 2)] * len(channels), out_size
         )
         widths = [blocks.scaled(c, width) for c in channels]
