@@ -141,10 +141,17 @@ class LogMel(nn.Module):
             center=True,
         )
 
+    def db(self, wav: torch.Tensor) -> torch.Tensor:
+        """The dB mel of every frame of ``wav`` (before the frames are fitted)."""
+        return power_to_db(self.mel(wav), self.cfg.amin)
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        power = self.mel(wav)
-        db = 10.0 * torch.log10(torch.clamp(power, min=self.cfg.amin))
-        return fit_frames(db, self.cfg.n_frames)
+        return fit_frames(self.db(wav), self.cfg.n_frames)
+
+
+def power_to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
+    """``10 log10(max(power, amin))``: no reference and no top_db floor."""
+    return 10.0 * torch.log10(torch.clamp(power, min=amin))
 
 
 def fit_frames(spec: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -172,8 +179,7 @@ class LogStft(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         power = self.spectrogram(wav)[..., 1:, :]
-        db = 10.0 * torch.log10(torch.clamp(power, min=self.cfg.amin))
-        return fit_frames(db, self.cfg.n_frames)
+        return fit_frames(power_to_db(power, self.cfg.amin), self.cfg.n_frames)
 
 
 class Mfcc(nn.Module):
@@ -190,9 +196,7 @@ class Mfcc(nn.Module):
         self.register_buffer("dct", dct.T.contiguous())  # (n_mfcc, n_mels)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        power = self.logmel.mel(wav)
-        db = 10.0 * torch.log10(torch.clamp(power, min=self.cfg.amin))
-        mfcc = torch.matmul(self.dct, db)
+        mfcc = torch.matmul(self.dct, self.logmel.db(wav))
         d1 = torchaudio.functional.compute_deltas(mfcc, win_length=self.cfg.delta_width)
         d2 = torchaudio.functional.compute_deltas(d1, win_length=self.cfg.delta_width)
         return fit_frames(torch.cat([mfcc, d1, d2], dim=-2), self.cfg.n_frames)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from autotag.data.audio import native_stderr_silenced
+from autotag.data.features import power_to_db
 from autotag.inference.tagger import Tagger
 from autotag.models.chunks import mean_over
 
@@ -70,7 +71,7 @@ class DftLogMel(nn.Module):
         x = nn.functional.pad(wav.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2), "reflect")
         z = nn.functional.conv1d(x, self.kernels, stride=self.hop)
         power = z[:, : self.n_bins] ** 2 + z[:, self.n_bins :] ** 2
-        db = 10.0 * torch.log10(torch.clamp(torch.matmul(self.fb, power), min=self.amin))
+        db = power_to_db(torch.matmul(self.fb, power), self.amin)
         db = db[..., self.crop[0] : self.crop[1]]
         if self.pad_frames:  # a window shorter than the model's frames (never for store presets)
             left = self.pad_frames // 2
