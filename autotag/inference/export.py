@@ -29,7 +29,6 @@ from torch import nn
 from autotag.data.audio import native_stderr_silenced
 from autotag.data.features import power_to_db
 from autotag.inference.tagger import Tagger
-from autotag.models.chunks import mean_over
 
 
 class WaveformCore(nn.Module):
@@ -100,10 +99,12 @@ class MelCore(nn.Module):
         self.chunks = tagger.chunks  # fixed shapes: traced into constant slices
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        chunks, k = self.chunks.split(mel)
+        probs, emb = self.chunks.mean(self._probs_and_embeddings, mel)
+        return probs, emb
+
+    def _probs_and_embeddings(self, chunks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.net.embed(self.normalizer(chunks))
-        probs = torch.sigmoid(self.net.head(emb))
-        return mean_over(probs, k), mean_over(emb, k)
+        return torch.sigmoid(self.net.head(emb)), emb
 
 
 class ExportedTagger(nn.Module):

@@ -30,7 +30,6 @@ from torch import nn
 
 from autotag.data.frontend import FrontEnd
 from autotag.inference.decode import Decoded, decode_files, peak_dbfs
-from autotag.models.chunks import in_pieces, mean_over
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
 
 AGGREGATIONS = ("mean", "max")
@@ -114,9 +113,10 @@ class Tagger:
     def _forward(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Window spectrograms → (probabilities, embeddings) in one pass; a chunk model's are
         the means over the chunks of each window (:mod:`autotag.models.chunks`)."""
-        chunks, k = self.chunks.split(mels)
-        probs, emb = in_pieces(lambda c: self._forward_net(self.normalizer(c)), chunks, EVAL_BATCH)
-        return mean_over(probs, k), mean_over(emb, k)
+        probs, emb = self.chunks.mean(
+            lambda c: self._forward_net(self.normalizer(c)), mels, EVAL_BATCH
+        )
+        return probs, emb
 
     def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._backend == "jit":

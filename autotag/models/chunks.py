@@ -8,7 +8,7 @@ Written once here and used by training (:mod:`autotag.training.module`), the tag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,17 @@ class ChunkPlan:
         starts = chunk_starts(frames, self.length, self.n)
         chunks = torch.stack([x[..., s : s + self.length] for s in starts], dim=1)
         return chunks.flatten(0, 1), len(starts)
+
+    def mean(
+        self, fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.Tensor,
+        max_items: int | None = None,
+    ) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        """``fn`` (chunks → a tuple of ``(chunks, d)`` outputs, e.g. probabilities and
+        embeddings) over the chunks of ``x``, each output averaged per item; ``max_items``
+        chunks per call of ``fn`` at most (None: all at once)."""
+        chunks, k = self.split(x)
+        outs = fn(chunks) if max_items is None else in_pieces(fn, chunks, max_items)
+        return tuple(mean_over(y, k) for y in outs)
 
 
 def in_pieces(fn, x: torch.Tensor, max_items: int):
