@@ -20,6 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from autotag.training.optim import build_optimizer
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -51,6 +55,10 @@ def stages_of(cfg: Mapping[str, Any]) -> list[Stage] | None:
             raise ValueError(f"optimizer.stages[{i}].epochs: only the last stage may be open-ended")
         if epochs is not None and int(epochs) < 1:
             raise ValueError(f"optimizer.stages[{i}].epochs must be at least 1, got {epochs}")
+        try:  # built once on a dummy parameter: a typo in stage 3 fails now, not in 100 epochs
+            build_optimizer([torch.nn.Parameter(torch.zeros(1))], s)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"optimizer.stages[{i}]: {e}") from None
         stages.append(Stage(s, None if epochs is None else int(epochs), reload_best))
     return stages
 
