@@ -50,6 +50,11 @@ def test_usage_errors_exit_2(model, mini_mtat, capsys):
         assert code == 2 and "error" in err
     assert run_cli(capsys, "tag", clip)[0] == 2  # --model is required
     assert run_cli(capsys, "--help")[0] == 0
+    code, _, err = run_cli(capsys, "tag", clip, "--model", model, "--device", "gpu7")
+    assert code == 2 and "device 'gpu7'" in err and "Traceback" not in err
+    if not torch.cuda.is_available():
+        code, _, err = run_cli(capsys, "embed", clip, "-m", model, "-o", "x.h5", "--device", "cuda")
+        assert code == 2 and "device 'cuda': CUDA is not available" in err
 
 
 def test_tags_of_test_folder_clips_are_mostly_right(model, mini_mtat, capsys):

@@ -139,6 +139,8 @@ def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir)
     assert ci["pr_auc"][0] <= saved["test"]["pr_auc"] <= ci["pr_auc"][1]
     assert set(saved["per_tag"]) == {"guitar", "classical", "techno", "slow"}
     assert len(saved["history"]) == 8 and saved["epochs_run"] == 8
+    # the steps are part of each epoch: their rate is at least the whole epochs'
+    assert saved["train_step_clips_per_second"] >= saved["train_clips_per_second"] > 0
     for fig in ("auc_through_training", "per_tag_test_roc_auc", "roc_curves", "normalizations"):
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 1000
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()

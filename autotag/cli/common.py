@@ -89,12 +89,19 @@ def add_windowing(p: argparse.ArgumentParser) -> None:
         help=f"decoding processes (default: all cores, {os.cpu_count()}, from 8 files on; "
         "0: decode in the main process)",
     )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        metavar="DEV",
+        help="where the network runs: cpu (default), cuda, cuda:1, ...; decoding and the "
+        "log-mel stay on the CPU",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_tagger(path: str) -> Tagger:
+def load_tagger(path: str, device: str = "cpu") -> Tagger:
     try:
-        return Tagger.load(path)
+        return Tagger.load(path, device)
     except TaggerError as e:
         raise UsageError(str(e)) from None
 

@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    tagger = load_tagger(args.model)
+    tagger = load_tagger(args.model, args.device)
     files, failed = collect(args.paths, sys.stderr)
     if not files:
         return EXIT_FAILED

@@ -72,12 +72,28 @@ class Tagger:
         self.model_config = dict(model.model)
         self.metrics = dict(model.metrics)
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.device = torch.device("cpu")
         self.backend = DEFAULT_BACKEND
 
     @classmethod
-    def load(cls, path: str | Path) -> Tagger:
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Tagger:
         """Read a ``tagger.pt`` (``torch.load(weights_only=True)``); :class:`TaggerError` if unusable."""
-        return cls(read_tagger(path))
+        return cls(read_tagger(path)).to(device)
+
+    def to(self, device: str | torch.device) -> Tagger:
+        """Run the network on ``device`` (``cuda``, ``cuda:1``, ``cpu``); decoding and the log-mel
+        stay on the CPU, in the decoding workers. Probabilities come back as numpy arrays."""
+        try:
+            dev = torch.device(device)
+            if dev.type == "cuda" and not torch.cuda.is_available():
+                raise RuntimeError("CUDA is not available on this machine")
+            self.net.to(dev)
+            self.normalizer.to(dev)
+        except RuntimeError as e:
+            raise TaggerError(f"device {device!r}: {e}") from e
+        self.device = dev
+        self._fast = None
+        return self
 
     # ---------------------------------------------------------------- properties
 
@@ -139,9 +155,9 @@ class Tagger:
         x = torch.as_tensor(mels, dtype=torch.float32)
         probs, embs = [], []
         for i in range(0, len(x), batch_size):
-            p, e = self._forward(x[i : i + batch_size])
-            probs.append(p.numpy())
-            embs.append(e.numpy())
+            p, e = self._forward(x[i : i + batch_size].to(self.device))
+            probs.append(p.float().cpu().numpy())
+            embs.append(e.float().cpu().numpy())
         if not probs:
             return np.zeros((0, len(self.tag_names)), np.float32), np.zeros(
                 (0, self.embedding_dim), np.float32

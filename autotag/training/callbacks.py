@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from pytorch_lightning.callbacks import (
     Callback,
     Checkpoint,
@@ -21,10 +22,13 @@ from autotag.training.module import StageSwitch
 
 
 class Throughput(Callback):
-    """Training wall time and clips/s (train epochs only)."""
+    """Training clips/s two ways: over whole epochs (validation and checkpoints included: what
+    a run costs) and over the training steps alone (epoch start to the last batch's end, the
+    GPU's queue drained: what the model and the loader give)."""
 
     def __init__(self) -> None:
         self.train_seconds = 0.0
+        self.step_seconds = 0.0
         self.train_clips = 0
         self._t0 = 0.0
 
@@ -33,6 +37,10 @@ class Throughput(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.train_clips += len(batch[0]) * trainer.world_size
+        if batch_idx == trainer.num_training_batches - 1:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)  # once per epoch
+            self.step_seconds += time.perf_counter() - self._t0
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.train_seconds += time.perf_counter() - self._t0
@@ -40,6 +48,10 @@ class Throughput(Callback):
     @property
     def clips_per_second(self) -> float:
         return self.train_clips / self.train_seconds if self.train_seconds else math.nan
+
+    @property
+    def step_clips_per_second(self) -> float:
+        return self.train_clips / self.step_seconds if self.step_seconds else math.nan
 
 
 class SaveLast(Checkpoint):

@@ -139,7 +139,12 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
         f"worst tags: {', '.join(f'{t} {a:.3f}' for a, t in ranked[:3])}",
         f"best tags:  {', '.join(f'{t} {a:.3f}' for a, t in ranked[::-1][:3])}",
         f"training: {results['train_seconds']:.0f} s, "
-        f"{results['train_clips_per_second']:.1f} clips/s",
+        f"{results['train_clips_per_second']:.1f} clips/s"
+        + (
+            f" ({results['train_step_clips_per_second']:.1f} in the training steps alone)"
+            if "train_step_clips_per_second" in results
+            else ""
+        ),
         f"run folder: {out}",
         f"test macro ROC-AUC {test['roc_auc']:.4f}  PR-AUC {test['pr_auc']:.4f}",
     ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from autotag.data.datamodule import TagDataModule
@@ -88,6 +89,8 @@ def fit(
         default_root_dir=str(out),
         **plain["trainer"],
     )
+    if plain["channels_last"] and trainer.strategy.root_device.type == "cuda":
+        net.to(memory_format=torch.channels_last)  # 4-d weights only; kept by .to(device)
     t0 = time.perf_counter()
     trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
     fit_seconds = time.perf_counter() - t0
@@ -124,6 +127,7 @@ def fit(
         test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])
         if trainer.is_global_zero  # the other DDP ranks need no interval
         else {},
+        extra={"train_step_clips_per_second": callbacks.speed.step_clips_per_second},
     )
     if trainer.is_global_zero:
         thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
