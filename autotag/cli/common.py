@@ -4,7 +4,6 @@ model, collecting files, progress and error lines."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -12,6 +11,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from autotag.data.progress import progress
+from autotag.data.worker import usable_cores
 from autotag.inference import Tagger, TaggerError, find_audio
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -86,8 +86,9 @@ def add_windowing(p: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=None,
         metavar="N",
-        help=f"decoding processes (default: all cores, {os.cpu_count()}, from 8 files on; "
-        "0: decode in the main process)",
+        help=f"worker processes (default: all usable cores, {usable_cores()}, from 8 files on; "
+        "0: all in this process). With the network on the CPU each worker tags whole songs "
+        "with one thread; on a GPU the workers decode and this process runs the network",
     )
     p.add_argument(
         "--device",

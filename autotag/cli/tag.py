@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if failed or len(files) > 1:
         dt = time.perf_counter() - t0
         print(
-            f"tagged {n_ok} of {len(files)} files in {dt:.1f} s"
+            f"tagged {n_ok} of {len(files)} files in {dt:.2f} s ({len(files) / dt:.1f} files/s)"
             + (f"; {n_silent} silent" if n_silent else "")
             + (f"; {failed} failed" if failed else ""),
             file=sys.stderr,

@@ -50,6 +50,23 @@ def _decode_error(e: Exception) -> str:
     return f"not a valid audio file or unsupported format ({detail})"
 
 
+def downmix(data: np.ndarray) -> np.ndarray:
+    """Mono of ``(samples, channels)``: the channels summed one by one, times 1/channels.
+
+    Not ``mean(axis=1)`` (a reduction over the short axis, ~15x slower) and not a mat-vec
+    product (BLAS threads that keep spinning after the call take the cores of the other
+    decoding workers: 2 workers decoded at half speed). For stereo the result is the same
+    float32 bits as ``(a + b) * 0.5`` computed any other way."""
+    ch = data.shape[1]
+    if ch == 1:
+        return data[:, 0]
+    x = data[:, 0].copy()
+    for c in range(1, ch):
+        x += data[:, c]
+    x *= np.float32(1.0 / ch)
+    return x
+
+
 def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> np.ndarray:
     """Read ``path`` with soundfile (mp3, wav, flac, ogg...), downmix to mono, resample.
 
@@ -68,9 +85,7 @@ def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> 
         raise AudioError(p, f"cannot decode audio: {_decode_error(e)}") from None
     if data.shape[0] == 0:
         raise AudioError(p, "decodes to no samples")
-    # downmix as a mat-vec product: ~15x faster than mean(axis=1) over the short channel axis
-    ch = data.shape[1]
-    x = data @ np.full(ch, 1.0 / ch, dtype=np.float32) if ch > 1 else data[:, 0]
+    x = downmix(data)
     if not np.isfinite(x).all():
         raise AudioError(p, "audio contains NaN or infinite samples")
     if sr != sample_rate:

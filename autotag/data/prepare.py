@@ -30,6 +30,7 @@ from autotag.data.manifest import Manifest
 from autotag.data.progress import progress as progress_bar
 from autotag.data.readers import load_manifest
 from autotag.data.store import STR, is_complete, report, store_name
+from autotag.data.worker import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _run_tasks(
 ) -> None:
     if not tasks:
         return
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     bar = progress_bar(total, "prepare", "clip", initial=initial, disable=not progress)
     t0, n0 = time.perf_counter(), 0
 

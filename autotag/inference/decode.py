@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
 
 from autotag.data.audio import AudioError
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
+from autotag.data.worker import init_worker_process, usable_cores
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
+T = TypeVar("T")
+R = TypeVar("R")
 POOL_MIN_FILES = 8  # fewer files are decoded in the main process unless workers are asked for
 
 
@@ -103,7 +104,7 @@ _worker_hop: float | None = None
 
 def _init_worker(features: dict[str, Any], hop_seconds: float | None) -> None:
     global _worker_front, _worker_hop
-    torch.set_num_threads(1)
+    init_worker_process()
     _worker_front = FrontEnd(FeatureConfig.from_dict(features))
     _worker_hop = hop_seconds
 
@@ -124,6 +125,15 @@ def _pool_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def pool_workers(workers: int | None, n_files: int) -> int:
+    """Processes for ``n_files`` files: ``workers`` (0 or 1: none, work in this process), or
+    with None all cores from :data:`POOL_MIN_FILES` files on (the pool's start costs more than
+    it saves on a few files); never more than the files."""
+    if workers is None:
+        workers = usable_cores() if n_files >= POOL_MIN_FILES else 0
+    return min(workers, n_files)
+
+
 def decode_files(
     front: FrontEnd,
     paths: Sequence[str],
@@ -132,18 +142,14 @@ def decode_files(
     prefetch: int = 4,
     task: Callable[[str], Decoded] = _decode_in_worker,
 ) -> Iterator[Decoded]:
-    """Decode ``paths`` in order, with a process pool of ``workers`` processes.
+    """Decode ``paths`` in order, in a process pool of ``workers`` processes
+    (:func:`pool_workers`; each computes with one torch thread).
 
-    ``workers`` None: all cores from :data:`POOL_MIN_FILES` files on, else in this process (the
-    pool's start, one torch import, costs more than it saves on a few files); 0 or 1: in this
-    process. At most ``prefetch`` files per worker are decoded ahead of the consumer, so memory
-    stays bounded however slow the model is.
-    A worker that dies (a decoder crash on a corrupt file) fails that file only: the files that
-    were in flight are retried one by one, and the pool is restarted for the rest.
+    At most ``prefetch`` files per worker are decoded ahead of the consumer, so memory stays
+    bounded however slow the model is. A worker that dies (a decoder crash on a corrupt file)
+    fails that file only (see :func:`map_files`).
     """
-    if workers is None:
-        workers = (os.cpu_count() or 1) if len(paths) >= POOL_MIN_FILES else 0
-    workers = min(workers, len(paths))
+    workers = pool_workers(workers, len(paths))
     if workers <= 1:
         for p in paths:
             yield decode(front, p, hop_seconds)
@@ -153,9 +159,32 @@ def decode_files(
     def pool(n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(n, _pool_context(), initializer=_init_worker, initargs=init)
 
-    todo = deque(paths)
+    yield from map_files(paths, task, pool, workers, prefetch, _crashed)
+
+
+def _crashed(path: str) -> Decoded:
+    return Decoded(path, None, error=f"{path}: the decoder crashed on this file")
+
+
+def map_files(
+    items: Sequence[T],
+    task: Callable[[T], R],
+    pool: Callable[[int], ProcessPoolExecutor],
+    workers: int,
+    prefetch: int,
+    crashed: Callable[[T], R],
+    split: Callable[[T], list[T]] = lambda item: [item],
+) -> Iterator[R]:
+    """``task(item)`` for every item (a path, or a group of paths) in a pool from
+    ``pool(workers)``; results in order, at most ``workers * prefetch`` items in flight.
+
+    A worker that dies (a decoder crash on a corrupt file) fails that file only: the items in
+    flight are ``split`` into single files and retried one by one, the first in a pool of its
+    own (``crashed(item)`` if it kills that one too), the rest in a new pool.
+    """
+    todo = deque(items)
     ex = pool(workers)
-    pending: deque[tuple[str, Future]] = deque()
+    pending: deque[tuple[T, Future]] = deque()
     try:
         while todo or pending:
             while todo and len(pending) < workers * prefetch:
@@ -168,7 +197,7 @@ def decode_files(
                 ex.shutdown(wait=False, cancel_futures=True)
                 ex = pool(workers)
                 continue
-            p, fut = pending.popleft()
+            item, fut = pending.popleft()
             try:
                 yield fut.result()
                 continue
@@ -176,23 +205,26 @@ def decode_files(
                 pass
             # a worker died: rerun the files in flight alone, then go on with a new pool
             ex.shutdown(wait=False, cancel_futures=True)
-            retry = [p] + [q for q, _ in pending]
+            retry = [one for it in (item, *(q for q, _ in pending)) for one in split(it)]
             pending.clear()
             head = retry.pop(0)
-            yield _isolated(pool, task, head)
+            yield _isolated(pool, task, head, crashed)
             todo.extendleft(reversed(retry))
             ex = pool(workers)
         ex.shutdown(wait=True)
-    finally:  # the consumer stopped early (an error, ^C): do not wait for the decoding ahead
+    finally:  # the consumer stopped early (an error, ^C): do not wait for the work ahead
         ex.shutdown(wait=False, cancel_futures=True)
 
 
 def _isolated(
-    pool: Callable[[int], ProcessPoolExecutor], task: Callable[[str], Decoded], path: str
-) -> Decoded:
-    """Run ``task`` on ``path`` in a pool of its own; a crash fails this file only."""
+    pool: Callable[[int], ProcessPoolExecutor],
+    task: Callable[[T], R],
+    item: T,
+    crashed: Callable[[T], R],
+) -> R:
+    """Run ``task`` on ``item`` in a pool of its own; a crash fails this item only."""
     with pool(1) as ex:
         try:
-            return ex.submit(task, path).result()
+            return ex.submit(task, item).result()
         except BrokenProcessPool:
-            return Decoded(path, None, error=f"{path}: the decoder crashed on this file")
+            return crashed(item)
