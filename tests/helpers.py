@@ -158,3 +158,24 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def store_digest(path: Path) -> str:
+    """sha256 of what a store holds (spectrograms, labels, clip list, statuses, durations,
+    training statistics, features): equal digests mean stores that train identically."""
+    import hashlib
+
+    import h5py
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        for name in ("mel", "labels", "valid", "duration", "clip_id", "tag_counts"):
+            h.update(np.ascontiguousarray(f[name][()]).tobytes())
+        for name in ("status", "split", "tag_names", "rel_path"):
+            h.update("\n".join(f[name].asstr()[()]).encode())
+        for name in ("band_mean", "band_std"):
+            h.update(f["stats"][name][()].tobytes())
+        for key in ("global_mean", "global_std", "n_clips", "n_values"):
+            h.update(repr(f["stats"].attrs[key]).encode())
+        h.update(str(f.attrs["features"]).encode())
+    return h.hexdigest()

@@ -114,6 +114,17 @@ def test_load_audio_resamples_downmixes_and_names_bad_files(tmp_path):
     assert center_crop_or_pad(np.ones(2), 4).tolist() == [0, 1, 1, 0]
 
 
+def test_downmix_is_the_channel_mean():
+    from autotag.data.audio import downmix
+
+    rng = np.random.default_rng(0)
+    for ch in (1, 2, 3, 6):
+        x = rng.uniform(-1, 1, (1000, ch)).astype(np.float32)
+        np.testing.assert_allclose(downmix(x), x.astype(np.float64).mean(axis=1), atol=1e-6)
+    a, b = rng.uniform(-1, 1, (2, 1000)).astype(np.float32)
+    assert np.array_equal(downmix(np.stack([a, b], axis=1)), (a + b) * np.float32(0.5))
+
+
 def test_store_round_trip(mini_store, mini_mtat, mini_features):
     s = MelStore(mini_store)
     m = read_mtat(mini_mtat, **MTAT)
@@ -132,6 +143,25 @@ def test_store_round_trip(mini_store, mini_mtat, mini_features):
     with h5py.File(mini_store) as f:
         assert f["mel"].chunks == (1, 24, 188)
         assert f.attrs["autotag_version"] and f.attrs["complete"]
+
+
+# the store of the mini corpus as autotag 760656c built it (before issue 11's prepare changes:
+# forked workers, freed memory kept, the downmix without BLAS), with 0 and with 2 workers
+STORE_DIGEST_760656C = "84b485f8d647a727d26ca5aafbbe9067d7b13eb440ac1cec0348d9226ec0f90f"
+
+
+def test_the_store_is_the_same_as_before_the_speed_work(
+    mini_store, mini_mtat, mini_features, tmp_path
+):
+    from autotag.data.features import FeatureConfig
+    from autotag.data.prepare import build_store
+    from autotag.data.readers.mtat import read_mtat
+    from tests.helpers import MTAT, store_digest
+
+    pooled = build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),
+                         tmp_path / "pooled.h5", workers=2, shard_size=32, min_audio_seconds=1.0,
+                         progress=False)  # fmt: skip
+    assert store_digest(pooled) == store_digest(mini_store) == STORE_DIGEST_760656C
 
 
 def test_training_statistics_equal_numpy(mini_store):

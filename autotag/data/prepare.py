@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -30,7 +29,7 @@ from autotag.data.manifest import Manifest
 from autotag.data.progress import progress as progress_bar
 from autotag.data.readers import load_manifest
 from autotag.data.store import STR, is_complete, report, store_name
-from autotag.data.worker import usable_cores
+from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ _worker_front: FrontEnd | None = None
 
 def _init_worker(features: dict[str, Any]) -> None:
     global _worker_front
-    torch.set_num_threads(1)
+    init_worker_process()
     _worker_front = FrontEnd(FeatureConfig.from_dict(features))
 
 
@@ -188,13 +187,16 @@ def _run_tasks(
         if workers <= 1:  # in this process: its torch thread count is restored afterwards
             threads = torch.get_num_threads()
             try:
-                _init_worker(features.to_dict())
+                torch.set_num_threads(1)
+                global _worker_front
+                _worker_front = FrontEnd(features)
                 yield from map(_process_shard, tasks)
             finally:
                 torch.set_num_threads(threads)
             return
-        ctx = mp.get_context("spawn")  # no fork after torch has started its thread pools
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(features.to_dict(),)) as pool:
+        with pool_context().Pool(
+            workers, initializer=_init_worker, initargs=(features.to_dict(),)
+        ) as pool:
             yield from pool.imap_unordered(_process_shard, tasks)
 
     try:

@@ -19,8 +19,6 @@ but no tag is judged present (:meth:`Tagger.present_tags`).
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +30,7 @@ import torch
 from torch import nn
 
 from autotag.data.frontend import FrontEnd
-from autotag.data.worker import init_worker_process, usable_cores
+from autotag.data.worker import init_worker_process, pool_context, usable_cores
 from autotag.inference.decode import (
     Decoded,
     decode,
@@ -55,9 +53,9 @@ DEFAULT_BACKEND = "channels_last"
 # dither/noise floor of a blank 16-bit track (about -90 to -84 dBFS): only files with nothing to
 # hear are caught. The probabilities are still computed and reported.
 SILENCE_DBFS = -60.0
-# Song-parallel workers are forked: they start in milliseconds with the model already loaded.
-# Linux only: macOS's system libraries are not fork-safe, and Windows has no fork.
-_FORK = sys.platform.startswith("linux")
+# Song-parallel workers are forked (pool_context): they start in milliseconds with the model
+# already loaded. Linux only: elsewhere the decoding pool serves.
+_FORK = pool_context().get_start_method() == "fork"
 SONGS_PER_TASK = 4
 EVAL_BATCH = 64  # chunks per forward pass: 16 windows of a chunk model are 256 chunks
 
@@ -258,7 +256,7 @@ class Tagger:
         groups = [tuple(paths[i : i + size]) for i in range(0, len(paths), size)]
 
         def pool(n: int) -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(n, mp.get_context("fork"), initializer=init_worker_process)
+            return ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
 
         try:
             with warnings.catch_warnings():  # Python 3.12 warns of fork() in any threaded process
