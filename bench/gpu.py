@@ -154,11 +154,13 @@ def lightning_epochs(
     batch: int,
     epochs: int,
     out: Path,
+    in_memory: bool = True,
+    workers: int = 0,
 ) -> dict[str, float]:
     """``run.fit``'s DataModule and LightningModule on the GPU for ``epochs`` epochs; medians of
     the epochs after the first (cuDNN's autotuning and the copy of the split to the GPU)."""
-    data = {**load_conf("data", "synthetic"), "in_memory": True, "random_crop": None}
-    data["batch_size"] = batch
+    data = {**load_conf("data", "synthetic"), "in_memory": in_memory, "random_crop": None}
+    data["batch_size"], data["num_workers"] = batch, workers
     dm = TagDataModule.from_config(store, data, "global", False, 0)
     feats = dm.store.features
     torch.manual_seed(0)
@@ -258,7 +260,12 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=480.0, help="seconds; later parts skipped")
     ap.add_argument("--apply", type=Path, help="write this gpu_section.md into RESULTS.md")
     ap.add_argument("--smoke", action="store_true", help="CPU, width 1/16: checks the script")
+    ap.add_argument("--only", default="plain,lightning,streamed,train,tag", help="parts to run")
+    ap.add_argument(
+        "--profile", action="store_true", help="Lightning's simple profiler in train.py"
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
     if args.apply:
         write_section(SECTION, args.apply.read_text())
         return
@@ -289,13 +296,13 @@ def main() -> None:
     # 2. plain loop
     torch.backends.cudnn.benchmark = True
     plain = {}
-    for model in ("fcn", "fcn_bn"):
+    for model in ("fcn", "fcn_bn") if "plain" in only else ():
         for bf16 in (False, True):
             for cl in (False, True):
                 key = f"{model} {'bf16-mixed' if bf16 else 'fp32'} {'NHWC' if cl else 'NCHW'}"
                 plain[key] = plain_loop(model, bf16, cl, 32, 30)
                 print(f"[{elapsed():.0f} s] plain {key}: {plain[key]:.0f} clips/s", flush=True)
-    for batch in () if SMOKE else (64, 128):
+    for batch in () if SMOKE or "plain" not in only else (64, 128):
         key = f"fcn_bn bf16-mixed NHWC batch {batch}"
         plain[key] = plain_loop("fcn_bn", True, True, batch, 20)
         print(f"[{elapsed():.0f} s] plain {key}: {plain[key]:.0f} clips/s", flush=True)
@@ -312,6 +319,8 @@ def main() -> None:
         ("fcn_bn", "32-true", True, True, 32),
         ("fcn_bn", "bf16-mixed", True, False, 128),
     ]:
+        if "lightning" not in only:
+            break
         if elapsed() > args.budget * 0.5:
             notes.append(f"Lightning {model} {prec} skipped (time)")
             continue
@@ -320,11 +329,18 @@ def main() -> None:
         light[key] = lightning_epochs(store, model, prec, cl, full, batch, 4, work)
         print(f"[{elapsed():.0f} s] lightning {key}: {light[key]}", flush=True)
     res["lightning"] = light
+    streamed = {}
+    for workers in (2, 4, 8) if "streamed" in only else ():
+        key = f"fcn_bn bf16-mixed NHWC bare, batch 32, streamed from HDF5, {workers} workers"
+        streamed[key] = lightning_epochs(store, "fcn_bn", "bf16-mixed", True, False, 32, 4, work,
+                                         in_memory=False, workers=workers)  # fmt: skip
+        print(f"[{elapsed():.0f} s] {key}: {streamed[key]}", flush=True)
+    res["streamed"] = streamed
     save()
 
     # 4. train.py as a user runs it
     runs = {}
-    for model in ("fcn_bn", "fcn"):
+    for model in ("fcn_bn", "fcn") if "train" in only else ():
         if elapsed() > args.budget * 0.75:
             notes.append(f"train.py {model} skipped (time)")
             continue
@@ -333,6 +349,7 @@ def main() -> None:
         cmd = [sys.executable, "train.py", trainer, f"model={model}", "data.in_memory=true"]
         cmd += ["logger=csv", f"epochs={10 if DEV == 'cuda' else 1}", f"hydra.run.dir={run_dir}"]
         cmd += [] if WIDTH == 1.0 else [f"model.width={WIDTH}"]
+        cmd += ["+trainer.profiler=simple"] if args.profile and model == "fcn_bn" else []
         wall, _ = sh(cmd, out / f"train-{model}.log", env)
         r = json.loads((run_dir / "results.json").read_text())
         runs[model] = {
@@ -350,15 +367,23 @@ def main() -> None:
 
     # 5. tagging
     tag = {}
-    if runs and elapsed() < args.budget * 0.9:
+    if runs and "tag" in only and elapsed() < args.budget * 0.9:
         model = Path(next(iter(runs.values()))["tagger"])
         folder = work / "songs"
-        write_songs(folder, 32, 30.0)
-        for device, workers in ((DEV, None), (DEV, 0), ("cpu", None), ("cpu", 0)):
-            key = f"{device}, workers {'default' if workers is None else workers}"
-            tag[key] = tag_folder(folder, model, device, workers, out / f"tag-{device}.log")
-            print(f"[{elapsed():.0f} s] tag {key}: {tag[key]:.1f} songs/s", flush=True)
+        songs = write_songs(folder, 32, 30.0)
+        big = work / "songs128"
+        big.mkdir()
+        for k in range(4):
+            for p in songs:
+                shutil.copy(p, big / f"{k}_{p.name}")
+        for where, n in ((folder, 32), (big, 128)):
+            for device, workers in ((DEV, None), (DEV, 0), ("cpu", None), ("cpu", 0)):
+                key = f"{n} songs, network on {device}, workers "
+                key += "default" if workers is None else str(workers)
+                tag[key] = tag_folder(where, model, device, workers, out / f"tag-{device}.log")
+                print(f"[{elapsed():.0f} s] tag {key}: {tag[key]:.1f} songs/s", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(big, ignore_errors=True)
     else:
         notes.append("tagging skipped (time)")
     res["tag"] = tag
@@ -407,6 +432,18 @@ def render(res: dict, store: Path) -> str:
                     "first epoch s",
                 ],
                 rows,
+            ),  # fmt: skip
+        ]
+    if res.get("streamed"):
+        parts += [
+            "**Streamed from the HDF5 store** (`data.in_memory=false`, loader workers read "
+            "float16 rows; float32 on the GPU):",
+            table(
+                ["run", "steps clips/s", "first epoch s"],
+                [
+                    [k, fmt(v["step_rate"]), fmt(v["first_epoch_s"])]
+                    for k, v in res["streamed"].items()
+                ],
             ),  # fmt: skip
         ]
     if res["train"]:

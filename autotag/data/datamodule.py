@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class MelDataset(Dataset):
-    """``(spectrogram dB float32 (n_rows, n_frames), labels float32 (K,))`` for rows of a store;
+    """``(spectrogram dB float16 (n_rows, n_frames), labels float32 (K,))`` for rows of a store;
     training items are a random crop of ``crop_frames`` (new every epoch) when it is set.
 
     With ``in_memory`` the split is read once into ``cache`` (float16) and items are plain
@@ -54,7 +54,9 @@ class MelDataset(Dataset):
         if self.crop_frames and self.crop_frames < x.shape[-1]:
             start = np.random.randint(0, x.shape[-1] - self.crop_frames + 1)
             x = x[..., start : start + self.crop_frames]
-        return torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(self.labels[i])
+        # float16 as stored: half the bytes between loader processes and to the GPU; the
+        # DataModule makes it float32 after the transfer (on_after_batch_transfer)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(self.labels[i])
 
 
 class ShardSampler(Sampler[int]):
@@ -215,8 +217,9 @@ class TagDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if not isinstance(batch, torch.Tensor):
-            return batch
+        if not isinstance(batch, torch.Tensor):  # streamed: (float16 spectrograms, labels)
+            x, y = batch
+            return x.float(), y
         # in-memory mode: the batch is item indices; gather from the device copy of the split
         split = self._split_of_current_loader()
         mels, labels = self._device_split(split, batch.device)
