@@ -354,3 +354,40 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
             "error",
             old.feature_config(),
         )
+
+
+def test_last_ckpt_is_throttled_and_never_names_a_removed_best(tmp_path, monkeypatch):
+    """last.ckpt after the first epoch, when `every_s` has passed, when 3 replaced best files
+    wait, and after the last epoch; a replaced best file is removed only after a last.ckpt."""
+    import time
+
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from autotag.training.callbacks import BestCheckpoint, SaveLast
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    removed: list[str] = []
+    monkeypatch.setattr(ModelCheckpoint, "_remove_checkpoint", lambda s, t, f: removed.append(f))
+
+    def run(every_s: float, replaced_at: dict[int, str]) -> list[tuple[int, list[str]]]:
+        removed.clear()
+        best = BestCheckpoint(dirpath=tmp_path)
+        last = SaveLast(tmp_path / "last.ckpt", every_s, best)
+        saves: list[tuple[int, list[str]]] = []
+        trainer = types.SimpleNamespace(sanity_checking=False, should_stop=False, max_epochs=8)
+        trainer.save_checkpoint = lambda path: saves.append((trainer.current_epoch, list(removed)))
+        for epoch in range(8):
+            trainer.current_epoch, clock[0] = epoch, 3.0 * epoch  # 3 s per epoch
+            if epoch in replaced_at:
+                best._remove_checkpoint(trainer, replaced_at[epoch])
+            last.on_train_epoch_end(trainer, None)
+        return saves
+
+    # every 10 s: epochs 0, 4 (12 s), 7 (the last); best files removed only after a save
+    assert run(10.0, {1: "b1", 2: "b2"}) == [(0, []), (4, []), (7, ["b1", "b2"])]
+    assert removed == ["b1", "b2"]
+    # never due by time: 3 replaced files force a save, which then removes them
+    saves = run(1e9, {1: "b1", 2: "b2", 3: "b3"})
+    assert [e for e, _ in saves] == [0, 3, 7] and removed == ["b1", "b2", "b3"]
+    assert run(0.0, {}) == [(e, []) for e in range(8)]  # 0: every epoch

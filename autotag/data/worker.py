@@ -33,7 +33,8 @@ def usable_cores() -> int:
 def pool_context() -> mp.context.BaseContext:
     """``fork`` on Linux: a worker starts in milliseconds with this process's imports (torch's
     1.8 s import is not paid again per worker) and computes with one thread, as PyTorch's
-    DataLoader workers do. ``spawn`` elsewhere (macOS's system libraries are not fork-safe)."""
+    DataLoader workers do (also beside a CUDA context: the workers never touch the GPU).
+    ``spawn`` elsewhere (macOS's system libraries are not fork-safe)."""
     return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 

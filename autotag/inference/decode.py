@@ -7,7 +7,6 @@ tagger can tell silence from music whichever process decoded the file.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,7 +20,7 @@ import numpy as np
 from autotag.data.audio import AudioError
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
-from autotag.data.worker import init_worker_process, usable_cores
+from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
 T = TypeVar("T")
@@ -114,17 +113,6 @@ def _decode_in_worker(path: str) -> Decoded:
     return decode(_worker_front, path, _worker_hop)
 
 
-def _pool_context() -> mp.context.BaseContext:
-    """``forkserver`` (Linux, macOS): workers fork from a clean server process that imported
-    torch once (no fork of this process, whose torch thread pools may be running; no torch import
-    per worker as with ``spawn``). ``spawn`` where forkserver is missing (Windows)."""
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["autotag.inference.decode"])
-        return ctx
-    return mp.get_context("spawn")
-
-
 def pool_workers(workers: int | None, n_files: int) -> int:
     """Processes for ``n_files`` files: ``workers`` (0 or 1: none, work in this process), or
     with None all cores from :data:`POOL_MIN_FILES` files on (the pool's start costs more than
@@ -157,7 +145,7 @@ def decode_files(
     init = (front.cfg.to_dict(), hop_seconds)
 
     def pool(n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(n, _pool_context(), initializer=_init_worker, initargs=init)
+        return ProcessPoolExecutor(n, pool_context(), initializer=_init_worker, initargs=init)
 
     yield from map_files(paths, task, pool, workers, prefetch, _crashed)
 

@@ -81,7 +81,9 @@ def fit(
         eval_batch=max(16, plain["data"]["batch_size"]),
     )
     logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
-    callbacks = RunCallbacks(out, plain["progress_refresh"], log_lr=logger is not None)
+    callbacks = RunCallbacks(
+        out, plain["progress_refresh"], logger is not None, plain["last_ckpt_every_s"]
+    )
     trainer = pl.Trainer(
         max_epochs=plain["epochs"],
         logger=logger if logger is not None else False,
