@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 # The main job: quick CPU preset on the built-in synthetic corpus (generated on first use).
 TRAIN_ARGS ?= experiment=synthetic_cpu
 
-.PHONY: setup train test test-all lint format bench mtat clean help
+.PHONY: setup train test test-all lint format bench bench-all mtat clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -34,9 +34,15 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-bench: setup  ## benchmarks; results go to bench/RESULTS.md
+bench: setup  ## speed goals of issue 11 (idle machine!); results go to bench/RESULTS.md
+	$(PY) bench/prepare_e2e.py
+	$(PY) bench/tag_speed.py
+	$(PY) bench/store_reads.py
+
+bench-all: bench  ## also prepare stages, training steps and the model zoo (an hour on 2 cores)
 	$(PY) bench/prepare.py
 	$(PY) bench/train_step.py
+	$(PY) bench/models.py
 
 mtat: setup  ## download + verify + extract MagnaTagATune into data/mtat (resumable)
 	$(PY) -m autotag.data.download --root data/mtat
