@@ -12,8 +12,10 @@ def main(cfg: DictConfig) -> float:
         run_dir,
         run_info,
     )  # after argument parsing
+    from autotag.data.worker import keep_freed_memory
     from autotag.training.run import fit
 
+    keep_freed_memory()  # this process is ours: 2x faster CPU training (bench/RESULTS.md)
     results = fit(absolute_paths(check_group_names(cfg)), out_dir=run_dir(), run=run_info(cfg))
     return results["val"]["roc_auc"]  # the objective a Hydra sweeper (Optuna) maximizes
 

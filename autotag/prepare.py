@@ -14,10 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from autotag.config import absolute_paths
 from autotag.data.prepare import ensure_store
+from autotag.data.worker import keep_freed_memory
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
 def main(cfg: DictConfig) -> None:
+    keep_freed_memory()  # this process is ours; its workers inherit it
     cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
     path = ensure_store(plain["data"], plain["features"])

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from autotag.cli import compare, embed, export, robustness, similar, tag
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
+from autotag.data.worker import keep_freed_memory
 
 COMMANDS = (tag, embed, similar, export, compare, robustness)
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``autotag``; returns the exit code."""
+    keep_freed_memory()  # this process is ours (autotag/data/worker.py says why)
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
