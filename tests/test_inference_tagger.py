@@ -132,6 +132,21 @@ def test_the_song_pool_tags_like_this_process_in_order(tagger, mini_mtat, tmp_pa
             assert a.n_windows == b.n_windows and a.peak_dbfs == b.peak_dbfs
 
 
+def test_two_song_pools_consumed_in_turn_keep_their_own_settings(tagger, mini_mtat):
+    paths = [str(p) for p in sorted((mini_mtat / "4").glob("*.mp3"))[:6]]
+    a = tagger.tag_files(paths, agg="mean", workers=2)
+    b = tagger.tag_files(paths, hop=1.0, agg="max", workers=2)
+    got_a, got_b = [], []
+    for x, y in zip(a, b):  # both pools alive, their workers forked in turn
+        got_a.append(x)
+        got_b.append(y)
+    for got, hop, agg in ((got_a, None, "mean"), (got_b, 1.0, "max")):
+        alone = list(tagger.tag_files(paths, hop=hop, agg=agg, workers=0))
+        assert [s.n_windows for s in got] == [s.n_windows for s in alone]
+        for g, r in zip(got, alone):
+            np.testing.assert_allclose(g.probs, r.probs, atol=1e-5)
+
+
 def test_a_decoder_crash_in_the_song_pool_fails_only_that_file(
     tagger, mini_mtat, tmp_path, monkeypatch
 ):

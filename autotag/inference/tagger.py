@@ -18,6 +18,7 @@ but no tag is judged present (:meth:`Tagger.present_tags`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -248,25 +249,26 @@ class Tagger:
     def _tag_in_song_pool(
         self, paths: list[str], hop: float | None, agg: str, batch_size: int, workers: int
     ) -> Iterator[SongPrediction]:
-        global _pool_job
-        _pool_job = (self, hop, agg, batch_size)  # inherited by the forked workers
+        key = next(_job_keys)
+        _pool_jobs[key] = (self, hop, agg, batch_size)  # inherited by the forked workers
         # a few songs per task: the network runs 1.35x faster per window on batches of 4
         # windows than of 1 (one thread); few enough that every worker gets several tasks
         size = min(SONGS_PER_TASK, max(1, len(paths) // (2 * workers)))
-        groups = [tuple(paths[i : i + size]) for i in range(0, len(paths), size)]
+        tasks = [(key, tuple(paths[i : i + size])) for i in range(0, len(paths), size)]
 
         def pool(n: int) -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
+            ex = ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
+            with warnings.catch_warnings():  # Python 3.12 warns of any fork() beside threads
+                warnings.filterwarnings("ignore", ".*multi-threaded.*fork.*")
+                ex.submit(int).result()  # the workers fork here, all at once
+            return ex
 
         try:
-            with warnings.catch_warnings():  # Python 3.12 warns of fork() in any threaded process
-                warnings.filterwarnings("ignore", ".*multi-threaded.*fork.*")
-                for songs in map_files(
-                    groups, _tag_in_worker, pool, workers, 2, _songs_crashed, _one_by_one
-                ):
-                    yield from songs
+            for songs in map_files(tasks, _tag_in_worker, pool, workers, 2, _songs_crashed,
+                                   _one_by_one):  # fmt: skip
+                yield from songs
         finally:
-            _pool_job = None
+            del _pool_jobs[key]
 
     def _tag_songs(
         self, paths: Sequence[str], hop: float | None, agg: str, batch_size: int
@@ -374,18 +376,23 @@ def _optimized(net: nn.Module, example: torch.Tensor) -> Callable | None:
         return None
 
 
-_pool_job: tuple[Tagger, float | None, str, int] | None = None  # set before the pool forks
+# the jobs of the song pools running in this process, by key; a worker forked while a job is
+# here finds it (a second pool started meanwhile, or a restarted one, has its own key)
+_pool_jobs: dict[int, tuple[Tagger, float | None, str, int]] = {}
+_job_keys = itertools.count()
+SongTask = tuple[int, tuple[str, ...]]
 
 
-def _tag_in_worker(paths: tuple[str, ...]) -> list[SongPrediction]:
-    assert _pool_job is not None, "a song worker must be forked from a tagging process"
-    tagger, hop, agg, batch_size = _pool_job
+def _tag_in_worker(task: SongTask) -> list[SongPrediction]:
+    key, paths = task
+    tagger, hop, agg, batch_size = _pool_jobs[key]
     return tagger._tag_songs(paths, hop, agg, batch_size)
 
 
-def _one_by_one(paths: tuple[str, ...]) -> list[tuple[str, ...]]:
-    return [(p,) for p in paths]
+def _one_by_one(task: SongTask) -> list[SongTask]:
+    key, paths = task
+    return [(key, (p,)) for p in paths]
 
 
-def _songs_crashed(paths: tuple[str, ...]) -> list[SongPrediction]:
-    return [SongPrediction(p, error=f"{p}: the decoder crashed on this file") for p in paths]
+def _songs_crashed(task: SongTask) -> list[SongPrediction]:
+    return [SongPrediction(p, error=f"{p}: the decoder crashed on this file") for p in task[1]]
