@@ -196,8 +196,21 @@ def test_json_and_csv_agree(model, mini_mtat, capsys):
 
 
 def test_console_script_is_declared():
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'autotag = "autotag.cli:main"' in text
+    """The declared entry is autotag.cli.command (the program: it keeps freed memory, then
+    runs main); ``python -m autotag.cli`` is the same program."""
+    import importlib
+    import subprocess
+    import sys
+
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, name = scripts["autotag"].split(":")
+    from autotag.cli import command
+
+    assert getattr(importlib.import_module(module), name) is command
+    p = subprocess.run([sys.executable, "-m", "autotag.cli", "--help"], capture_output=True)
+    assert p.returncode == 0 and b"usage: autotag" in p.stdout
 
 
 def test_corrupt_mp3s_give_one_clear_line_and_no_decoder_chatter(model, tmp_path, capfd):

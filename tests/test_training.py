@@ -376,12 +376,15 @@ def test_last_ckpt_is_throttled_and_never_names_a_removed_best(tmp_path, monkeyp
         last = SaveLast(tmp_path / "last.ckpt", every_s, best)
         saves: list[tuple[int, list[str]]] = []
         trainer = types.SimpleNamespace(sanity_checking=False, should_stop=False, max_epochs=8)
+        trainer.strategy = types.SimpleNamespace(broadcast=lambda obj, src: obj)
         trainer.save_checkpoint = lambda path: saves.append((trainer.current_epoch, list(removed)))
         for epoch in range(8):
             trainer.current_epoch, clock[0] = epoch, 3.0 * epoch  # 3 s per epoch
+            trainer.global_step = 10 * (epoch + 1)
             if epoch in replaced_at:
                 best._remove_checkpoint(trainer, replaced_at[epoch])
             last.on_train_epoch_end(trainer, None)
+        last.on_train_end(trainer, None)  # the last epoch is saved already: no second save
         return saves
 
     # every 10 s: epochs 0, 4 (12 s), 7 (the last); best files removed only after a save
@@ -391,3 +394,14 @@ def test_last_ckpt_is_throttled_and_never_names_a_removed_best(tmp_path, monkeyp
     saves = run(1e9, {1: "b1", 2: "b2", 3: "b3"})
     assert [e for e, _ in saves] == [0, 3, 7] and removed == ["b1", "b2", "b3"]
     assert run(0.0, {}) == [(e, []) for e in range(8)]  # 0: every epoch
+    # training stopped by max_steps within the time limit: saved when training ends
+    last = SaveLast(tmp_path / "last.ckpt", 1e9)
+    steps: list[int] = []
+    trainer = types.SimpleNamespace(sanity_checking=False, should_stop=False, max_epochs=8,
+                                    current_epoch=0, global_step=10)  # fmt: skip
+    trainer.strategy = types.SimpleNamespace(broadcast=lambda obj, src: obj)
+    trainer.save_checkpoint = lambda path: steps.append(trainer.global_step)
+    last.on_train_epoch_end(trainer, None)
+    trainer.current_epoch, trainer.global_step = 1, 15
+    last.on_train_end(trainer, None)
+    assert steps == [10, 15]

@@ -33,8 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``autotag``; returns the exit code."""
-    keep_freed_memory()  # this process is ours (autotag/data/worker.py says why)
+    """The ``autotag`` command line on ``argv``; returns the exit code."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -56,3 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def command() -> int:
+    """The ``autotag`` program (console script, ``python -m autotag.cli``): its process is
+    ours, so it keeps freed memory first (autotag/data/worker.py says why); :func:`main`, which
+    other programs and the tests call, leaves their allocator alone."""
+    keep_freed_memory()
+    return main()

@@ -2,6 +2,6 @@
 
 import sys
 
-from autotag.cli import main
+from autotag.cli import command
 
-sys.exit(main())
+sys.exit(command())

@@ -19,6 +19,7 @@ import ctypes
 import multiprocessing as mp
 import os
 import sys
+import warnings
 
 import torch
 
@@ -39,7 +40,14 @@ def pool_context() -> mp.context.BaseContext:
     1.8 s import is not paid again per worker) and computes with one thread, as PyTorch's
     DataLoader workers do (also beside a CUDA context: the workers never touch the GPU).
     ``spawn`` elsewhere (macOS's system libraries are not fork-safe)."""
-    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    if not sys.platform.startswith("linux"):
+        return mp.get_context("spawn")
+    # Python 3.12 warns of any fork() beside threads; these workers start with one thread and
+    # never touch the GPU (the DataLoader's pattern), so the warning would only alarm users
+    warnings.filterwarnings(
+        "ignore", r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)", DeprecationWarning
+    )
+    return mp.get_context("fork")
 
 
 def keep_freed_memory() -> bool:

@@ -257,11 +257,7 @@ class Tagger:
         tasks = [(key, tuple(paths[i : i + size])) for i in range(0, len(paths), size)]
 
         def pool(n: int) -> ProcessPoolExecutor:
-            ex = ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
-            with warnings.catch_warnings():  # Python 3.12 warns of any fork() beside threads
-                warnings.filterwarnings("ignore", ".*multi-threaded.*fork.*")
-                ex.submit(int).result()  # the workers fork here, all at once
-            return ex
+            return ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
 
         try:
             for songs in map_files(tasks, _tag_in_worker, pool, workers, 2, _songs_crashed,

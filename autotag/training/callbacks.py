@@ -110,19 +110,28 @@ class SaveLast(Checkpoint):
         self.every_s = every_s
         self.best = best
         self._saved_at = -math.inf
+        self._saved_step = -1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
         last = trainer.should_stop or 0 <= max_epochs <= trainer.current_epoch + 1
-        due = time.monotonic() - self._saved_at >= self.every_s
+        # rank 0's clock decides for every rank: save_checkpoint ends at a barrier
+        due = trainer.strategy.broadcast(time.monotonic() - self._saved_at >= self.every_s, 0)
         crowded = self.best is not None and len(self.best.replaced) >= self.MAX_REPLACED
         if last or due or crowded:
-            trainer.save_checkpoint(self.path)
-            self._saved_at = time.monotonic()
-            if self.best is not None:
-                self.best.release(trainer)
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.global_step != self._saved_step:  # stopped otherwise (max_steps, max_time)
+            self._save(trainer)
+
+    def _save(self, trainer) -> None:
+        trainer.save_checkpoint(self.path)
+        self._saved_at, self._saved_step = time.monotonic(), trainer.global_step
+        if self.best is not None:
+            self.best.release(trainer)
 
 
 class EpochLines(ProgressBar):
