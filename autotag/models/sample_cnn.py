@@ -1,0 +1,150 @@
+"""Sample-level CNNs on raw waveforms: Lee et al. 2017 ("Sample-level deep convolutional neural
+networks for music auto-tagging using raw waveforms") and its squeeze-and-excitation variant,
+Kim et al. 2018 ("Sample-level CNN architectures for music auto-tagging using raw waveforms"),
+as Won et al. 2020 compared them (reference code: minzwon/sota-music-tagging-models).
+
+Input: ``(batch, 1, n_samples)`` (a waveform "spectrogram" of one row), 59,049 samples = 3^10
+(3.69 s at 16 kHz): a stride-3 convolution and nine blocks that each end in a max-pool of 3
+take it to one step. Longer inputs end in more steps, reduced by a global max.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autotag.models import blocks
+from autotag.models.registry import register
+
+CHANNELS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # the nine blocks' outputs
+FIRST = 128  # the stride-3 front convolution's channels
+
+
+def _waveform(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, samples)``, ``(batch, 1, samples)`` or ``(batch, 1, 1, samples)`` →
+    ``(batch, 1, samples)``."""
+    if x.dim() == 2:
+        return x.unsqueeze(1)
+    if x.dim() == 4:
+        x = x.squeeze(1)
+    if x.dim() != 3 or x.shape[1] != 1:
+        raise ValueError(f"a waveform model takes (batch, 1, samples); got {tuple(x.shape)}")
+    return x
+
+
+def _check_length(arch: str, n_rows: int, n_samples: int) -> None:
+    if n_rows != 1:
+        raise ValueError(
+            f"{arch} takes a waveform (one row), got {n_rows} rows: use features=waveform"
+        )
+    if n_samples < 3 ** (len(CHANNELS) + 1):
+        raise blocks.too_small(
+            arch, n_rows, n_samples, f"needs at least {3 ** (len(CHANNELS) + 1)} samples"
+        )
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2 if stride == 1 else 0),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(),
+    ]
+
+
+@register("sample_cnn")
+class SampleCNN(nn.Module):
+    """Lee et al. 2017: Conv1d(1→128, 3, stride 3) → BN → ReLU; nine blocks of Conv1d(3) → BN →
+    ReLU → max-pool 3 (channels :data:`CHANNELS`); Conv1d(512→512, 1) → BN → ReLU; dropout;
+    linear. ``embed`` is the 512 values after the 1×1 block."""
+
+    def __init__(
+        self, n_mels: int, n_frames: int, n_classes: int, *, width: float, dropout: float
+    ) -> None:
+        super().__init__()
+        blocks.check_width(width)
+        blocks.check_dropout(dropout)
+        _check_length("sample_cnn", n_mels, n_frames)
+        c = [blocks.scaled(ch, width) for ch in CHANNELS]
+        first = blocks.scaled(FIRST, width)
+        layers: list[nn.Module] = _conv_bn_relu(1, first, 3, stride=3)
+        for c_in, c_out in zip([first, *c[:-1]], c):
+            layers += [*_conv_bn_relu(c_in, c_out, 3), nn.MaxPool1d(3)]
+        layers += _conv_bn_relu(c[-1], c[-1], 1)
+        self.body = nn.Sequential(*layers)
+        self.embedding_dim = c[-1]
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(c[-1], n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(_waveform(x)).amax(dim=-1)
+
+    def head(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(emb))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class ResSEBlock(nn.Module):
+    """Kim et al. 2018's block: conv → BN → ReLU → conv → BN, scaled channel by channel by a
+    squeeze-and-excitation gate (global mean → linear C→C → ReLU → linear C→C → sigmoid; no
+    reduction, as in the paper), added to the input (through a kernel-3 conv + BN when the
+    channels change), then ReLU and max-pool 3."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv1d(c_in, c_out, 3, padding=1),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(),
+            nn.Conv1d(c_out, c_out, 3, padding=1),
+            nn.BatchNorm1d(c_out),
+        )
+        self.excite = nn.Sequential(
+            nn.Linear(c_out, c_out), nn.ReLU(), nn.Linear(c_out, c_out), nn.Sigmoid()
+        )
+        self.shortcut = (
+            nn.Sequential(nn.Conv1d(c_in, c_out, 3, padding=1), nn.BatchNorm1d(c_out))
+            if c_in != c_out
+            else nn.Identity()
+        )
+        self.pool = nn.MaxPool1d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        gate = self.excite(out.mean(dim=-1)).unsqueeze(-1)
+        return self.pool(torch.relu(self.shortcut(x) + out * gate))
+
+
+@register("sample_cnn_se")
+class SampleCNNSE(nn.Module):
+    """Kim et al. 2018: the front convolution of :class:`SampleCNN`, nine :class:`ResSEBlock`
+    with the same channels, then dense 512 → BN → ReLU → dropout → linear. ``embed`` is the
+    dense layer's 512 values after the ReLU."""
+
+    def __init__(
+        self, n_mels: int, n_frames: int, n_classes: int, *, width: float, dropout: float
+    ) -> None:
+        super().__init__()
+        blocks.check_width(width)
+        blocks.check_dropout(dropout)
+        _check_length("sample_cnn_se", n_mels, n_frames)
+        c = [blocks.scaled(ch, width) for ch in CHANNELS]
+        first = blocks.scaled(FIRST, width)
+        self.front = nn.Sequential(*_conv_bn_relu(1, first, 3, stride=3))
+        self.blocks = nn.Sequential(
+            *(ResSEBlock(c_in, c_out) for c_in, c_out in zip([first, *c[:-1]], c))
+        )
+        self.dense = nn.Sequential(nn.Linear(c[-1], c[-1]), nn.BatchNorm1d(c[-1]), nn.ReLU())
+        self.embedding_dim = c[-1]
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(c[-1], n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.blocks(self.front(_waveform(x))).amax(dim=-1))
+
+    def head(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(emb))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))

@@ -1,0 +1,90 @@
+"""Raw-audio models (issue 13): the sample-level CNN and its SE variant, by hand counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autotag.models import build_model
+
+K = 50
+SAMPLES = 59049  # 3^10: 3.69 s at 16 kHz
+
+
+def conv1d(c_in: int, c_out: int, k: int) -> int:  # weights + bias, as in the reference
+    return c_in * c_out * k + c_out
+
+
+def bn(c: int) -> int:  # weight + bias (running statistics are buffers)
+    return 2 * c
+
+
+def linear(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+OUT = [128, 128, 256, 256, 256, 256, 256, 256, 512]
+IN = [128, *OUT[:-1]]
+
+
+def _trainable(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def _net(arch: str, width: float = 1.0, n_samples: int = SAMPLES, k: int = K):
+    return build_model({"arch": arch, "width": width, "dropout": 0.5}, 1, n_samples, k)
+
+
+def test_sample_cnn_has_the_papers_parameters_and_shapes():
+    front = conv1d(1, 128, 3) + bn(128)
+    body = sum(conv1d(i, o, 3) + bn(o) for i, o in zip(IN, OUT))
+    last = conv1d(512, 512, 1) + bn(512)
+    net = _net("sample_cnn")
+    assert _trainable(net) == front + body + last + linear(512, K)
+    x = torch.randn(2, 1, SAMPLES)
+    net.eval()
+    assert net(x).shape == (2, K) and net.embed(x).shape == (2, 512)
+    assert torch.equal(net(x), net.head(net.embed(x)))
+    assert net(x[:, 0]).shape == (2, K)  # (batch, samples) works too
+
+
+def test_sample_cnn_se_has_the_papers_parameters_and_shapes():
+    def block(c_in: int, c_out: int) -> int:
+        n = conv1d(c_in, c_out, 3) + bn(c_out) + conv1d(c_out, c_out, 3) + bn(c_out)
+        n += 2 * linear(c_out, c_out)  # squeeze and excitation, no reduction
+        if c_in != c_out:
+            n += conv1d(c_in, c_out, 3) + bn(c_out)  # shortcut
+        return n
+
+    front = conv1d(1, 128, 3) + bn(128)
+    head = linear(512, 512) + bn(512) + linear(512, K)
+    net = _net("sample_cnn_se")
+    assert _trainable(net) == front + sum(block(i, o) for i, o in zip(IN, OUT)) + head
+    net.eval()
+    x = torch.randn(3, 1, SAMPLES)
+    assert net(x).shape == (3, K) and net.embed(x).shape == (3, 512)
+
+
+def test_the_excitation_gate_scales_channels_and_the_shortcut_adds():
+    """One block by hand: relu(shortcut(x) + conv(x) * sigmoid(W2 relu(W1 mean(conv(x))))),
+    then a max-pool of 3."""
+    from autotag.models.sample_cnn import ResSEBlock
+
+    torch.manual_seed(0)
+    block = ResSEBlock(4, 4).eval()
+    x = torch.randn(2, 4, 27)
+    out = block.conv(x)
+    w1, w2 = block.excite[0], block.excite[2]
+    gate = torch.sigmoid(w2(torch.relu(w1(out.mean(-1)))))
+    want = torch.nn.functional.max_pool1d(torch.relu(x + out * gate[..., None]), 3)
+    torch.testing.assert_close(block(x), want)
+
+
+@pytest.mark.parametrize("arch", ["sample_cnn", "sample_cnn_se"])
+def test_waveform_models_refuse_short_or_spectrogram_input(arch):
+    with pytest.raises(ValueError, match="at least 59049 samples"):
+        _net(arch, n_samples=SAMPLES - 1)
+    with pytest.raises(ValueError, match="one row"):
+        build_model({"arch": arch, "width": 1.0, "dropout": 0.5}, 128, SAMPLES, K)
+    net = _net(arch, width=0.125, n_samples=2 * SAMPLES).eval()  # longer: a global max
+    assert net(torch.randn(2, 1, 2 * SAMPLES)).shape == (2, K)
