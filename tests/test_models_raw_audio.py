@@ -49,17 +49,17 @@ def test_sample_cnn_has_the_papers_parameters_and_shapes():
 
 
 def test_sample_cnn_se_has_the_papers_parameters_and_shapes():
-    def block(c_in: int, c_out: int) -> int:
-        n = conv1d(c_in, c_out, 3) + bn(c_out) + conv1d(c_out, c_out, 3) + bn(c_out)
+    def block(c_in: int, c_out: int, k: int = 3, stride: int = 1) -> int:
+        n = conv1d(c_in, c_out, k) + bn(c_out) + conv1d(c_out, c_out, k) + bn(c_out)
         n += 2 * linear(c_out, c_out)  # squeeze and excitation, no reduction
-        if c_in != c_out:
-            n += conv1d(c_in, c_out, 3) + bn(c_out)  # shortcut
+        if c_in != c_out or stride != 1:
+            n += conv1d(c_in, c_out, k) + bn(c_out)  # shortcut
         return n
 
-    front = conv1d(1, 128, 3) + bn(128)
+    blocks = block(1, 128, 3, 3) + sum(block(i, o) for i, o in zip(IN, OUT)) + block(512, 512, 1)
     head = linear(512, 512) + bn(512) + linear(512, K)
     net = _net("sample_cnn_se")
-    assert _trainable(net) == front + sum(block(i, o) for i, o in zip(IN, OUT)) + head
+    assert _trainable(net) == blocks + head
     net.eval()
     x = torch.randn(3, 1, SAMPLES)
     assert net(x).shape == (3, K) and net.embed(x).shape == (3, 512)

@@ -1,4 +1,4 @@
-"""Sample-level CNNs on raw waveforms: Lee et al. 2017 ("Sample-level deep convolutional neural
+"""Sample-level CNNs on raw waveforms (layer plans from Won et al.'s reference code): Lee et al. 2017 ("Sample-level deep convolutional neural
 networks for music auto-tagging using raw waveforms") and its squeeze-and-excitation variant,
 Kim et al. 2018 ("Sample-level CNN architectures for music auto-tagging using raw waveforms"),
 as Won et al. 2020 compared them (reference code: minzwon/sota-music-tagging-models).
@@ -45,7 +45,7 @@ def _check_length(arch: str, n_rows: int, n_samples: int) -> None:
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
     return [
-        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2 if stride == 1 else 0),
+        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2),
         nn.BatchNorm1d(c_out),
         nn.ReLU(),
     ]
@@ -88,27 +88,30 @@ class SampleCNN(nn.Module):
 class ResSEBlock(nn.Module):
     """Kim et al. 2018's block: conv → BN → ReLU → conv → BN, scaled channel by channel by a
     squeeze-and-excitation gate (global mean → linear C→C → ReLU → linear C→C → sigmoid; no
-    reduction, as in the paper), added to the input (through a kernel-3 conv + BN when the
-    channels change), then ReLU and max-pool 3."""
+    reduction, as in the reference code), added to the input (through a conv + BN of the same
+    kernel and stride when the channels or the stride change), then ReLU and a max-pool."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, pool: int = 3):
         super().__init__()
+        pad = kernel // 2
         self.conv = nn.Sequential(
-            nn.Conv1d(c_in, c_out, 3, padding=1),
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad),
             nn.BatchNorm1d(c_out),
             nn.ReLU(),
-            nn.Conv1d(c_out, c_out, 3, padding=1),
+            nn.Conv1d(c_out, c_out, kernel, padding=pad),
             nn.BatchNorm1d(c_out),
         )
         self.excite = nn.Sequential(
             nn.Linear(c_out, c_out), nn.ReLU(), nn.Linear(c_out, c_out), nn.Sigmoid()
         )
         self.shortcut = (
-            nn.Sequential(nn.Conv1d(c_in, c_out, 3, padding=1), nn.BatchNorm1d(c_out))
-            if c_in != c_out
+            nn.Sequential(
+                nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad), nn.BatchNorm1d(c_out)
+            )
+            if c_in != c_out or stride != 1
             else nn.Identity()
         )
-        self.pool = nn.MaxPool1d(3)
+        self.pool = nn.MaxPool1d(pool) if pool > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
@@ -118,9 +121,10 @@ class ResSEBlock(nn.Module):
 
 @register("sample_cnn_se")
 class SampleCNNSE(nn.Module):
-    """Kim et al. 2018: the front convolution of :class:`SampleCNN`, nine :class:`ResSEBlock`
-    with the same channels, then dense 512 → BN → ReLU → dropout → linear. ``embed`` is the
-    dense layer's 512 values after the ReLU."""
+    """Kim et al. 2018, as in Won et al.'s reference code: eleven :class:`ResSEBlock` with the
+    layer plan of :class:`SampleCNN` (the first with kernel 3 and stride 3, no pool; nine with
+    max-pool 3 and the channels :data:`CHANNELS`; the last with kernel 1, no pool), then dense
+    512 → BN → ReLU → dropout → linear. ``embed`` is the dense layer's 512 values after the ReLU."""
 
     def __init__(
         self, n_mels: int, n_frames: int, n_classes: int, *, width: float, dropout: float
@@ -131,9 +135,10 @@ class SampleCNNSE(nn.Module):
         _check_length("sample_cnn_se", n_mels, n_frames)
         c = [blocks.scaled(ch, width) for ch in CHANNELS]
         first = blocks.scaled(FIRST, width)
-        self.front = nn.Sequential(*_conv_bn_relu(1, first, 3, stride=3))
         self.blocks = nn.Sequential(
-            *(ResSEBlock(c_in, c_out) for c_in, c_out in zip([first, *c[:-1]], c))
+            ResSEBlock(1, first, kernel=3, stride=3, pool=1),
+            *(ResSEBlock(c_in, c_out) for c_in, c_out in zip([first, *c[:-1]], c)),
+            ResSEBlock(c[-1], c[-1], kernel=1, pool=1),
         )
         self.dense = nn.Sequential(nn.Linear(c[-1], c[-1]), nn.BatchNorm1d(c[-1]), nn.ReLU())
         self.embedding_dim = c[-1]
@@ -141,7 +146,7 @@ class SampleCNNSE(nn.Module):
         self.classifier = nn.Linear(c[-1], n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.blocks(self.front(_waveform(x))).amax(dim=-1))
+        return self.dense(self.blocks(_waveform(x)).amax(dim=-1))
 
     def head(self, emb: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(emb))
