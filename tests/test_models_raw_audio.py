@@ -88,3 +88,50 @@ def test_waveform_models_refuse_short_or_spectrogram_input(arch):
         build_model({"arch": arch, "width": 1.0, "dropout": 0.5}, 128, SAMPLES, K)
     net = _net(arch, width=0.125, n_samples=2 * SAMPLES).eval()  # longer: a global max
     assert net(torch.randn(2, 1, 2 * SAMPLES)).shape == (2, K)
+
+
+def conv2d(c_in: int, c_out: int) -> int:  # 3x3 with bias
+    return c_in * c_out * 9 + c_out
+
+
+def _harmonic(width: float = 1.0, n_samples: int = 80000, k: int = K):
+    cfg = {"arch": "harmonic_cnn", "width": width, "dropout": 0.5, "sample_rate": 16000}
+    return build_model(cfg, 1, n_samples, k)
+
+
+def test_harmonic_cnn_has_the_papers_parameters_and_shapes():
+    res = lambda c: 2 * (conv2d(c, c) + bn(c))  # noqa: E731  conv-BN-ReLU-conv-BN, no shortcut
+    front = 1 + bn(6)  # Q, then BatchNorm2d over the 6 harmonics
+    body = conv2d(6, 128) + bn(128) + 3 * res(128) + conv2d(128, 256) + bn(256) + 2 * res(256)
+    head = linear(256, 256) + bn(256) + linear(256, K)
+    net = _harmonic()
+    assert _trainable(net) == front + body + head
+    net.eval()
+    x = torch.randn(2, 1, 80000)
+    spec = net.front(x)
+    assert spec.shape == (2, 6, 128, 80000 // 256 + 1)
+    assert net(x).shape == (2, K) and net.embed(x).shape == (2, 256)
+    with pytest.raises(ValueError, match="STFT frames"):
+        _harmonic(n_samples=256 * 200)
+
+
+def test_harmonic_filters_follow_the_formula_and_q_learns():
+    from autotag.models.harmonic_cnn import centre_frequencies, harmonic_filterbank
+
+    f = centre_frequencies()
+    assert f.shape == (768,)
+    assert f[0].item() == pytest.approx(32.7032, abs=1e-3)  # C1
+    assert f[127].item() == pytest.approx(32.7032 * 2 ** (127 / 24), rel=1e-6)  # ~1281 Hz
+    assert f[127].item() == pytest.approx(1281, abs=1)
+    for h in range(6):  # harmonic h+1 of each centre
+        torch.testing.assert_close(f[128 * h : 128 * (h + 1)], f[:128] * (h + 1))
+    q = torch.tensor([1.5])
+    fb = harmonic_filterbank(f, q, 257, 16000)
+    bins = torch.linspace(0, 8000, 257)
+    for band in (0, 200, 500, 767):
+        bw = (0.1079 * f[band] + 24.7) / 1.5
+        want = torch.clamp(1 - 2 * (bins - f[band]).abs() / bw, min=0)
+        torch.testing.assert_close(fb[:, band], want)
+    net = _harmonic(width=0.125)
+    net(torch.randn(2, 1, 80000)).sum().backward()
+    assert net.front.q.grad is not None and net.front.q.grad.abs().item() > 0
