@@ -32,7 +32,13 @@ def _waveform(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _check_length(arch: str, n_rows: int, n_samples: int) -> None:
+def _channels(
+    arch: str, n_rows: int, n_samples: int, width: float, dropout: float
+) -> tuple[int, list[int]]:
+    """The front convolution's and the nine blocks' channels at ``width``, after checking the
+    arguments and that the input is a waveform long enough for the ten stride/pool steps."""
+    blocks.check_width(width)
+    blocks.check_dropout(dropout)
     if n_rows != 1:
         raise ValueError(
             f"{arch} takes a waveform (one row), got {n_rows} rows: use features=waveform"
@@ -41,6 +47,7 @@ def _check_length(arch: str, n_rows: int, n_samples: int) -> None:
         raise blocks.too_small(
             arch, n_rows, n_samples, f"needs at least {3 ** (len(CHANNELS) + 1)} samples"
         )
+    return blocks.scaled(FIRST, width), [blocks.scaled(ch, width) for ch in CHANNELS]
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -61,11 +68,7 @@ class SampleCNN(nn.Module):
         self, n_mels: int, n_frames: int, n_classes: int, *, width: float, dropout: float
     ) -> None:
         super().__init__()
-        blocks.check_width(width)
-        blocks.check_dropout(dropout)
-        _check_length("sample_cnn", n_mels, n_frames)
-        c = [blocks.scaled(ch, width) for ch in CHANNELS]
-        first = blocks.scaled(FIRST, width)
+        first, c = _channels("sample_cnn", n_mels, n_frames, width, dropout)
         layers: list[nn.Module] = _conv_bn_relu(1, first, 3, stride=3)
         for c_in, c_out in zip([first, *c[:-1]], c):
             layers += [*_conv_bn_relu(c_in, c_out, 3), nn.MaxPool1d(3)]
@@ -130,11 +133,7 @@ class SampleCNNSE(nn.Module):
         self, n_mels: int, n_frames: int, n_classes: int, *, width: float, dropout: float
     ) -> None:
         super().__init__()
-        blocks.check_width(width)
-        blocks.check_dropout(dropout)
-        _check_length("sample_cnn_se", n_mels, n_frames)
-        c = [blocks.scaled(ch, width) for ch in CHANNELS]
-        first = blocks.scaled(FIRST, width)
+        first, c = _channels("sample_cnn_se", n_mels, n_frames, width, dropout)
         self.blocks = nn.Sequential(
             ResSEBlock(1, first, kernel=3, stride=3, pool=1),
             *(ResSEBlock(c_in, c_out) for c_in, c_out in zip([first, *c[:-1]], c)),
