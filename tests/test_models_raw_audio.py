@@ -135,3 +135,58 @@ def test_harmonic_filters_follow_the_formula_and_q_learns():
     net = _harmonic(width=0.125)
     net(torch.randn(2, 1, 80000)).sum().backward()
     assert net.front.q.grad is not None and net.front.q.grad.abs().item() > 0
+
+
+def test_a_waveform_store_holds_the_centre_samples(mini_mtat, mini_features, tmp_path):
+    """features kind waveform: each row is the decoded clip's centre samples in float16, and
+    the training statistics are the samples' mean and standard deviation."""
+    import numpy as np
+
+    from autotag.data.features import FeatureConfig
+    from autotag.data.frontend import FrontEnd
+    from autotag.data.prepare import build_store
+    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.store import MelStore
+    from tests.helpers import MTAT
+
+    feats = FeatureConfig.from_dict({**mini_features, "kind": "waveform", "n_frames": 48000})
+    assert feats.n_rows == 1 and feats.frames_of(59049 / 16000) == 59049
+    manifest = read_mtat(mini_mtat, **MTAT)
+    path = build_store(manifest, feats, tmp_path / "wave.h5", workers=2, shard_size=32,
+                       min_audio_seconds=1.0, progress=False)  # fmt: skip
+    store = MelStore(path)
+    front = FrontEnd(feats)
+    for row in (0, 7, 100):
+        want = front.centre(front.load(store.paths[row])).astype(np.float16)
+        assert np.array_equal(store.mel(row), want[None])
+    train = store.mels(store.indices("train")).astype(np.float64)
+    assert store.stats["global_mean"] == pytest.approx(train.mean(), abs=1e-9)
+    assert store.stats["global_std"] == pytest.approx(train.std(), rel=1e-6)
+    with pytest.raises(ValueError, match="n_frames must be the clip's samples"):
+        FeatureConfig.from_dict({**mini_features, "kind": "waveform", "n_frames": 188})
+
+
+def test_a_waveform_model_trains_from_its_preset_and_tags(tmp_path_factory):
+    """model=sample_cnn with nothing else about its input: the waveform store is prepared,
+    the model trains on random 3^10-sample crops and is evaluated on chunk means; the tagger
+    file tags a song."""
+    from autotag.inference.tagger import Tagger
+    from tests.helpers import train_run, write_mini_mtat
+
+    corpus = write_mini_mtat(tmp_path_factory.mktemp("mini4s"), n_clips=64, seconds=4.0)
+    run = tmp_path_factory.mktemp("wave_run")
+    overrides = [
+        "model=sample_cnn", "data=mtat", f"data.root={corpus}",
+        f"data.store_dir={tmp_path_factory.mktemp('wave_stores')}", "data.top_k=4",
+        "data.batch_size=8", "data.num_workers=0", "data.prepare_workers=0",
+        "features.clip_seconds=4.0", "features.n_frames=64000", "model.width=0.0625",
+        "data.eval_chunks=2", "epochs=2", "trainer=cpu", "trainer.enable_model_summary=false",
+        "logger=csv", "progress_refresh=1000",
+    ]  # fmt: skip
+    res = train_run(overrides, run)
+    assert res["features"] == "waveform" and res["epochs_run"] == 2
+    assert 0.0 <= res["test"]["roc_auc"] <= 1.0
+    tagger = Tagger.load(run / "tagger.pt")
+    assert tagger.features.kind == "waveform" and tagger.chunks.length == 59049
+    song = tagger.tag_file(next(corpus.glob("*/*.mp3")))
+    assert song.ok and song.probs.shape == (4,) and song.n_windows == 1

@@ -14,7 +14,7 @@ import torch
 import torchaudio
 from torch import nn
 
-KINDS = ("mel", "stft", "mfcc")
+KINDS = ("mel", "stft", "mfcc", "waveform")
 # Keys added after stores and tagger files of the first format were written: a features dict
 # without them is read with these values, and they stay out of the digest while they have them
 # (so the store names of the seed and choi features did not change).
@@ -29,7 +29,9 @@ class FeatureConfig:
     ``kind``: ``mel`` (dB of a power mel spectrogram: ``n_mels`` rows), ``stft`` (dB of the power
     STFT without its DC bin: ``n_fft // 2`` rows), ``mfcc`` (``n_mfcc`` DCT-II coefficients of
     the dB mel, plus their deltas and delta-deltas over ``delta_width`` frames: ``3 * n_mfcc``
-    rows). :attr:`n_rows` is the height of what is stored, whatever the kind.
+    rows), ``waveform`` (the samples themselves: one row of ``n_frames`` = clip samples; the
+    STFT and mel keys are unused). :attr:`n_rows` is the height of what is stored, whatever the
+    kind.
     """
 
     name: str
@@ -74,6 +76,11 @@ class FeatureConfig:
             raise ValueError(f"features.clip_seconds must be positive, got {self.clip_seconds}")
         if self.kind not in KINDS:
             raise ValueError(f"features.kind={self.kind!r}: choose one of {', '.join(KINDS)}")
+        if self.kind == "waveform" and self.n_frames != self.n_samples:
+            raise ValueError(
+                f"features.n_frames must be the clip's samples for kind waveform: "
+                f"clip_seconds x sample_rate = {self.n_samples}, got {self.n_frames}"
+            )
         if self.kind == "mfcc":
             if not 0 < self.n_mfcc <= self.n_mels:
                 raise ValueError(
@@ -91,10 +98,14 @@ class FeatureConfig:
             return self.n_fft // 2
         if self.kind == "mfcc":
             return 3 * self.n_mfcc
+        if self.kind == "waveform":
+            return 1
         return self.n_mels
 
     def frames_of(self, seconds: float) -> int:
-        """STFT frames (centred) of a window of ``seconds`` at these settings."""
+        """Frames of a window of ``seconds``: centred STFT frames, or samples for a waveform."""
+        if self.kind == "waveform":
+            return int(round(seconds * self.sample_rate))
         return 1 + int(round(seconds * self.sample_rate)) // self.hop_length
 
     @property
@@ -202,6 +213,26 @@ class Mfcc(nn.Module):
         return fit_frames(torch.cat([mfcc, d1, d2], dim=-2), self.cfg.n_frames)
 
 
+class Waveform(nn.Module):
+    """Waveform ``(..., samples)`` → itself as one row ``(..., 1, n_frames)``, centre-cropped or
+    zero-padded to ``n_frames`` samples: the raw-audio models' input (their own front ends, an
+    STFT or learned filters, run inside the model)."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        n, t = self.cfg.n_frames, wav.shape[-1]
+        if t > n:
+            start = (t - n) // 2
+            wav = wav[..., start : start + n]
+        elif t < n:
+            left = (n - t) // 2
+            wav = nn.functional.pad(wav, (left, n - t - left))
+        return wav.unsqueeze(-2)
+
+
 def spectrogram(cfg: FeatureConfig) -> nn.Module:
     """The front-end module of ``cfg.kind``: waveform ``(..., samples)`` → ``(..., n_rows, n_frames)``."""
-    return {"mel": LogMel, "stft": LogStft, "mfcc": Mfcc}[cfg.kind](cfg)
+    return {"mel": LogMel, "stft": LogStft, "mfcc": Mfcc, "waveform": Waveform}[cfg.kind](cfg)
