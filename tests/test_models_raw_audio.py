@@ -190,3 +190,14 @@ def test_a_waveform_model_trains_from_its_preset_and_tags(tmp_path_factory):
     assert tagger.features.kind == "waveform" and tagger.chunks.length == 59049
     song = tagger.tag_file(next(corpus.glob("*/*.mp3")))
     assert song.ok and song.probs.shape == (4,) and song.n_windows == 1
+    # the exported file (waveform in) gives the tagger's chunk means
+    import numpy as np
+
+    from autotag.inference.export import export_torchscript, load_torchscript
+
+    module, _ = load_torchscript(export_torchscript(tagger, run / "t.ts"))
+    wav = np.random.default_rng(1).normal(0, 0.1, (2, tagger.front.window_samples))
+    wav = wav.astype(np.float32)
+    np.testing.assert_allclose(
+        module(torch.from_numpy(wav)).detach().numpy(), tagger.predict_windows(wav), atol=1e-5
+    )
