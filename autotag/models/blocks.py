@@ -14,6 +14,26 @@ def as_image(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(1) if x.dim() == 3 else x
 
 
+def as_waveform(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, samples)``, ``(batch, 1, samples)`` or ``(batch, 1, 1, samples)`` →
+    ``(batch, 1, samples)``: the raw-audio models' input, however the caller shaped it."""
+    if x.dim() == 2:
+        return x.unsqueeze(1)
+    if x.dim() == 4:
+        x = x.squeeze(1)
+    if x.dim() != 3 or x.shape[1] != 1:
+        raise ValueError(f"a waveform model takes (batch, 1, samples); got {tuple(x.shape)}")
+    return x
+
+
+def check_waveform(arch: str, n_rows: int) -> None:
+    """A raw-audio model's input is one row (``features=waveform``)."""
+    if n_rows != 1:
+        raise ValueError(
+            f"{arch} takes a waveform (one row), got {n_rows} rows: use features=waveform"
+        )
+
+
 def scaled(channels: int, width: float) -> int:
     """A channel count times the model's ``width`` (at least 1)."""
     return max(1, int(round(channels * width)))

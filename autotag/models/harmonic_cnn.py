@@ -117,10 +117,7 @@ class HarmonicCNN(nn.Module):
         super().__init__()
         blocks.check_width(width)
         blocks.check_dropout(dropout)
-        if n_mels != 1:
-            raise ValueError(
-                f"harmonic_cnn takes a waveform (one row), got {n_mels} rows: use features=waveform"
-            )
+        blocks.check_waveform("harmonic_cnn", n_mels)
         frames = n_frames // HOP + 1
         need = math.prod(p[1] for p in POOLS)
         if frames < need:
@@ -143,9 +140,9 @@ class HarmonicCNN(nn.Module):
         self.classifier = nn.Linear(2 * c, n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        h = self.body(self.front_bn(self.front(x)))  # (batch, 256, 1, frames left)
+        h = self.body(
+            self.front_bn(self.front(blocks.as_waveform(x)))
+        )  # (batch, 256, 1, frames left)
         return self.dense(h.amax(dim=(2, 3)))
 
     def head(self, emb: torch.Tensor) -> torch.Tensor:

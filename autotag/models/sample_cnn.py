@@ -20,18 +20,6 @@ CHANNELS = (128, 128, 256, 256, 256, 256, 256, 256, 512)  # the nine blocks' out
 FIRST = 128  # the stride-3 front convolution's channels
 
 
-def _waveform(x: torch.Tensor) -> torch.Tensor:
-    """``(batch, samples)``, ``(batch, 1, samples)`` or ``(batch, 1, 1, samples)`` →
-    ``(batch, 1, samples)``."""
-    if x.dim() == 2:
-        return x.unsqueeze(1)
-    if x.dim() == 4:
-        x = x.squeeze(1)
-    if x.dim() != 3 or x.shape[1] != 1:
-        raise ValueError(f"a waveform model takes (batch, 1, samples); got {tuple(x.shape)}")
-    return x
-
-
 def _channels(
     arch: str, n_rows: int, n_samples: int, width: float, dropout: float
 ) -> tuple[int, list[int]]:
@@ -39,10 +27,7 @@ def _channels(
     arguments and that the input is a waveform long enough for the ten stride/pool steps."""
     blocks.check_width(width)
     blocks.check_dropout(dropout)
-    if n_rows != 1:
-        raise ValueError(
-            f"{arch} takes a waveform (one row), got {n_rows} rows: use features=waveform"
-        )
+    blocks.check_waveform(arch, n_rows)
     if n_samples < 3 ** (len(CHANNELS) + 1):
         raise blocks.too_small(
             arch, n_rows, n_samples, f"needs at least {3 ** (len(CHANNELS) + 1)} samples"
@@ -79,7 +64,7 @@ class SampleCNN(nn.Module):
         self.classifier = nn.Linear(c[-1], n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(_waveform(x)).amax(dim=-1)
+        return self.body(blocks.as_waveform(x)).amax(dim=-1)
 
     def head(self, emb: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(emb))
@@ -145,7 +130,7 @@ class SampleCNNSE(nn.Module):
         self.classifier = nn.Linear(c[-1], n_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.blocks(_waveform(x)).amax(dim=-1))
+        return self.dense(self.blocks(blocks.as_waveform(x)).amax(dim=-1))
 
     def head(self, emb: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(emb))
