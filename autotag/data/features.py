@@ -165,8 +165,9 @@ def power_to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
     return 10.0 * torch.log10(torch.clamp(power, min=amin))
 
 
-def fit_frames(spec: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """Centre-crop or pad (with the minimum value) the last axis to ``n_frames``."""
+def fit_frames(spec: torch.Tensor, n_frames: int, pad: float | None = None) -> torch.Tensor:
+    """Centre-crop or pad the last axis to ``n_frames``; padding with ``pad``, or by default with
+    the minimum value (the dB floor of a spectrogram)."""
     t = spec.shape[-1]
     if t == n_frames:
         return spec
@@ -174,7 +175,8 @@ def fit_frames(spec: torch.Tensor, n_frames: int) -> torch.Tensor:
         start = (t - n_frames) // 2
         return spec[..., start : start + n_frames]
     left = (n_frames - t) // 2
-    return nn.functional.pad(spec, (left, n_frames - t - left), value=float(spec.min()))
+    value = float(spec.min()) if pad is None else pad
+    return nn.functional.pad(spec, (left, n_frames - t - left), value=value)
 
 
 class LogStft(nn.Module):
@@ -223,14 +225,7 @@ class Waveform(nn.Module):
         self.cfg = cfg
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        n, t = self.cfg.n_frames, wav.shape[-1]
-        if t > n:
-            start = (t - n) // 2
-            wav = wav[..., start : start + n]
-        elif t < n:
-            left = (n - t) // 2
-            wav = nn.functional.pad(wav, (left, n - t - left))
-        return wav.unsqueeze(-2)
+        return fit_frames(wav, self.cfg.n_frames, pad=0.0).unsqueeze(-2)
 
 
 def spectrogram(cfg: FeatureConfig) -> nn.Module:
