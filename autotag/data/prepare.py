@@ -62,9 +62,13 @@ _worker_front: FrontEnd | None = None
 
 
 def _init_worker(features: dict[str, Any]) -> None:
-    global _worker_front
     init_worker_process()
-    _worker_front = FrontEnd(FeatureConfig.from_dict(features))
+    _set_front(FeatureConfig.from_dict(features))
+
+
+def _set_front(features: FeatureConfig) -> None:
+    global _worker_front
+    _worker_front = FrontEnd(features)
 
 
 def _process_shard(task: tuple[int, list[str], float, float]) -> dict[str, Any]:
@@ -187,9 +191,8 @@ def _run_tasks(
         if workers <= 1:  # in this process: its torch thread count is restored afterwards
             threads = torch.get_num_threads()
             try:
-                torch.set_num_threads(1)
-                global _worker_front
-                _worker_front = FrontEnd(features)
+                torch.set_num_threads(1)  # not init_worker_process: the allocator is the caller's
+                _set_front(features)
                 yield from map(_process_shard, tasks)
             finally:
                 torch.set_num_threads(threads)
