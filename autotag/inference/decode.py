@@ -150,8 +150,13 @@ def decode_files(
     yield from map_files(paths, task, pool, workers, prefetch, _crashed)
 
 
+def crash_error(path: str) -> str:
+    """The error of a file whose decoding killed its worker process."""
+    return f"{path}: the decoder crashed on this file"
+
+
 def _crashed(path: str) -> Decoded:
-    return Decoded(path, None, error=f"{path}: the decoder crashed on this file")
+    return Decoded(path, None, error=crash_error(path))
 
 
 def map_files(

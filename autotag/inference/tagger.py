@@ -34,6 +34,7 @@ from autotag.data.frontend import FrontEnd
 from autotag.data.worker import init_worker_process, pool_context, usable_cores
 from autotag.inference.decode import (
     Decoded,
+    crash_error,
     decode,
     decode_files,
     map_files,
@@ -391,4 +392,4 @@ def _one_by_one(task: SongTask) -> list[SongTask]:
 
 
 def _songs_crashed(task: SongTask) -> list[SongPrediction]:
-    return [SongPrediction(p, error=f"{p}: the decoder crashed on this file") for p in task[1]]
+    return [SongPrediction(p, error=crash_error(p)) for p in task[1]]
