@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 # The main job: quick CPU preset on the built-in synthetic corpus (generated on first use).
 TRAIN_ARGS ?= experiment=synthetic_cpu
 
-.PHONY: setup train test test-all lint format bench bench-all mtat clean help
+.PHONY: setup train test test-all lint format bench bench-all mtat jamendo clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-all: bench  ## also prepare stages, training steps and the model zoo (an h
 
 mtat: setup  ## download + verify + extract MagnaTagATune into data/mtat (resumable)
 	$(PY) -m autotag.data.download --root data/mtat
+
+jamendo: setup  ## download + verify + extract MTG-Jamendo (audio, all 100 parts) into data/jamendo (resumable)
+	$(PY) -m autotag.data.download dataset=jamendo --root data/jamendo
 
 clean:  ## remove generated data, runs and caches (keeps .venv)
 	rm -rf data outputs multirun wandb lightning_logs .pytest_cache .ruff_cache bench/out

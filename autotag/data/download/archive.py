@@ -1,16 +1,20 @@
-"""The downloaded archive on disk: join the parts into one zip, test and extract it.
+"""The downloaded archive on disk: join the parts into one zip, test and extract it; tar files.
 
-Also the md5 of a file. Every member's CRC is checked while it is extracted, and a corrupt member
-is traced back to the part(s) holding its bytes, so that only those need downloading again.
+Also the md5 / sha256 of a file. Every zip member's CRC is checked while it is extracted, and a
+corrupt member is traced back to the part(s) holding its bytes, so that only those need
+downloading again. :func:`extract_tar` checks every member of a tar before writing anything
+(no absolute paths, ``..``, links or device files) and hashes each file while writing it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from autotag.data.download.console import byte_bar, log
 from autotag.data.download.errors import CorruptDataError, DownloadError
@@ -18,17 +22,26 @@ from autotag.data.download.errors import CorruptDataError, DownloadError
 CHUNK = 1 << 20  # bytes per disk read (hashing, joining, extracting)
 
 
-def md5_file(path: Path, progress: bool = False) -> str:
-    """The md5 hex digest of the file at ``path`` (streamed)."""
-    h = hashlib.md5()
+def _hash_file(path: Path, algorithm: str, progress: bool) -> str:
+    h = hashlib.new(algorithm)
     with (
         open(path, "rb") as f,
-        byte_bar(path.stat().st_size, f"md5 {path.name}", progress, leave=False) as bar,
+        byte_bar(path.stat().st_size, f"{algorithm} {path.name}", progress, leave=False) as bar,
     ):
         while block := f.read(CHUNK):
             h.update(block)
             bar.update(len(block))
     return h.hexdigest()
+
+
+def md5_file(path: Path, progress: bool = False) -> str:
+    """The md5 hex digest of the file at ``path`` (streamed)."""
+    return _hash_file(path, "md5", progress)
+
+
+def sha256_file(path: Path, progress: bool = False) -> str:
+    """The sha256 hex digest of the file at ``path`` (streamed)."""
+    return _hash_file(path, "sha256", progress)
 
 
 def join_parts(parts: list[Path], out: Path, progress: bool = True) -> str:
@@ -53,9 +66,19 @@ def join_parts(parts: list[Path], out: Path, progress: bool = True) -> str:
     return h.hexdigest()
 
 
+def _path_problem(name: str) -> str | None:
+    """Why the archive member name ``name`` must not be extracted (None: it is safe)."""
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or (len(name) > 1 and name[1] == ":"):  # /x, C:\x
+        return "absolute path"
+    if ".." in pure.parts:
+        return "'..' in the path"
+    return None
+
+
 def _safe_target(root: Path, name: str) -> Path:
     pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+    if _path_problem(name) or not pure.parts:
         raise DownloadError(f"refusing to extract unsafe path {name!r}")
     return root.joinpath(*pure.parts)
 
@@ -145,3 +168,82 @@ def _corrupt_member(
         "replace the archive (or its parts) and run again.",
         files=[],
     )
+
+
+class TarMember(NamedTuple):
+    """A file written by :func:`extract_tar`: its path inside the tar, size and sha256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+def _tar_member_problem(info: tarfile.TarInfo) -> str | None:
+    """Why ``info`` must not be extracted (None: a plain file or folder with a safe path)."""
+    if info.issym() or info.islnk():
+        return f"{'symbolic' if info.issym() else 'hard'} link to {info.linkname!r}"
+    if not (info.isfile() or info.isdir()):
+        return "device, fifo or other special file"
+    return _path_problem(info.name)
+
+
+def extract_tar(tar_path: Path, dest: Path, progress: bool = True) -> list[TarMember]:
+    """Check every member of ``tar_path``, then extract its files into ``dest``.
+
+    Nothing is written if one member has an absolute path, a ``..``, is a (sym/hard) link or a
+    device file: :class:`CorruptDataError` names the tar and the member. Each file is written to a
+    temporary name, hashed on the way, and renamed once complete. Returns the extracted files.
+    """
+    try:
+        tf = tarfile.open(tar_path)
+    except (tarfile.TarError, EOFError) as e:
+        msg = f"{tar_path.name} is not a readable tar ({e})."
+        raise CorruptDataError(msg, [tar_path.name]) from e
+    with tf:
+        try:
+            infos = tf.getmembers()
+        except (tarfile.TarError, EOFError) as e:
+            msg = f"{tar_path.name} is truncated or corrupt ({e})."
+            raise CorruptDataError(msg, [tar_path.name]) from e
+        for info in infos:
+            problem = _tar_member_problem(info)
+            if problem:
+                raise CorruptDataError(
+                    f"{tar_path.name}: refusing to extract member {info.name!r} ({problem}); "
+                    "nothing was extracted from this tar.",
+                    [tar_path.name],
+                )
+        files = [i for i in infos if i.isfile()]
+        out: list[TarMember] = []
+        with byte_bar(
+            sum(i.size for i in files),
+            f"extract {tar_path.name} ({len(files)} files)",
+            progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for info in infos:
+                parts = PurePosixPath(info.name.replace("\\", "/")).parts
+                if info.isdir() or not parts:
+                    dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+                    continue
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                h = hashlib.sha256()
+                try:
+                    src = tf.extractfile(info)
+                    assert src is not None  # a regular file
+                    with src, open(tmp, "wb") as dst:
+                        while block := src.read(CHUNK):
+                            dst.write(block)
+                            h.update(block)
+                            bar.update(len(block))
+                except (tarfile.TarError, EOFError) as e:
+                    tmp.unlink(missing_ok=True)
+                    raise CorruptDataError(
+                        f"{tar_path.name}: member {info.name} cannot be read ({e}).",
+                        [tar_path.name],
+                    ) from e
+                os.replace(tmp, target)
+                out.append(TarMember(PurePosixPath(*parts).as_posix(), info.size, h.hexdigest()))
+    return out

@@ -4,7 +4,8 @@ A file is written to ``<name>.part``; a partial ``.part`` is resumed with ``Rang
 (a server that ignores the header restarts it, a 416 means it is already complete). Transient
 errors are retried with exponential backoff; a host that has never answered gets a smaller budget
 and ends in :class:`HostUnreachableError`. The ``.part`` is renamed to the final name only once
-its size matches ``Content-Length`` and :func:`verify_file` accepted it.
+its size matches ``Content-Length`` and :func:`verify_file` (and the caller's ``check``, e.g. a
+sha256) accepted it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from autotag.data.download.console import byte_bar, log
@@ -42,10 +44,15 @@ class _Transient(Exception):
 
 
 class Session:
-    """Remembers whether the host has answered during this run (changes the retry budget)."""
+    """Remembers whether the host has answered during this run (changes the retry budget).
 
-    def __init__(self) -> None:
+    ``url_option`` is what an HTTP error message tells the user to check (the option setting the
+    address, with its default).
+    """
+
+    def __init__(self, url_option: str = f"--base-url (default {OFFICIAL_URL})") -> None:
         self.answered = False
+        self.url_option = url_option
 
 
 def part_path(path: Path) -> Path:
@@ -112,7 +119,7 @@ def _fetch_once(
         if e.code in TRANSIENT_HTTP:
             raise _Transient(f"HTTP {e.code} {e.reason}", True) from e
         raise DownloadError(
-            f"{url} answered HTTP {e.code} {e.reason}. Check --base-url (default {OFFICIAL_URL}), "
+            f"{url} answered HTTP {e.code} {e.reason}. Check {session.url_option}, "
             f"or download {dest.name} by hand into {dest.parent}/ and run again."
         ) from e
     except urllib.error.URLError as e:
@@ -177,8 +184,19 @@ def download_file(
     return download(url, dest, expected_size, Session(), progress)
 
 
-def download(url: str, dest: Path, expected: int | None, session: Session, progress: bool) -> Path:
-    """:func:`download_file` sharing ``session`` (whether the host has answered) across files."""
+def download(
+    url: str,
+    dest: Path,
+    expected: int | None,
+    session: Session,
+    progress: bool,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """:func:`download_file` sharing ``session`` (whether the host has answered) across files.
+
+    ``check`` (e.g. a sha256 test) gets the complete ``.part`` before it is renamed; it deletes
+    the file and raises when the file is bad.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempt = 0
     while True:
@@ -200,5 +218,7 @@ def download(url: str, dest: Path, expected: int | None, session: Session, progr
             time.sleep(wait)
     part = part_path(dest)
     verify_file(part, dest.name, progress)
+    if check is not None:
+        check(part)
     os.replace(part, dest)
     return dest
