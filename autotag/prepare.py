@@ -5,6 +5,9 @@ Examples::
     python -m autotag.prepare                                   # built-in synthetic corpus
     python -m autotag.prepare data=mtat data.root=/data/mtat features=choi
     python -m autotag.prepare data=csv data.root=my_catalogue.csv
+    python -m autotag.prepare data=jamendo features=won128              # whole tracks
+    python -m autotag.prepare -m data=jamendo features=won128 hydra/launcher=slurm_prepare \
+        data.num_shards=16 'data.shard=range(16)'                      # a Slurm array job
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from autotag.config import absolute_paths
 from autotag.data.prepare import ensure_store
+from autotag.data.store import is_complete
 from autotag.data.worker import keep_freed_memory
 
 
@@ -23,7 +27,11 @@ def main(cfg: DictConfig) -> None:
     cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
     path = ensure_store(plain["data"], plain["features"])
-    print(f"store ready: {path}")
+    if is_complete(path):
+        print(f"store ready: {path}")
+    else:
+        shard, n = plain["data"]["shard"], plain["data"]["num_shards"]
+        print(f"shard {shard} of {n} prepared; the task that finishes last assembles {path}")
 
 
 if __name__ == "__main__":

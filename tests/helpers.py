@@ -179,3 +179,73 @@ def store_digest(path: Path) -> str:
             h.update(repr(f["stats"].attrs[key]).encode())
         h.update(str(f.attrs["features"]).encode())
     return h.hexdigest()
+
+
+JAMENDO_TONES = {  # learnable tags of the mini Jamendo corpus: a tone each
+    "genre---rock": 300.0,
+    "instrument---piano": 700.0,
+    "mood/theme---happy": 1500.0,
+    "genre---jazz": 3000.0,
+}
+JAMENDO_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"
+JAMENDO_SUBSETS = {"all": "", "top50tags": "_top50tags", "genre": "_genre"}
+JAMENDO_SUBSETS |= {"instrument": "_instrument", "moodtheme": "_moodtheme"}
+
+
+def write_mini_jamendo(
+    root: Path,
+    n_tracks: int = 40,
+    seconds: tuple[float, float] = (3.0, 9.0),
+    seed: int = 0,
+    sr: int = 16000,
+    n_artists: int = 10,
+) -> Path:
+    """An MTG-Jamendo-layout corpus (metadata, subsets, 5 artist-disjoint splits, audio/NN/ID.mp3)
+    whose tags are tones, tracks of ``seconds`` lengths; written here, independent of the
+    synthetic generator. Every track also has the inaudible ``instrument---voice`` half the time.
+    The split ``i`` puts artists ``a`` with ``(a + i) % 5`` in 0-2 in train, 3 validation, 4 test.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_tracks):
+        tid = 1000 + 37 * k  # not contiguous: a reader mapping by position would fail
+        artist = k % n_artists
+        dur = float(rng.uniform(*seconds))
+        t = np.arange(int(dur * sr)) / sr
+        x = 0.01 * rng.standard_normal(len(t))
+        tags = []
+        for j, (tag, f) in enumerate(JAMENDO_TONES.items()):
+            if rng.random() < 0.55 - 0.08 * j:
+                tags.append(tag)
+                x += 0.2 * np.sin(2 * np.pi * f * t + rng.random() * 6.28)
+        if rng.random() < 0.5:
+            tags.append("instrument---voice")
+        if not tags:
+            tags.append("genre---rock")
+            x += 0.2 * np.sin(2 * np.pi * JAMENDO_TONES["genre---rock"] * t)
+        rel = f"{tid % 100:02d}/{tid}.mp3"
+        (root / "audio" / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / "audio" / rel, x.astype(np.float32), sr, format="MP3")
+        fields = [f"track_{tid:07d}", f"artist_{artist:06d}", f"album_{artist * 2:06d}", rel]
+        rows.append((artist, [*fields, f"{dur:.1f}", *tags]))
+    data = root / "data"
+    category = {"genre": "genre", "instrument": "instrument", "moodtheme": "mood/theme"}
+    for subset, suffix in JAMENDO_SUBSETS.items():
+        keep = []
+        for artist, f in rows:
+            tags = [t for t in f[5:] if subset not in category or t.startswith(category[subset])]
+            if tags:
+                keep.append((artist, f[:5] + tags))
+        _write_tsv(data / f"autotagging{suffix}.tsv", [f for _, f in keep])
+        for i in range(5):
+            for part, where in (("train", (0, 1, 2)), ("validation", (3,)), ("test", (4,))):
+                chosen = [f for a, f in keep if (a + i) % 5 in where]
+                _write_tsv(
+                    data / "splits" / f"split-{i}" / f"autotagging{suffix}-{part}.tsv", chosen
+                )
+    return root
+
+
+def _write_tsv(path: Path, rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([JAMENDO_HEADER, *("\t".join(r) for r in rows)]) + "\n")

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from autotag.data.features import chunk_starts, fit_frames, pad_value
 from autotag.data.manifest import top_k_tags
 from autotag.data.normalize import Normalizer, norm_description
 from autotag.data.store import MelStore
@@ -25,6 +26,13 @@ class MelDataset(Dataset):
 
     With ``in_memory`` the split is read once into ``cache`` (float16) and items are plain
     indices: the DataModule gathers whole batches from a device-resident copy.
+
+    In a store of variable-length items (whole tracks, ``store.ragged``) a training item is a
+    random crop of ``crop_frames`` anywhere in the track (:func:`ragged_crop`), and an
+    evaluation item (``chunks = (length, n)``) is ``n`` chunks spread over the track, side by
+    side (:func:`ragged_chunks`): ``(n_rows, n * length)``, which the chunk protocol
+    (:class:`autotag.models.chunks.ChunkPlan` with the same length and n) cuts back into exactly
+    those chunks and averages.
     """
 
     def __init__(
@@ -35,6 +43,7 @@ class MelDataset(Dataset):
         crop_frames: int | None = None,
         labels: np.ndarray | None = None,
         in_memory: bool = False,
+        chunks: tuple[int, int] | None = None,
     ) -> None:
         self.store = store
         self.index = np.asarray(index)
@@ -42,6 +51,9 @@ class MelDataset(Dataset):
             np.float32
         )
         self.crop_frames = crop_frames
+        self.chunks = chunks
+        if store.ragged and not (crop_frames or chunks):
+            raise ValueError(f"{store.path.name}: whole tracks are read as crops or chunks")
         self.cache = store.mels(self.index) if in_memory else None
 
     def __len__(self) -> int:
@@ -50,6 +62,13 @@ class MelDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | int:
         if self.cache is not None:
             return i
+        if self.store.ragged:
+            row = self.index[i]
+            if self.chunks is not None:
+                x = ragged_chunks(self.store, row, *self.chunks)
+            else:
+                x = ragged_crop(self.store, row, self.crop_frames, np.random)
+            return torch.from_numpy(x), torch.from_numpy(self.labels[i])
         x = self.store.mel(self.index[i])
         if self.crop_frames and self.crop_frames < x.shape[-1]:
             start = np.random.randint(0, x.shape[-1] - self.crop_frames + 1)
@@ -57,6 +76,43 @@ class MelDataset(Dataset):
         # float16 as stored: half the bytes between loader processes and to the GPU; the
         # DataModule makes it float32 after the transfer (on_after_batch_transfer)
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(self.labels[i])
+
+
+def _fit(x: np.ndarray, length: int, kind: str) -> np.ndarray:
+    """``x`` padded (a segment shorter than the crop) or centre-cropped to ``length`` frames."""
+    if x.shape[-1] == length:
+        return x
+    return fit_frames(torch.from_numpy(x), length, pad_value(kind)).numpy()
+
+
+def ragged_crop(store: MelStore, row: int, length: int, rng) -> np.ndarray:
+    """A random crop of ``length`` frames of item ``row`` of a ragged store: every start in
+    every segment equally likely (a segment shorter than the crop is padded)."""
+    segs = store.segments_of(row)
+    room = np.maximum(segs[:, 1] - length + 1, 1)  # crop starts in each segment
+    k = int(rng.randint(0, int(room.sum())))
+    j = int(np.searchsorted(np.cumsum(room), k, side="right"))
+    start = k - int(room[:j].sum())
+    x = store.read(segs[j, 0], start, min(length, int(segs[j, 1])))
+    return _fit(x, length, store.features.kind)
+
+
+def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
+    """``n`` chunks of ``length`` frames spread evenly over item ``row`` of a ragged store (over
+    each of its segments in turn, ``n`` shared out as evenly as possible), side by side:
+    ``(n_rows, n * length)``. A segment shorter than a chunk gives its padded self, repeated."""
+    segs = store.segments_of(row)
+    share = [n // len(segs) + (j < n % len(segs)) for j in range(len(segs))]
+    out = []
+    for (col, frames), k in zip(segs, share):
+        if k == 0:
+            continue
+        starts = chunk_starts(int(frames), length, k)
+        starts = starts * k if len(starts) == 1 and k > 1 else starts
+        for s in starts:
+            x = store.read(col, s, min(length, int(frames)))
+            out.append(_fit(x, length, store.features.kind))
+    return np.concatenate(out, axis=-1)
 
 
 class ShardSampler(Sampler[int]):
@@ -81,7 +137,7 @@ class ShardSampler(Sampler[int]):
 class TagDataModule(pl.LightningDataModule):
     """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
     the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
-    ``random_crop``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
+    ``random_crop``, ``eval_chunks``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
     applies it on the device, so a checkpoint carries its own normalization.
@@ -100,6 +156,7 @@ class TagDataModule(pl.LightningDataModule):
         num_workers: int,
         in_memory: bool,
         random_crop: int | None,
+        eval_chunks: int,
         shuffle_labels: bool,
         seed: int,
         pin_memory: bool | None = None,  # None: pin when training on a GPU
@@ -111,6 +168,7 @@ class TagDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.in_memory = in_memory
         self.random_crop = random_crop
+        self.eval_chunks = eval_chunks
         self.shuffle_labels = shuffle_labels
         self.seed = seed
         self.pin_memory = pin_memory
@@ -126,7 +184,7 @@ class TagDataModule(pl.LightningDataModule):
         cls, store: str | Path, data: Mapping[str, Any], norm: str, shuffle_labels: bool, seed: int
     ) -> TagDataModule:
         """The DataModule of a ``data`` config (its loading keys), set up."""
-        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop")
+        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop", "eval_chunks")
         dm = cls(
             store,
             **{k: data[k] for k in loading},
@@ -148,6 +206,12 @@ class TagDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
+        if self.store.ragged and (self.in_memory or not self.random_crop):
+            raise ValueError(
+                f"{self.store.path.name} holds whole tracks: they are read as random crops and "
+                "evaluation chunks, so data.in_memory must be false and the crop length set "
+                f"(data.in_memory={self.in_memory}, random_crop={self.random_crop})"
+            )
         for split in ("train", "val", "test"):
             idx = self.store.indices(split)
             if len(idx) == 0:
@@ -157,8 +221,11 @@ class TagDataModule(pl.LightningDataModule):
                 labels = self.store.labels[idx][:, self.tag_index]
                 labels = labels[np.random.default_rng(self.seed).permutation(len(labels))]
             crop = self.random_crop if split == "train" and not self.in_memory else None
+            chunks = None
+            if self.store.ragged and split != "train":
+                chunks = (self.random_crop, self.eval_chunks)
             self.datasets[split] = MelDataset(
-                self.store, idx, self.tag_index, crop, labels, self.in_memory
+                self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks
             )
         log.info(
             "data: %s | train %d, val %d, test %d clips | top-%d tags | input %dx%d",

@@ -156,6 +156,8 @@ class LogMel(nn.Module):
         """The dB mel of every frame of ``wav`` (before the frames are fitted)."""
         return power_to_db(self.mel(wav), self.cfg.amin)
 
+    all_frames = db
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return fit_frames(self.db(wav), self.cfg.n_frames)
 
@@ -163,6 +165,25 @@ class LogMel(nn.Module):
 def power_to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
     """``10 log10(max(power, amin))``: no reference and no top_db floor."""
     return 10.0 * torch.log10(torch.clamp(power, min=amin))
+
+
+def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
+    """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
+    last (the first starts at 0, the last ends at the clip's end)."""
+    if n_chunks < 1:
+        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
+    span = n_frames - length
+    if span <= 0:
+        return [0]
+    if n_chunks == 1:
+        return [span // 2]
+    return [round(i * span / (n_chunks - 1)) for i in range(n_chunks)]
+
+
+def pad_value(kind: str) -> float | None:
+    """What :func:`fit_frames` pads ``kind`` with: silence (0) for a waveform, else the item's
+    minimum (the dB floor)."""
+    return 0.0 if kind == "waveform" else None
 
 
 def fit_frames(spec: torch.Tensor, n_frames: int, pad: float | None = None) -> torch.Tensor:
@@ -190,9 +211,11 @@ class LogStft(nn.Module):
             n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True
         )
 
+    def all_frames(self, wav: torch.Tensor) -> torch.Tensor:
+        return power_to_db(self.spectrogram(wav)[..., 1:, :], self.cfg.amin)
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        power = self.spectrogram(wav)[..., 1:, :]
-        return fit_frames(power_to_db(power, self.cfg.amin), self.cfg.n_frames)
+        return fit_frames(self.all_frames(wav), self.cfg.n_frames)
 
 
 class Mfcc(nn.Module):
@@ -208,11 +231,14 @@ class Mfcc(nn.Module):
         dct = torchaudio.functional.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho")
         self.register_buffer("dct", dct.T.contiguous())  # (n_mfcc, n_mels)
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    def all_frames(self, wav: torch.Tensor) -> torch.Tensor:
         mfcc = torch.matmul(self.dct, self.logmel.db(wav))
         d1 = torchaudio.functional.compute_deltas(mfcc, win_length=self.cfg.delta_width)
         d2 = torchaudio.functional.compute_deltas(d1, win_length=self.cfg.delta_width)
-        return fit_frames(torch.cat([mfcc, d1, d2], dim=-2), self.cfg.n_frames)
+        return torch.cat([mfcc, d1, d2], dim=-2)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return fit_frames(self.all_frames(wav), self.cfg.n_frames)
 
 
 class Waveform(nn.Module):
@@ -224,10 +250,14 @@ class Waveform(nn.Module):
         super().__init__()
         self.cfg = cfg
 
+    def all_frames(self, wav: torch.Tensor) -> torch.Tensor:
+        return wav.unsqueeze(-2)
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return fit_frames(wav, self.cfg.n_frames, pad=0.0).unsqueeze(-2)
 
 
 def spectrogram(cfg: FeatureConfig) -> nn.Module:
-    """The front-end module of ``cfg.kind``: waveform ``(..., samples)`` → ``(..., n_rows, n_frames)``."""
+    """The front-end module of ``cfg.kind``: waveform ``(..., samples)`` → ``(..., n_rows, n_frames)``;
+    its ``all_frames`` gives every frame of the waveform (a whole track) instead."""
     return {"mel": LogMel, "stft": LogStft, "mfcc": Mfcc, "waveform": Waveform}[cfg.kind](cfg)

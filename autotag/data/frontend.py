@@ -70,6 +70,13 @@ class FrontEnd:
             out[i : i + len(chunk)] = self.logmel(chunk).numpy()
         return out
 
+    @torch.inference_mode()
+    def all_frames(self, wav: np.ndarray) -> np.ndarray:
+        """Every frame of a decoded excerpt ``(samples,)`` → float32 ``(n_rows, frames)``: an
+        item of a store of whole tracks (:mod:`autotag.data.excerpt`), not fitted to a window."""
+        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        return self.logmel.all_frames(x).numpy()
+
     def clip_mel(self, wav: np.ndarray) -> np.ndarray:
         """The store's features of a decoded clip: log-mel of its centre window."""
         return self.mels(self.centre(wav)[None])[0]

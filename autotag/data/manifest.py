@@ -83,12 +83,15 @@ class Manifest:
         return h.hexdigest()[:12]
 
 
-def top_k_tags(tag_names: list[str], tag_counts: np.ndarray, k: int) -> list[str]:
-    """The ``k`` most frequent tags, by descending count; ties keep the source's column order.
+def top_k_tags(tag_names: list[str], tag_counts: np.ndarray, k: int | None) -> list[str]:
+    """The ``k`` most frequent tags (None: every tag), by descending count; ties keep the
+    source's column order.
 
     A stable sort on the negated counts gives exactly that tie rule (MTAT: "metal" and
     "female voice" have equal counts and keep their column order).
     """
+    if k is None:
+        k = len(tag_names)
     if k <= 0:
         raise ValueError(f"top_k must be positive, got {k}")
     if k > len(tag_names):

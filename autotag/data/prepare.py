@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,12 +24,13 @@ import torch
 
 from autotag import __version__
 from autotag.data.audio import AudioError
+from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
 from autotag.data.progress import progress as progress_bar
 from autotag.data.readers import load_manifest
-from autotag.data.store import STR, is_complete, report, store_name
+from autotag.data.store import STR, chunk_frames, is_complete, report, store_name
 from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,14 @@ def ensure_store(
     """Path of the store for the ``data`` and ``features`` configs, building it when missing.
 
     Paths in ``data`` (``root``, ``store_dir``) are used as given: entry points make them
-    absolute.
+    absolute. With ``data.shard`` set this task prepares its share of the store only
+    (:func:`build_store`), and the path returned may not exist yet.
     """
     fcfg = FeatureConfig.from_dict(features)
+    excerpt = Excerpt.from_dict(data["excerpt"])
     manifest = load_manifest(data)
     path = Path(data["store_dir"]).expanduser() / store_name(
-        data["name"], data["split"], fcfg, manifest
+        data["name"], data["split"], fcfg, manifest, excerpt.key()
     )
     return build_store(
         manifest,
@@ -55,29 +59,41 @@ def ensure_store(
         shard_size=data["shard_size"],
         min_audio_seconds=data["min_audio_seconds"],
         progress=progress,
+        excerpt=excerpt,
+        shard=data["shard"],
+        num_shards=data["num_shards"],
     )
 
 
 _worker_front: FrontEnd | None = None
+_worker_excerpt: Excerpt | None = None
 
 
-def _init_worker(features: dict[str, Any]) -> None:
+def _init_worker(features: dict[str, Any], excerpt: dict[str, Any] | None) -> None:
     init_worker_process()
-    _set_front(FeatureConfig.from_dict(features))
+    _set_front(FeatureConfig.from_dict(features), excerpt and Excerpt.from_dict(excerpt))
 
 
-def _set_front(features: FeatureConfig) -> None:
-    global _worker_front
+def _set_front(features: FeatureConfig, excerpt: Excerpt | None) -> None:
+    global _worker_front, _worker_excerpt
     _worker_front = FrontEnd(features)
+    _worker_excerpt = excerpt if excerpt is not None and excerpt.ragged else None
 
 
-def _process_shard(task: tuple[int, list[str], float, float]) -> dict[str, Any]:
-    """Decode and featurize one shard of clips; broken clips become status strings."""
-    shard, paths, min_audio_seconds, min_seconds = task
-    front = _worker_front
+Task = tuple[int, list[str], list[int], float, float]
+
+
+def _process_shard(task: Task) -> dict[str, Any]:
+    """Decode and featurize one unit of clips; broken clips become status strings."""
+    shard, paths, clip_ids, min_audio_seconds, min_seconds = task
+    front, excerpt = _worker_front, _worker_excerpt
     assert front is not None
     cfg = front.cfg
-    mel = np.zeros((len(paths), cfg.n_rows, cfg.n_frames), dtype=np.float16)
+    if excerpt is None:
+        mel = np.zeros((len(paths), cfg.n_rows, cfg.n_frames), dtype=np.float16)
+    pieces: list[np.ndarray] = []  # ragged: every segment's frames, in order
+    seg_frames: list[int] = []
+    n_segs = np.zeros(len(paths), dtype=np.int64)
     duration = np.zeros(len(paths), dtype=np.float32)
     status = []
     for k, path in enumerate(paths):
@@ -90,15 +106,31 @@ def _process_shard(task: tuple[int, list[str], float, float]) -> dict[str, Any]:
         if min_seconds and duration[k] < min_seconds - 0.01:
             status.append(f"excluded: {duration[k]:.2f} s is shorter than {min_seconds} s")
             continue
-        clip = front.centre(x)  # what the store keeps of the file
-        mel[k] = front.mels(clip[None])[0].astype(np.float16)
-        status.append("silent" if not np.any(clip) else "ok")
-    return {
+        if excerpt is None:
+            clip = front.centre(x)  # what the store keeps of the file
+            mel[k] = front.mels(clip[None])[0].astype(np.float16)
+            status.append("silent" if not np.any(clip) else "ok")
+            continue
+        spans = excerpt.spans(len(x), cfg.sample_rate, clip_ids[k])
+        for a, b in spans:
+            pieces.append(front.all_frames(x[a:b]).astype(np.float16))
+            seg_frames.append(pieces[-1].shape[-1])
+        n_segs[k] = len(spans)
+        status.append("silent" if not any(np.any(x[a:b]) for a, b in spans) else "ok")
+    out: dict[str, Any] = {
         "shard": shard,
-        "mel": mel,
         "duration": duration,
         "status": np.array(status, dtype=object),
     }
+    if excerpt is None:
+        out["mel"] = mel
+    else:
+        out["mel"] = (
+            np.concatenate(pieces, axis=-1) if pieces else np.zeros((cfg.n_rows, 0), np.float16)
+        )
+        out["seg_frames"] = np.asarray(seg_frames, dtype=np.int64)
+        out["n_segs"] = n_segs
+    return out
 
 
 def _shard_file(parts: Path, shard: int) -> Path:
@@ -108,8 +140,13 @@ def _shard_file(parts: Path, shard: int) -> Path:
 def _save_shard(parts: Path, result: dict[str, Any]) -> None:
     final = _shard_file(parts, result["shard"])
     tmp = final.with_suffix(".tmp.npz")
+    ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
     np.savez(
-        tmp, mel=result["mel"], duration=result["duration"], status=result["status"].astype(str)
+        tmp,
+        mel=result["mel"],
+        duration=result["duration"],
+        status=result["status"].astype(str),
+        **ragged,
     )
     os.replace(tmp, final)
 
@@ -122,9 +159,22 @@ def build_store(
     shard_size: int,
     min_audio_seconds: float,
     progress: bool = True,
+    excerpt: Excerpt | None = None,
+    shard: int | None = None,
+    num_shards: int = 1,
 ) -> Path:
-    """Build the mel store for ``manifest`` at ``path`` (resumes an interrupted build)."""
+    """Build the store for ``manifest`` at ``path`` (resumes an interrupted build).
+
+    The clips are prepared in units of ``shard_size`` (one ``.npz`` file each in
+    ``<name>.parts/``), then assembled. ``excerpt`` (default: the features' centre window) says
+    what part of each file is kept. With ``shard`` set, this call is task ``shard`` of
+    ``num_shards`` (a cluster array job): it prepares units ``shard``, ``shard + num_shards``, ...
+    only, and the task that finds every unit written assembles the store; without it, every
+    missing unit is prepared here, so a plain run also finishes what killed shards left.
+    """
     path = Path(path)
+    if shard is not None and not 0 <= shard < num_shards:
+        raise ValueError(f"data.shard={shard} must be in 0..data.num_shards-1 ({num_shards - 1})")
     if is_complete(path):
         log.info("store %s is complete", path)
         return path
@@ -134,47 +184,82 @@ def build_store(
         raise ValueError(
             f"no clips to prepare for {path.name} (does the split rule exclude them all?)"
         )
+    excerpt = excerpt if excerpt is not None and excerpt.ragged else None
     parts = path.with_suffix(".parts")
     key = {
         "features": features.digest(),
         "manifest": manifest.fingerprint(),
         "shard_size": shard_size,
+        **({"excerpt": excerpt.key()} if excerpt else {}),
     }
     key_file = parts / "key.json"
     if parts.exists() and (not key_file.exists() or json.loads(key_file.read_text()) != key):
         log.warning("%s holds shards of another configuration; starting over", parts)
         shutil.rmtree(parts)
     parts.mkdir(exist_ok=True)
-    key_file.write_text(json.dumps(key))
+    tmp_key = parts / f"key.{os.getpid()}.tmp"  # concurrent shard tasks write the same key
+    tmp_key.write_text(json.dumps(key))
+    os.replace(tmp_key, key_file)
 
-    n_shards = (len(manifest) + shard_size - 1) // shard_size
-    todo = [s for s in range(n_shards) if not _shard_file(parts, s).exists()]
-    done_clips = len(manifest) - sum(
-        len(range(s * shard_size, min((s + 1) * shard_size, len(manifest)))) for s in todo
-    )
+    n_units = (len(manifest) + shard_size - 1) // shard_size
+    mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
+    todo = [s for s in mine if not _shard_file(parts, s).exists()]
+    size = {s: len(range(s * shard_size, min((s + 1) * shard_size, len(manifest)))) for s in mine}
+    total = sum(size.values())
+    done_clips = total - sum(size[s] for s in todo)
+    what = path.name if shard is None else f"shard {shard} of {num_shards} of {path.name}"
     if done_clips:
-        log.info(
-            "resuming %s: %d of %d clips already prepared", path.name, done_clips, len(manifest)
-        )
+        log.info("resuming %s: %d of %d clips already prepared", what, done_clips, total)
     tasks = [
         (
             s,
             manifest.paths[s * shard_size : (s + 1) * shard_size],
+            manifest.clip_ids[s * shard_size : (s + 1) * shard_size].tolist(),
             min_audio_seconds,
             manifest.min_seconds,
         )
         for s in todo
     ]
-    _run_tasks(tasks, features, parts, workers, progress, total=len(manifest), initial=done_clips)
-    _assemble(manifest, features, parts, path, shard_size)
+    _run_tasks(tasks, features, excerpt, parts, workers, progress, total, done_clips)
+    missing = [s for s in range(n_units) if not _shard_file(parts, s).exists()]
+    if missing:  # only a shard task gets here: the others' units are still to come
+        log.info(
+            "%s is prepared; %d of %d units of the store are missing (other shards); the task "
+            "that finishes the last one assembles the store",
+            what, len(missing), n_units,
+        )  # fmt: skip
+        return path
+    if not _lock(parts, wait=shard is None):
+        log.info("another task is assembling %s", path.name)
+        return path
+    _assemble(manifest, features, excerpt, parts, path, shard_size)
     shutil.rmtree(parts)
     report(path)
     return path
 
 
+def _lock(parts: Path, wait: bool) -> bool:
+    """Take ``parts/assemble.lock`` (one assembler among the shard tasks). A shard task that
+    finds it taken returns False; a plain run stops with the lock's owner named."""
+    lock = parts / "assemble.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        if not wait:
+            return False
+        raise RuntimeError(
+            f"{lock} exists: {lock.read_text().strip() or 'another task'} is assembling the store. "
+            f"If no task is running any more, delete the file and run again"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{socket.gethostname()}:{os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    return True
+
+
 def _run_tasks(
-    tasks: list[tuple[int, list[str], float, float]],
+    tasks: list[Task],
     features: FeatureConfig,
+    excerpt: Excerpt | None,
     parts: Path,
     workers: int | None,
     progress: bool,
@@ -185,30 +270,30 @@ def _run_tasks(
         return
     workers = usable_cores() if workers is None else workers
     bar = progress_bar(total, "prepare", "clip", initial=initial, disable=not progress)
-    t0, n0 = time.perf_counter(), 0
+    t0, seconds = time.perf_counter(), 0.0
 
     def results() -> Iterator[dict[str, Any]]:
         if workers <= 1:  # in this process: its torch thread count is restored afterwards
             threads = torch.get_num_threads()
             try:
                 torch.set_num_threads(1)  # not init_worker_process: the allocator is the caller's
-                _set_front(features)
+                _set_front(features, excerpt)
                 yield from map(_process_shard, tasks)
             finally:
                 torch.set_num_threads(threads)
             return
-        with pool_context().Pool(
-            workers, initializer=_init_worker, initargs=(features.to_dict(),)
-        ) as pool:
+        init = (features.to_dict(), excerpt and excerpt.to_dict())
+        with pool_context().Pool(workers, initializer=_init_worker, initargs=init) as pool:
             yield from pool.imap_unordered(_process_shard, tasks)
 
     try:
         for res in results():
             _save_shard(parts, res)
-            n0 += len(res["status"])
             bar.update(len(res["status"]))
-            rate = n0 / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix_str(f"{rate * features.clip_seconds:.0f}x real time")
+            # audio decoded per second of wall time (whole tracks vary: clips/s would not say)
+            seconds += float(res["duration"].sum())
+            rate = seconds / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{rate:.0f}x real time")
     except KeyboardInterrupt:
         bar.close()
         log.warning(
@@ -219,31 +304,65 @@ def _run_tasks(
 
 
 def _assemble(
-    manifest: Manifest, features: FeatureConfig, parts: Path, path: Path, shard_size: int
+    manifest: Manifest,
+    features: FeatureConfig,
+    excerpt: Excerpt | None,
+    parts: Path,
+    path: Path,
+    shard_size: int,
 ) -> None:
     n, m, t = len(manifest), features.n_rows, features.n_frames
     tmp = path.with_suffix(".h5.partial")
     band_sum = np.zeros(m, dtype=np.float64)
     band_sq = np.zeros(m, dtype=np.float64)
-    n_train = 0
+    n_train = count = 0  # training clips and their frames
     status_all: list[str] = []
     duration_all = np.zeros(n, dtype=np.float32)
+    segments: list[tuple[int, int]] = []  # ragged: (first column, frames)
+    item_segments = [0]
     with h5py.File(tmp, "w") as f:
-        mel = f.create_dataset("mel", shape=(n, m, t), dtype=np.float16, chunks=(1, m, t))
+        if excerpt is None:
+            mel = f.create_dataset("mel", shape=(n, m, t), dtype=np.float16, chunks=(1, m, t))
+        else:
+            mel = f.create_dataset(
+                "mel", shape=(m, 0), maxshape=(m, None), dtype=np.float16,
+                chunks=(m, chunk_frames(m)),
+            )  # fmt: skip
         for s in range((n + shard_size - 1) // shard_size):
             with np.load(_shard_file(parts, s)) as z:
                 block, dur, st = z["mel"], z["duration"], [str(x) for x in z["status"]]
+                seg_frames, n_segs = (z["seg_frames"], z["n_segs"]) if excerpt else (None, None)
             lo = s * shard_size
-            mel[lo : lo + len(block)] = block
-            duration_all[lo : lo + len(block)] = dur
+            duration_all[lo : lo + len(dur)] = dur
             status_all.extend(st)
-            for k, x in enumerate(block):
+            if excerpt is None:
+                mel[lo : lo + len(block)] = block
+                items = [x for x in block]
+            else:
+                col = mel.shape[1]
+                mel.resize(col + block.shape[1], axis=1)
+                mel[:, col:] = block
+                ends = np.cumsum(seg_frames)
+                starts = ends - seg_frames
+                segments += [(col + int(a), int(b - a)) for a, b in zip(starts, ends)]
+                bounds = np.concatenate([[0], np.cumsum(n_segs)])
+                item_segments += (item_segments[-1] + bounds[1:]).tolist()
+                items = [
+                    block[:, starts[bounds[k]] : ends[bounds[k + 1] - 1]] if n_segs[k] else None
+                    for k in range(len(dur))
+                ]
+            for k, x in enumerate(items):
                 if manifest.split[lo + k] == "train" and st[k] in ("ok", "silent"):
                     x64 = x.astype(np.float64)
                     band_sum += x64.sum(axis=1)
                     band_sq += np.square(x64).sum(axis=1)
                     n_train += 1
+                    count += x.shape[-1]
         valid = np.array([s in ("ok", "silent") for s in status_all])
+        if excerpt is not None:
+            f.create_dataset("segments", data=np.asarray(segments, dtype=np.int64).reshape(-1, 2))
+            f.create_dataset("item_segments", data=np.asarray(item_segments, dtype=np.int64))
+            f.attrs.update(layout="ragged", excerpt=json.dumps(excerpt.to_dict(), sort_keys=True))
         f.create_dataset("labels", data=manifest.labels, dtype=np.uint8)
         f.create_dataset("tag_names", data=np.array(manifest.tag_names, dtype=object), dtype=STR)
         f.create_dataset("tag_counts", data=manifest.tag_counts)
@@ -265,7 +384,6 @@ def _assemble(
             raise ValueError(
                 f"{path.name}: no valid training clip; cannot compute normalization statistics"
             )
-        count = n_train * t
         band_mean = band_sum / count
         band_std = np.sqrt(np.maximum(band_sq / count - band_mean**2, 0.0))
         gmean = band_sum.sum() / (count * m)

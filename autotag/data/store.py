@@ -2,13 +2,22 @@
 
 Layout of ``<name>.h5`` (one clip per chunk of ``mel``, so random reads touch one chunk)::
 
-    mel        float16 (N, n_mels, n_frames)   dB of power mel
+    mel        float16 (N, n_mels, n_frames)   dB of power mel (rows of the features' kind)
     labels     uint8   (N, n_tags)              all tags of the source, not only the top K
     tag_names, tag_counts, clip_id, path, rel_path, split, status, valid, duration, meta/<column>
     stats/     training-split statistics over valid clips: global_mean, global_std,
                band_mean (n_mels,), band_std (n_mels,), n_clips, n_values
     attrs:     features (JSON), features_digest, manifest_fingerprint, source, autotag_version,
-               complete
+               complete, layout ("fixed"; absent in stores written before "ragged" existed)
+
+A store of variable-length items (``layout = "ragged"``: whole tracks or excerpts of them,
+:mod:`autotag.data.excerpt`) keeps every item's frames back to back instead, so a random crop
+reads one or two chunks of ``CHUNK_BYTES``, whatever the track's length::
+
+    mel        float16 (n_mels, total_frames)   item i = its segments, in time order
+    segments   int64   (S, 2)                   (first column in mel, frames) of each segment
+    item_segments int64 (N + 1,)                item i's segments: item_segments[i]:[i + 1]
+    attrs:     layout = "ragged", excerpt (JSON); statistics are over the training frames
 
 :mod:`autotag.data.prepare` builds it (atomic shards, then ``<name>.h5.partial`` renamed when
 complete: a file named ``.h5`` is always complete); this module names and reads it.
@@ -32,12 +41,21 @@ from autotag.data.manifest import Manifest
 log = logging.getLogger(__name__)
 
 STR = h5py.string_dtype()
+CHUNK_BYTES = 1 << 17  # a ragged store's chunk: 512 frames of 128 mels, 4 s of 16 kHz audio
 
 
-def store_name(data_name: str, split: str, features: FeatureConfig, manifest: Manifest) -> str:
-    """File name that changes whenever the features or the clip list change."""
-    key = f"{features.digest()}:{manifest.fingerprint()}"
+def store_name(
+    data_name: str, split: str, features: FeatureConfig, manifest: Manifest, excerpt: str = ""
+) -> str:
+    """File name that changes whenever the features, the clip list or the excerpt policy
+    (:meth:`autotag.data.excerpt.Excerpt.key`, "" for the fixed window) change."""
+    key = f"{features.digest()}:{manifest.fingerprint()}" + (f":{excerpt}" if excerpt else "")
     return f"{data_name}-{split}-{features.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
+
+
+def chunk_frames(n_rows: int) -> int:
+    """Frames per chunk of a ragged store's ``mel``."""
+    return max(64, CHUNK_BYTES // (2 * n_rows))
 
 
 def is_complete(path: str | Path) -> bool:
@@ -107,6 +125,10 @@ class MelStore:
                 **{k: float(v) for k, v in f["stats"].attrs.items()},
             }
             self.attrs = dict(f.attrs)
+            self.ragged = self.attrs.get("layout") == "ragged"
+            if self.ragged:
+                self.segments = f["segments"][()]
+                self.item_segments = f["item_segments"][()]
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -123,10 +145,34 @@ class MelStore:
         return np.flatnonzero((self.split == split) & self.valid)
 
     def mel(self, i: int) -> np.ndarray:
-        return self.file["mel"][int(i)]
+        """Item ``i``: ``(n_rows, n_frames)``; in a ragged store all its frames (its segments
+        back to back)."""
+        if not self.ragged:
+            return self.file["mel"][int(i)]
+        return np.concatenate([self.read(c, 0, n) for c, n in self.segments_of(i)], axis=-1)
+
+    def segments_of(self, i: int) -> np.ndarray:
+        """``(first column, frames)`` of item ``i``'s segments (ragged stores)."""
+        return self.segments[self.item_segments[int(i)] : self.item_segments[int(i) + 1]]
+
+    def frames(self, i: int) -> int:
+        """Frames of item ``i`` (all segments)."""
+        if not self.ragged:
+            return self.features.n_frames
+        return int(self.segments_of(i)[:, 1].sum())
+
+    def read(self, column: int, start: int, length: int) -> np.ndarray:
+        """``length`` frames from ``column + start`` of a ragged store's ``mel``."""
+        lo = int(column) + int(start)
+        return self.file["mel"][:, lo : lo + int(length)]
 
     def mels(self, index: np.ndarray) -> np.ndarray:
-        """Several rows at once (sorted index, as h5py requires)."""
+        """Several rows at once (sorted index, as h5py requires); fixed-size stores only."""
+        if self.ragged:
+            raise ValueError(
+                f"{self.path.name} holds items of their own lengths (whole tracks): they are read "
+                "as crops and chunks, not loaded whole (set data.in_memory=false)"
+            )
         index = np.asarray(index)
         order = np.argsort(index)
         out = np.empty((len(index), *self.file["mel"].shape[1:]), dtype=np.float16)

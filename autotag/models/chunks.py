@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from autotag.data.features import FeatureConfig
+from autotag.data.features import FeatureConfig, chunk_starts
 
 
 def input_frames(
@@ -38,19 +38,6 @@ def input_frames(
             f"longer clips or a shorter input"
         )
     return None if frames == features.n_frames else frames
-
-
-def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
-    """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
-    last (the first starts at 0, the last ends at the clip's end)."""
-    if n_chunks < 1:
-        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
-    span = n_frames - length
-    if span <= 0:
-        return [0]
-    if n_chunks == 1:
-        return [span // 2]
-    return [round(i * span / (n_chunks - 1)) for i in range(n_chunks)]
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def make_figures(out: Path, results: Mapping[str, Any], test: Mapping[str, Any],
         )
     paths.update(evaluation_figures(figs, test, dm.tag_names))
     i = dm.store.indices("train")[0]
-    mel = torch.from_numpy(dm.store.mel(i).astype(np.float32))
+    mel = torch.from_numpy(dm.store.mel(i)[..., : dm.store.features.n_frames].astype(np.float32))
     normalized = {
         mode: Normalizer(**norm_description(mode, dm.store.stats, dm.store.features.amin))(
             mel

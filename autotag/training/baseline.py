@@ -41,12 +41,14 @@ def split_inputs(
     model: SpectrogramBaseline,
     chunk: int = 256,
 ) -> np.ndarray:
-    """Classifier inputs of the store rows ``index``, read and normalized ``chunk`` at a time."""
+    """Classifier inputs of the store rows ``index``, read and normalized ``chunk`` at a time
+    (the items of a ragged store, whole tracks of their own lengths, one at a time)."""
     parts = []
     with torch.inference_mode():
-        for lo in range(0, len(index), chunk):
-            mel = torch.from_numpy(store.mels(index[lo : lo + chunk]).astype(np.float32))
-            parts.append(model.inputs(normalizer(mel)))
+        for lo in range(0, len(index), 1 if store.ragged else chunk):
+            rows = index[lo : lo + (1 if store.ragged else chunk)]
+            mels = store.mel(rows[0])[None] if store.ragged else store.mels(rows)
+            parts.append(model.inputs(normalizer(torch.from_numpy(mels.astype(np.float32)))))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 

@@ -57,7 +57,10 @@ def fit(
         return fit_baseline(plain, store, out, run)
 
     check_recipe(plain)
-    crop = input_frames(plain["model"], MelStore(store).features, plain["data"]["random_crop"])
+    stored = MelStore(store)
+    crop = input_frames(plain["model"], stored.features, plain["data"]["random_crop"])
+    if stored.ragged and crop is None:  # whole tracks: a whole-clip model sees windows of them
+        crop = stored.features.n_frames
     chunks = ChunkPlan(crop, plain["data"]["eval_chunks"])
     dm = TagDataModule.from_config(
         store,

@@ -13,13 +13,15 @@ from typing import Any
 
 from autotag.data.manifest import DataError, Manifest
 from autotag.data.readers.catalog import read_catalog
+from autotag.data.readers.jamendo import metadata_file, read_jamendo
 from autotag.data.readers.mtat import ANNOTATIONS, read_mtat
 from autotag.data.synthetic import generate
+generate_jamendo = None  # the synthetic Jamendo corpus: next commit
 
 log = logging.getLogger(__name__)
-READERS = ("mtat", "csv")
+READERS = ("mtat", "csv", "jamendo")
 
-__all__ = ["READERS", "load_manifest", "read_catalog", "read_mtat"]
+__all__ = ["READERS", "load_manifest", "read_catalog", "read_jamendo", "read_mtat"]
 
 
 def load_manifest(data: Mapping[str, Any]) -> Manifest:
@@ -29,6 +31,19 @@ def load_manifest(data: Mapping[str, Any]) -> Manifest:
     if reader not in READERS:
         raise DataError(f"data.reader={reader!r}: choose one of {', '.join(READERS)}")
     gen = data["generate"]
+    if reader == "jamendo":
+        if gen is not None and not metadata_file(root, "all").is_file():
+            log.info("generating the synthetic MTG-Jamendo corpus in %s", root)
+            generate_jamendo(root, **dict(gen))
+        return read_jamendo(
+            root,
+            subset=data["subset"],
+            split_index=data["split_index"],
+            categories=data["categories"],
+            audio=data["audio"],
+            audio_root=data["audio_root"],
+            missing_audio=data["missing_audio"],
+        )
     if gen is not None and not (root / ANNOTATIONS).is_file():
         log.info("generating the synthetic corpus in %s", root)
         generate(root, **dict(gen))
