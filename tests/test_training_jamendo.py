@@ -44,7 +44,7 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
     store = MelStore(store_path)
     dm = TagDataModule.from_config(
         store_path,
-        dict(top_k=None, batch_size=4, num_workers=0, in_memory=False, random_crop=59, eval_chunks=4),
+        dict(top_k=None, batch_size=4, num_workers=0, in_memory=False, random_crop=59, eval_chunks=4, crops_per_item=1),
         "per_coeff", False, 0,
     )  # fmt: skip
     x, y = dm.datasets["test"][0]

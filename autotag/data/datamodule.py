@@ -44,6 +44,7 @@ class MelDataset(Dataset):
         labels: np.ndarray | None = None,
         in_memory: bool = False,
         chunks: tuple[int, int] | None = None,
+        repeats: int = 1,
     ) -> None:
         self.store = store
         self.index = np.asarray(index)
@@ -52,14 +53,16 @@ class MelDataset(Dataset):
         )
         self.crop_frames = crop_frames
         self.chunks = chunks
+        self.repeats = repeats  # items per stored item: each a new random crop
         if store.ragged and not (crop_frames or chunks):
             raise ValueError(f"{store.path.name}: whole tracks are read as crops or chunks")
         self.cache = store.mels(self.index) if in_memory else None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.index) * self.repeats
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | int:
+        i = i % len(self.index)
         if self.cache is not None:
             return i
         if self.store.ragged:
@@ -137,7 +140,7 @@ class ShardSampler(Sampler[int]):
 class TagDataModule(pl.LightningDataModule):
     """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
     the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
-    ``random_crop``, ``eval_chunks``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
+    ``random_crop``, ``eval_chunks``, ``crops_per_item``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
     applies it on the device, so a checkpoint carries its own normalization.
@@ -157,6 +160,7 @@ class TagDataModule(pl.LightningDataModule):
         in_memory: bool,
         random_crop: int | None,
         eval_chunks: int,
+        crops_per_item: int,
         shuffle_labels: bool,
         seed: int,
         pin_memory: bool | None = None,  # None: pin when training on a GPU
@@ -169,6 +173,7 @@ class TagDataModule(pl.LightningDataModule):
         self.in_memory = in_memory
         self.random_crop = random_crop
         self.eval_chunks = eval_chunks
+        self.crops_per_item = crops_per_item
         self.shuffle_labels = shuffle_labels
         self.seed = seed
         self.pin_memory = pin_memory
@@ -184,7 +189,8 @@ class TagDataModule(pl.LightningDataModule):
         cls, store: str | Path, data: Mapping[str, Any], norm: str, shuffle_labels: bool, seed: int
     ) -> TagDataModule:
         """The DataModule of a ``data`` config (its loading keys), set up."""
-        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop", "eval_chunks")
+        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop")
+        loading += ("eval_chunks", "crops_per_item")
         dm = cls(
             store,
             **{k: data[k] for k in loading},
@@ -212,6 +218,11 @@ class TagDataModule(pl.LightningDataModule):
                 "evaluation chunks, so data.in_memory must be false and the crop length set "
                 f"(data.in_memory={self.in_memory}, random_crop={self.random_crop})"
             )
+        if self.crops_per_item < 1 or (self.crops_per_item > 1 and not self.random_crop):
+            raise ValueError(
+                f"data.crops_per_item={self.crops_per_item}: it must be 1, or more with a model "
+                "that trains on random crops (input_seconds, or data.random_crop)"
+            )
         for split in ("train", "val", "test"):
             idx = self.store.indices(split)
             if len(idx) == 0:
@@ -224,8 +235,9 @@ class TagDataModule(pl.LightningDataModule):
             chunks = None
             if self.store.ragged and split != "train":
                 chunks = (self.random_crop, self.eval_chunks)
+            repeats = self.crops_per_item if split == "train" else 1
             self.datasets[split] = MelDataset(
-                self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks
+                self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks, repeats
             )
         log.info(
             "data: %s | train %d, val %d, test %d clips | top-%d tags | input %dx%d",

@@ -15,8 +15,7 @@ from autotag.data.manifest import DataError, Manifest
 from autotag.data.readers.catalog import read_catalog
 from autotag.data.readers.jamendo import metadata_file, read_jamendo
 from autotag.data.readers.mtat import ANNOTATIONS, read_mtat
-from autotag.data.synthetic import generate
-generate_jamendo = None  # the synthetic Jamendo corpus: next commit
+from autotag.data.synthetic import generate, generate_jamendo
 
 log = logging.getLogger(__name__)
 READERS = ("mtat", "csv", "jamendo")

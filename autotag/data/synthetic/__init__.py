@@ -1,4 +1,5 @@
-"""Synthetic MagnaTagATune: a corpus in MTAT's exact on-disk format whose tags are audible.
+"""Synthetic MagnaTagATune and MTG-Jamendo: corpora in the datasets' exact on-disk formats whose
+tags are audible.
 
 MTAT cannot be downloaded everywhere, so this package writes a stand-in that the real MTAT reader
 reads unchanged: 16 folders ``0``..``f`` of mono mp3 clips named
@@ -16,6 +17,19 @@ every top-50 tag can be learned from a log-mel spectrogram.
 
     python -m autotag.data.synthetic --root data/synthetic --clips 1600 --seconds 29.1
 
+:func:`generate_jamendo` writes the same concept model as a stand-in for MTG-Jamendo that the
+Jamendo reader reads unchanged: full-length tracks (log-uniform 40 s to 5 min by default,
+rendered as cross-faded 30-s sections) as ``audio/NN/<id>.mp3``; ``data/autotagging.tsv``, the
+subsets ``autotagging_{top50tags,genre,instrument,moodtheme}.tsv`` and five random
+artist-disjoint 60/20/20 splits ``data/splits/split-{0..4}/autotagging[_subset]-{train,
+validation,test}.tsv`` (TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION, then one field per tag;
+CRLF line ends as published). Tags read ``genre---``, ``instrument---``, ``mood/theme---``
+(Jamendo's spellings): genre tags from the genre and audible sub-concepts (loud rock ->
+hardrock), instrument tags from the sound sources, mood/theme tags from pace, dynamics and mode.
+A 0-byte, a truncated and a non-audio mp3 are listed like any track (``INFO.json`` names them).
+
+    python -m autotag.data.synthetic --layout jamendo --root data/jamendo_synthetic --tracks 400
+
 The design runs concepts -> sounds -> tags; each step is a module, imported in this order:
 
 - ``layout``: MTAT's on-disk format (folders, CSV names and columns, broken entry kinds).
@@ -29,7 +43,10 @@ The design runs concepts -> sounds -> tags; each step is a module, imported in t
 - ``instruments``, ``drums``, ``voices``: one function per sound source (``Score`` -> samples).
 - ``render``: :data:`SOURCES` (source name -> function) and :func:`synthesize` (mix + master).
 - ``corpus``: :func:`generate` (worker processes, atomic mp3/CSV/info writes, resume, summary).
-- ``cli``: :func:`main`, run by ``python -m autotag.data.synthetic``.
+- ``jamendo_plan``: artists -> albums -> tracks (:class:`JamendoTrack`), Jamendo's tags and
+  their emission table, :func:`sample_jamendo_tags`.
+- ``jamendo``: :func:`generate_jamendo` (tracks rendered in sections, TSVs, splits, summary).
+- ``cli``: :func:`main`, run by ``python -m autotag.data.synthetic [--layout jamendo]``.
 
 Everything here depends only on the seed: the same arguments give the same CSVs and mp3 bytes.
 """
@@ -40,6 +57,23 @@ from autotag.data.synthetic.cli import main
 from autotag.data.synthetic.corpus import format_summary, generate, write_mp3
 from autotag.data.synthetic.dsp import midi_hz
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
+from autotag.data.synthetic.jamendo import (
+    JAMENDO_INFO,
+    JAMENDO_PARTS,
+    JAMENDO_SUBSETS,
+    format_jamendo_summary,
+    generate_jamendo,
+    jamendo_splits,
+    render_jamendo_track,
+    subset_file,
+)
+from autotag.data.synthetic.jamendo_plan import (
+    JAMENDO_BROKEN,
+    JamendoTrack,
+    jamendo_plan,
+    jamendo_tag_names,
+    sample_jamendo_tags,
+)
 from autotag.data.synthetic.layout import (
     ANNOTATIONS,
     BROKEN_KINDS,
@@ -85,6 +119,10 @@ __all__ = [
     "FORMAT_VERSION",
     "GENRES",
     "INFO",
+    "JAMENDO_BROKEN",
+    "JAMENDO_INFO",
+    "JAMENDO_PARTS",
+    "JAMENDO_SUBSETS",
     "LOW_ATTENTION",
     "LOW_ATTENTION_SHARE",
     "OTHER_TAGS",
@@ -103,17 +141,26 @@ __all__ = [
     "ClipPlan",
     "Emissions",
     "Genre",
+    "JamendoTrack",
     "Score",
     "clip_concepts",
     "corpus_plan",
     "emissions",
+    "format_jamendo_summary",
     "format_summary",
     "generate",
+    "generate_jamendo",
+    "jamendo_plan",
+    "jamendo_splits",
+    "jamendo_tag_names",
     "main",
     "midi_hz",
     "real_tag_counts",
+    "render_jamendo_track",
+    "sample_jamendo_tags",
     "sample_labels",
     "slug",
+    "subset_file",
     "synthesize",
     "tag_names",
     "tag_statistics",

@@ -1,0 +1,336 @@
+"""Synthetic MTG-Jamendo: the concept model's tracks at full length, in MTG-Jamendo's exact
+on-disk layout (metadata TSVs, five artist-disjoint splits, ``audio/NN/<id>.mp3``).
+
+Artists have a few albums (mostly of one genre), albums several tracks. A track is rendered as
+30-second sections of :func:`.render.synthesize` (vocals pause and instruments drop out from
+section to section, as in the MTAT clips of one track), cross-faded into one mp3; tags come from
+:mod:`.jamendo_plan`. The TSVs are written last, ``data/autotagging.tsv`` very last: a root that
+has it is complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from autotag.data.progress import progress as progress_bar
+from autotag.data.synthetic.corpus import _write_json_atomic, write_mp3
+from autotag.data.synthetic.jamendo_plan import (
+    CATEGORIES,
+    ENCODER_PAD,
+    JAMENDO_BROKEN,
+    SECTION_SECONDS,
+    JamendoTrack,
+    category,
+    jamendo_plan,
+    jamendo_subset,
+    jamendo_tag_names,
+    sample_jamendo_tags,
+    top_tags,
+)
+from autotag.data.synthetic.render import synthesize
+
+JAMENDO_VERSION = 1
+JAMENDO_INFO = "INFO.json"
+JAMENDO_HEADER = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS")
+JAMENDO_SUBSETS = ("", "top50tags", "genre", "instrument", "moodtheme")  # "" = all tags
+JAMENDO_PARTS = ("train", "validation", "test")
+PART_SHARES = (0.6, 0.2, 0.2)
+N_SPLITS = 5
+CROSSFADE_SECONDS = 0.5
+
+
+def subset_file(subset: str, split: int | None = None, part: str = "") -> str:
+    """Relative path of a metadata TSV: ``data/autotagging[_subset].tsv`` or its split part."""
+    stem = f"autotagging_{subset}" if subset else "autotagging"
+    if split is None:
+        return f"data/{stem}.tsv"
+    return f"data/splits/split-{split}/{stem}-{part}.tsv"
+
+
+def jamendo_splits(tracks: list[JamendoTrack], seed: int) -> list[dict[int, str]]:
+    """Five random artist-disjoint partitions (track id -> part), about 60/20/20 of the tracks:
+    artists in a random order, each to the part furthest below its share."""
+    size = Counter(t.artist_id for t in tracks)
+    artists = sorted(size)
+    target = np.array(PART_SHARES) * len(tracks)
+    splits = []
+    for s in range(N_SPLITS):
+        rng = np.random.default_rng([seed, 30, s])
+        load = np.zeros(len(JAMENDO_PARTS))
+        part_of = {}
+        for i in rng.permutation(len(artists)):
+            part = int(np.argmax((target - load) / target))  # the first three fill one part each
+            part_of[artists[i]] = JAMENDO_PARTS[part]
+            load[part] += size[artists[i]]
+        splits.append({t.track_id: part_of[t.artist_id] for t in tracks})
+    return splits
+
+
+def render_jamendo_track(track: JamendoTrack, sr: int, seed: int, limit: int = 0) -> np.ndarray:
+    """A track's audio (float32 mono): its sections cross-faded, a fade-out at the end. Memory
+    is the track's float32 samples plus one section's intermediates. ``limit``: at most that
+    many samples."""
+    n = max(round(track.seconds * sr) - ENCODER_PAD, sr // 10)
+    n = min(n, limit) if limit else n
+    section = min(round(SECTION_SECONDS * sr), n)
+    xf = round(CROSSFADE_SECONDS * sr)
+    fade_in = np.sin(np.linspace(0.0, np.pi / 2, xf, dtype=np.float32)) ** 2
+    out = np.zeros(n + xf, np.float32)
+    for k, start in enumerate(range(0, n, section)):
+        plan = track.sections[min(k, len(track.sections) - 1)]
+        x = synthesize(plan, section + xf, sr, seed)[: len(out) - start]
+        if k:
+            x[:xf] *= fade_in
+            out[start : start + xf] *= 1.0 - fade_in
+        out[start : start + len(x)] += x
+    out = out[:n]
+    tail = min(n // 4, 2 * sr)
+    out[n - tail :] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
+    return out
+
+
+def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | None, bool]:
+    """Worker: write one track's mp3 atomically unless it exists; returns (track id, decoded
+    frames of a good file, rendered?)."""
+    track, root, sr, seed = task
+    path = Path(root) / "audio" / track.path
+    rendered = not path.exists()
+    if rendered:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if track.kind == "empty":
+            tmp.write_bytes(b"")
+        elif track.kind == "not_audio":
+            tmp.write_text("This is not an MP3 file: synthetic MTG-Jamendo broken entry.\n")
+        else:
+            limit = 4 * sr if track.kind == "truncated" else 0  # 1 kB survives: render 4 s
+            write_mp3(tmp, render_jamendo_track(track, sr, seed, limit), sr)
+            if track.kind == "truncated":
+                tmp.write_bytes(tmp.read_bytes()[:1024])
+        os.replace(tmp, path)
+    frames = sf.info(path).frames if track.kind == "ok" else None
+    return track.track_id, frames, rendered
+
+
+def _run(tasks: list, workers: int | None, progress: bool) -> tuple[dict[int, int | None], int]:
+    """Render the tasks, longest first (in a worker pool unless workers == 1); returns decoded
+    frames per track id and how many were rendered."""
+    from autotag.data.worker import init_worker_process, pool_context, usable_cores  # torch
+
+    tasks = sorted(tasks, key=lambda t: -t[0].seconds)
+    workers = max(1, workers or usable_cores())
+    bar = progress_bar(len(tasks), "synthetic jamendo", "track", disable=not progress)
+    frames, rendered = {}, 0
+    if workers == 1 or len(tasks) <= 1:
+        for track_id, n, done in map(_render_task, tasks):
+            frames[track_id], rendered = n, rendered + done
+            bar.update()
+    else:
+        with pool_context().Pool(workers, initializer=init_worker_process) as pool:
+            for track_id, n, done in pool.imap_unordered(_render_task, tasks):
+                frames[track_id], rendered = n, rendered + done
+                bar.update()
+    bar.close()
+    return frames, rendered
+
+
+def _write_tsv_atomic(path: Path, rows: list[list[str]]) -> None:
+    """MTG-Jamendo's TSV dialect: the header, tab-separated, never quoted, CRLF line ends (as in
+    the published files), written to a temp name first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    lines = ["\t".join(JAMENDO_HEADER), *("\t".join(r) for r in rows)]
+    tmp.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    os.replace(tmp, path)
+
+
+def _metadata_files() -> list[str]:
+    """Every metadata TSV, ``data/autotagging.tsv`` (written last) last."""
+    files = [
+        subset_file(sub, s, part)
+        for s in range(N_SPLITS)
+        for sub in JAMENDO_SUBSETS
+        for part in JAMENDO_PARTS
+    ]
+    return files + [subset_file(sub) for sub in JAMENDO_SUBSETS[1:]] + [subset_file("")]
+
+
+def _params(
+    n_tracks: int,
+    min_seconds: float,
+    max_seconds: float,
+    sample_rate: int,
+    seed: int,
+    label_drop: float,
+    broken: bool,
+) -> dict:
+    """The arguments that identify a corpus (stored in INFO.json)."""
+    return {
+        "version": JAMENDO_VERSION,
+        "n_tracks": int(n_tracks),
+        "min_seconds": float(min_seconds),
+        "max_seconds": float(max_seconds),
+        "sample_rate": int(sample_rate),
+        "seed": int(seed),
+        "label_drop": float(label_drop),
+        "broken": bool(broken),
+    }
+
+
+def generate_jamendo(
+    root: str | Path,
+    *,
+    n_tracks: int = 400,
+    min_seconds: float = 40.0,
+    max_seconds: float = 300.0,
+    seed: int = 0,
+    label_drop: float = 0.2,
+    broken: bool = True,
+    workers: int | None = None,
+    sample_rate: int = 16000,
+    progress: bool = True,
+) -> dict:
+    """Write (or finish) a synthetic MTG-Jamendo corpus under ``root``; returns its summary.
+
+    Re-running with the same arguments skips mp3s already on disk and rewrites the TSVs; a
+    complete corpus returns at once; a corpus with other arguments raises ``FileExistsError``.
+    """
+    if n_tracks < 10:
+        raise ValueError(f"n_tracks={n_tracks}: at least 10 (three artists per split)")
+    if not 1.0 <= min_seconds <= max_seconds:
+        raise ValueError(f"need 1 <= min_seconds <= max_seconds, got {min_seconds}, {max_seconds}")
+    if not 0.0 <= label_drop < 1.0:
+        raise ValueError(f"label_drop={label_drop} is not in [0, 1)")
+    root = Path(root)
+    params = _params(n_tracks, min_seconds, max_seconds, sample_rate, seed, label_drop, broken)
+    info_path = root / JAMENDO_INFO
+    files = _metadata_files()
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    if info:
+        if info.get("params") != params:
+            raise FileExistsError(f"{root} holds a corpus with other arguments: {info['params']}")
+    t0 = time.perf_counter()
+    tracks = jamendo_plan(n_tracks, min_seconds, max_seconds, seed, broken, sample_rate)
+    if info.get("complete"):
+        paths = [*files, *(f"audio/{t.path}" for t in tracks)]
+        if all((root / p).exists() for p in paths):
+            return {**info["summary"], "generated": 0, "skipped": n_tracks, "seconds": 0.0}
+    (root / subset_file("")).unlink(missing_ok=True)  # incomplete until it is written again
+    for folder in sorted({t.path[:2] for t in tracks}):
+        (root / "audio" / folder).mkdir(parents=True, exist_ok=True)
+        for stale in (root / "audio" / folder).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    _write_json_atomic(info_path, {"params": params, "complete": False})
+    tasks = [(t, str(root), sample_rate, seed) for t in tracks]
+    frames, rendered = _run(tasks, workers, progress)
+    tags = sample_jamendo_tags([t.plan for t in tracks], seed, label_drop)
+    top50 = set(top_tags(tags))
+    durations = {
+        t.track_id: f"{(frames[t.track_id] or 0) / sample_rate:.1f}"
+        if t.kind == "ok"
+        else f"{t.seconds:.1f}"  # a broken file: the length it should have had
+        for t in tracks
+    }
+    splits = jamendo_splits(tracks, seed)
+    rows = {}
+    for sub in JAMENDO_SUBSETS:
+        rows[sub] = []
+        for t, all_tags in zip(tracks, tags):
+            kept = jamendo_subset(all_tags, sub, top50)
+            if kept:
+                rows[sub].append((t.track_id, [*t.ids(), t.path, durations[t.track_id], *kept]))
+    for s, part_of in enumerate(splits):
+        for sub in JAMENDO_SUBSETS:
+            for part in JAMENDO_PARTS:
+                chosen = [r for track_id, r in rows[sub] if part_of[track_id] == part]
+                _write_tsv_atomic(root / subset_file(sub, s, part), chosen)
+    for sub in JAMENDO_SUBSETS[1:]:
+        _write_tsv_atomic(root / subset_file(sub), [r for _, r in rows[sub]])
+    summary = _summary(root, params, tracks, tags, splits, rows, frames)
+    _write_json_atomic(
+        info_path,
+        {"params": params, "complete": True, "broken": summary["broken"], "summary": summary},
+    )
+    _write_tsv_atomic(root / subset_file(""), [r for _, r in rows[""]])
+    seconds = time.perf_counter() - t0
+    return {
+        **summary,
+        "generated": rendered,
+        "skipped": n_tracks - rendered,
+        "seconds": seconds,
+        "tracks_per_s": rendered / seconds if rendered else None,
+    }
+
+
+def _summary(
+    root: Path,
+    params: dict,
+    tracks: list[JamendoTrack],
+    tags: list[tuple[str, ...]],
+    splits: list[dict[int, str]],
+    rows: dict[str, list],
+    frames: dict[int, int | None],
+) -> dict:
+    """Statistics of a written corpus (stored in INFO.json)."""
+    counts = Counter(t for ts in tags for t in ts)
+    return {
+        "root": str(root),
+        **params,
+        "broken": [
+            {"track_id": t.ids()[0], "path": f"audio/{t.path}", "kind": t.kind}
+            | {"why": JAMENDO_BROKEN[t.kind]}
+            for t in tracks
+            if t.kind != "ok"
+        ],
+        "n_artists": len({t.artist_id for t in tracks}),
+        "n_albums": len({t.album_id for t in tracks}),
+        "audio_seconds": round(sum(n or 0 for n in frames.values()) / params["sample_rate"], 1),
+        "bytes": sum((root / "audio" / t.path).stat().st_size for t in tracks),
+        "tags_per_track": round(float(np.mean([len(ts) for ts in tags])), 2),
+        "tags_per_category": {
+            c: sum(category(t) == c for t in jamendo_tag_names() if t in counts) for c in CATEGORIES
+        },
+        "subset_tracks": {sub or "all": len(rows[sub]) for sub in JAMENDO_SUBSETS},
+        "split_tracks": [
+            [sum(p == part for p in s.values()) for part in JAMENDO_PARTS] for s in splits
+        ],
+        "tag_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def format_jamendo_summary(summary: dict) -> str:
+    """Human-readable report of :func:`generate_jamendo`'s summary."""
+    s = summary
+    hours = s["audio_seconds"] / 3600
+    audio = f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min"
+    lines = [
+        f"synthetic MTG-Jamendo at {s['root']}: {s['n_tracks']} tracks of {s['min_seconds']:g}-"
+        f"{s['max_seconds']:g} s ({audio} of audio, {s['bytes'] / 1e6:.1f} MB) at "
+        f"{s['sample_rate']} Hz, seed {s['seed']}; {s['n_artists']} artists, {s['n_albums']} albums",
+    ]
+    if s.get("generated"):
+        speed = f" ({s['audio_seconds'] / s['seconds']:.0f}x real time)" if not s["skipped"] else ""
+        lines.append(
+            f"rendered {s['generated']} tracks in {s['seconds']:.1f} s{speed}, "
+            f"skipped {s['skipped']} already on disk"
+        )
+    per_cat = ", ".join(f"{n} {c}" for c, n in s["tags_per_category"].items())
+    broken = ", ".join(f"{b['path']} ({b['kind']})" for b in s["broken"]) or "none"
+    lines += [
+        f"{len(s['tag_counts'])} tags ({per_cat}), {s['tags_per_track']} per track; "
+        "subset tracks: " + ", ".join(f"{k} {v}" for k, v in s["subset_tracks"].items()),
+        "split sizes (train/validation/test): "
+        + "  ".join("/".join(map(str, parts)) for parts in s["split_tracks"]),
+        f"broken files: {broken}",
+    ]
+    for c in CATEGORIES:
+        counts = [
+            f"{t.split('---')[1]} {n}" for t, n in s["tag_counts"].items() if category(t) == c
+        ]
+        lines.append(f"{c} tags: " + ", ".join(counts))
+    return "\n".join(lines)
