@@ -252,7 +252,7 @@ def test_resume_after_interrupt_gives_identical_store(
         m, cfg, tmp_path / "ref.h5", workers=0, shard_size=8, min_audio_seconds=1.0, progress=False
     )
     saved = []
-    real_save = prepare_mod._save_shard
+    real_save = prepare_mod.save_unit
 
     def save_then_die(parts, result):
         real_save(parts, result)
@@ -260,13 +260,13 @@ def test_resume_after_interrupt_gives_identical_store(
         if len(saved) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepare_mod, "_save_shard", save_then_die)
+    monkeypatch.setattr(prepare_mod, "save_unit", save_then_die)
     target = tmp_path / "resumed.h5"
     with pytest.raises(KeyboardInterrupt):
         build_store(m, cfg, target, workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
     assert not target.exists() and not is_complete(target)
     assert len(list(target.with_suffix(".parts").glob("shard-*.npz"))) == 3
-    monkeypatch.setattr(prepare_mod, "_save_shard", real_save)
+    monkeypatch.setattr(prepare_mod, "save_unit", real_save)
     processed = []
     real_process = prepare_mod._process_shard
     monkeypatch.setattr(

@@ -1,9 +1,12 @@
-"""Build a mel store from a manifest: parallel, resumable, atomic (``python -m autotag.prepare``).
+"""Build a store from a manifest: parallel, resumable, atomic, shardable across machines
+(``python -m autotag.prepare``).
 
-Workers decode and featurize shards of clips through :class:`autotag.data.frontend.FrontEnd`
-(the tagger's path too) and write atomic ``.npz`` shards into ``<name>.parts/``: a kill loses at
-most the shards in flight. The shards are then assembled into ``<name>.h5.partial``, with the
-training-split statistics, and renamed. The layout is documented in :mod:`autotag.data.store`.
+Workers decode and featurize units of ``shard_size`` clips through
+:class:`autotag.data.frontend.FrontEnd` (the tagger's path too), keeping of each file what the
+excerpt policy says (:mod:`autotag.data.excerpt`), and write each unit atomically into
+``<name>.parts/`` (:mod:`autotag.data.assemble`): a kill loses at most the units in flight. The
+units are then assembled into the store. Task ``shard`` of ``num_shards`` (a cluster array job)
+prepares every ``num_shards``-th unit; the task that finds them all written assembles.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
-from autotag import __version__
+from autotag.data.assemble import assemble, save_unit, unit_file
 from autotag.data.audio import AudioError
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
@@ -30,7 +32,7 @@ from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
 from autotag.data.progress import progress as progress_bar
 from autotag.data.readers import load_manifest
-from autotag.data.store import STR, chunk_frames, is_complete, report, store_name
+from autotag.data.store import is_complete, report, store_name
 from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 log = logging.getLogger(__name__)
@@ -133,24 +135,6 @@ def _process_shard(task: Task) -> dict[str, Any]:
     return out
 
 
-def _shard_file(parts: Path, shard: int) -> Path:
-    return parts / f"shard-{shard:06d}.npz"
-
-
-def _save_shard(parts: Path, result: dict[str, Any]) -> None:
-    final = _shard_file(parts, result["shard"])
-    tmp = final.with_suffix(".tmp.npz")
-    ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
-    np.savez(
-        tmp,
-        mel=result["mel"],
-        duration=result["duration"],
-        status=result["status"].astype(str),
-        **ragged,
-    )
-    os.replace(tmp, final)
-
-
 def build_store(
     manifest: Manifest,
     features: FeatureConfig,
@@ -203,7 +187,7 @@ def build_store(
 
     n_units = (len(manifest) + shard_size - 1) // shard_size
     mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
-    todo = [s for s in mine if not _shard_file(parts, s).exists()]
+    todo = [s for s in mine if not unit_file(parts, s).exists()]
     size = {s: len(range(s * shard_size, min((s + 1) * shard_size, len(manifest)))) for s in mine}
     total = sum(size.values())
     done_clips = total - sum(size[s] for s in todo)
@@ -221,7 +205,7 @@ def build_store(
         for s in todo
     ]
     _run_tasks(tasks, features, excerpt, parts, workers, progress, total, done_clips)
-    missing = [s for s in range(n_units) if not _shard_file(parts, s).exists()]
+    missing = [s for s in range(n_units) if not unit_file(parts, s).exists()]
     if missing:  # only a shard task gets here: the others' units are still to come
         log.info(
             "%s is prepared; %d of %d units of the store are missing (other shards); the task "
@@ -232,7 +216,7 @@ def build_store(
     if not _lock(parts, wait=shard is None):
         log.info("another task is assembling %s", path.name)
         return path
-    _assemble(manifest, features, excerpt, parts, path, shard_size)
+    assemble(manifest, features, excerpt, parts, path, shard_size)
     shutil.rmtree(parts)
     report(path)
     return path
@@ -288,7 +272,7 @@ def _run_tasks(
 
     try:
         for res in results():
-            _save_shard(parts, res)
+            save_unit(parts, res)
             bar.update(len(res["status"]))
             # audio decoded per second of wall time (whole tracks vary: clips/s would not say)
             seconds += float(res["duration"].sum())
@@ -301,102 +285,3 @@ def _run_tasks(
         )
         raise
     bar.close()
-
-
-def _assemble(
-    manifest: Manifest,
-    features: FeatureConfig,
-    excerpt: Excerpt | None,
-    parts: Path,
-    path: Path,
-    shard_size: int,
-) -> None:
-    n, m, t = len(manifest), features.n_rows, features.n_frames
-    tmp = path.with_suffix(".h5.partial")
-    band_sum = np.zeros(m, dtype=np.float64)
-    band_sq = np.zeros(m, dtype=np.float64)
-    n_train = count = 0  # training clips and their frames
-    status_all: list[str] = []
-    duration_all = np.zeros(n, dtype=np.float32)
-    segments: list[tuple[int, int]] = []  # ragged: (first column, frames)
-    item_segments = [0]
-    with h5py.File(tmp, "w") as f:
-        if excerpt is None:
-            mel = f.create_dataset("mel", shape=(n, m, t), dtype=np.float16, chunks=(1, m, t))
-        else:
-            mel = f.create_dataset(
-                "mel", shape=(m, 0), maxshape=(m, None), dtype=np.float16,
-                chunks=(m, chunk_frames(m)),
-            )  # fmt: skip
-        for s in range((n + shard_size - 1) // shard_size):
-            with np.load(_shard_file(parts, s)) as z:
-                block, dur, st = z["mel"], z["duration"], [str(x) for x in z["status"]]
-                seg_frames, n_segs = (z["seg_frames"], z["n_segs"]) if excerpt else (None, None)
-            lo = s * shard_size
-            duration_all[lo : lo + len(dur)] = dur
-            status_all.extend(st)
-            if excerpt is None:
-                mel[lo : lo + len(block)] = block
-                items = [x for x in block]
-            else:
-                col = mel.shape[1]
-                mel.resize(col + block.shape[1], axis=1)
-                mel[:, col:] = block
-                ends = np.cumsum(seg_frames)
-                starts = ends - seg_frames
-                segments += [(col + int(a), int(b - a)) for a, b in zip(starts, ends)]
-                bounds = np.concatenate([[0], np.cumsum(n_segs)])
-                item_segments += (item_segments[-1] + bounds[1:]).tolist()
-                items = [
-                    block[:, starts[bounds[k]] : ends[bounds[k + 1] - 1]] if n_segs[k] else None
-                    for k in range(len(dur))
-                ]
-            for k, x in enumerate(items):
-                if manifest.split[lo + k] == "train" and st[k] in ("ok", "silent"):
-                    x64 = x.astype(np.float64)
-                    band_sum += x64.sum(axis=1)
-                    band_sq += np.square(x64).sum(axis=1)
-                    n_train += 1
-                    count += x.shape[-1]
-        valid = np.array([s in ("ok", "silent") for s in status_all])
-        if excerpt is not None:
-            f.create_dataset("segments", data=np.asarray(segments, dtype=np.int64).reshape(-1, 2))
-            f.create_dataset("item_segments", data=np.asarray(item_segments, dtype=np.int64))
-            f.attrs.update(layout="ragged", excerpt=json.dumps(excerpt.to_dict(), sort_keys=True))
-        f.create_dataset("labels", data=manifest.labels, dtype=np.uint8)
-        f.create_dataset("tag_names", data=np.array(manifest.tag_names, dtype=object), dtype=STR)
-        f.create_dataset("tag_counts", data=manifest.tag_counts)
-        f.create_dataset("clip_id", data=manifest.clip_ids)
-        for name, values in (
-            ("path", manifest.paths),
-            ("rel_path", manifest.rel_paths),
-            ("split", manifest.split),
-            ("status", status_all),
-        ):
-            f.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
-        f.create_dataset("valid", data=valid)
-        f.create_dataset("duration", data=duration_all)
-        g = f.create_group("meta")
-        for name, values in manifest.meta.items():
-            g.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
-        st = f.create_group("stats")
-        if n_train == 0:
-            raise ValueError(
-                f"{path.name}: no valid training clip; cannot compute normalization statistics"
-            )
-        band_mean = band_sum / count
-        band_std = np.sqrt(np.maximum(band_sq / count - band_mean**2, 0.0))
-        gmean = band_sum.sum() / (count * m)
-        gstd = np.sqrt(max(band_sq.sum() / (count * m) - gmean**2, 0.0))
-        st.create_dataset("band_mean", data=band_mean)
-        st.create_dataset("band_std", data=band_std)
-        st.attrs.update(global_mean=gmean, global_std=gstd, n_clips=n_train, n_values=count * m)
-        f.attrs.update(
-            features=json.dumps(features.to_dict(), sort_keys=True),
-            features_digest=features.digest(),
-            manifest_fingerprint=manifest.fingerprint(),
-            source=manifest.source,
-            autotag_version=__version__,
-            complete=True,
-        )
-    os.replace(tmp, path)
