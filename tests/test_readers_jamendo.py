@@ -141,3 +141,28 @@ def test_a_missing_audio_file_is_an_error_naming_its_line_or_a_warning_when_aske
         read_jamendo(root, subset="top50tags", split_index=0, **ARGS)
     m = read_jamendo(root, subset="top50tags", split_index=0, **{**ARGS, "missing_audio": "skip"})
     assert m.split[3] == "" and sum(map(bool, m.split)) == len(rows) - 1
+
+
+def test_labels_come_from_the_split_files_which_may_drop_rare_tags(mini_jamendo, tmp_path):
+    root = _copy(mini_jamendo, tmp_path)
+    for part in ("train", "validation", "test"):  # the published splits drop a few tags
+        path = root / f"data/splits/split-4/autotagging-{part}.tsv"
+        _rewrite(
+            path,
+            lambda ls: [
+                ls[0],
+                *(
+                    "\t".join(t for t in line.split("\t") if t != "instrument---voice")
+                    for line in ls[1:]
+                ),
+            ],
+        )
+    assert "instrument---voice" in (root / "data/autotagging.tsv").read_text()
+    m = read_jamendo(root, subset="all", split_index=4, **ARGS)
+    assert "instrument---voice" not in m.tag_names
+    assert (
+        read_jamendo(root, subset="all", split_index=3, **ARGS).tag_names.count(
+            "instrument---voice"
+        )
+        == 1
+    )

@@ -108,8 +108,10 @@ def read_jamendo(
 ) -> Manifest:
     """The tracks of ``subset`` with the published split ``split_index`` (0-4).
 
-    ``categories`` keeps the tags of those categories only (None: all); a track left without a
-    tag is excluded. Tracks of the subset in none of the split's three files are excluded too.
+    A track's tags are those of its row in the split's file; the vocabulary is every tag of the
+    split's three files (``tag_counts`` count their tracks). ``categories`` keeps the tags of
+    those categories only (None: all); a track left without a tag is excluded. Tracks of the
+    subset in none of the split's three files are excluded too.
     ``audio`` picks the file names of the 320 kbps set (``audio``) or of ``audio-low``; the
     files live under ``audio_root`` (default ``<root>/audio``). A split track whose file is
     missing is an error naming its line, or with ``missing_audio="skip"`` a warning and the
@@ -173,15 +175,22 @@ def read_jamendo(
                     f"{path}, line {n}, field TRACK_ID: {f[0]} is already in the {split[r]} part"
                 )
             split[r] = name
+            tag_lists[r] = _tags(path, n, f, cats)  # the split's tags rule (see below)
 
-    tag_names = sorted({t for tags in tag_lists for t in tags})
+    # The labels are the split files' tags: the published splits drop a few rare tags of the
+    # metadata files "to guarantee the same list of tags across all splits" (the dataset's
+    # README), and the published results use the splits' tags.
+    tag_names = sorted({t for r, tags in enumerate(tag_lists) if split[r] for t in tags})
     if not tag_names:
-        raise DataError(f"{meta_path}: no tag of the categories {', '.join(cats)}")
+        raise DataError(
+            f"{split_file(root, subset, split_index, 'train')}: no tag of the categories "
+            f"{', '.join(cats)} in the split's files"
+        )
     col = {t: j for j, t in enumerate(tag_names)}
     labels = np.zeros((len(ids), len(tag_names)), dtype=np.uint8)
     for r, tags in enumerate(tag_lists):
-        labels[r, [col[t] for t in tags]] = 1
-        if not tags:
+        labels[r, [col[t] for t in tags if t in col]] = 1
+        if not labels[r].any():
             split[r] = ""
     base = Path(audio_root) if audio_root else root / "audio"
     suffix = AUDIO_SETS[audio]
@@ -214,5 +223,5 @@ def read_jamendo(
         tag_names=tag_names,
         labels=labels,
         meta=meta,
-        tag_counts=labels.sum(axis=0).astype(np.int64),
+        tag_counts=labels[[bool(x) for x in split]].sum(axis=0).astype(np.int64),
     )
