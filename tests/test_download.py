@@ -6,7 +6,6 @@ import hashlib
 import http.server
 import io
 import random
-import socket
 import threading
 import zipfile
 from pathlib import Path
@@ -14,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from autotag.data import download as dl
-from autotag.data.download import archive as dl_archive
 from autotag.data.download import http as dl_http
 from autotag.data.download import pipeline as dl_pipeline
+from tests.local_http import closed_port, fast_and_local, serve
 
 PREFIX = "/datasets/magnatagatune/"
 
@@ -125,14 +124,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _fast_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    # tunables are patched on the module that reads them
-    monkeypatch.setattr(dl_http, "BACKOFF_S", 0.0)
-    monkeypatch.setattr(dl_http, "TIMEOUT_S", 10.0)
-    monkeypatch.setattr(dl_http, "CHUNK", 4096)
-    monkeypatch.setattr(dl_archive, "CHUNK", 4096)
+    fast_and_local(monkeypatch)
     monkeypatch.setattr(dl_pipeline, "DISK_NEEDED_GB", 0.0)
 
 
@@ -146,23 +138,9 @@ def corpus(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 @pytest.fixture
 def server(corpus: tuple[Path, dict[str, bytes]]):
     state = _State(corpus[1])
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
-    httpd.daemon_threads = True
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}{PREFIX}"  # type: ignore[attr-defined]
-    try:
+    with serve(_RangeHandler, state) as host:
+        state.url = host + PREFIX  # type: ignore[attr-defined]
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _assert_layout(root: Path, src: Path) -> None:
@@ -262,7 +240,7 @@ def test_rerun_is_a_noop(tmp_path, corpus, server, capsys):
     assert len(server.requests) == n  # nothing fetched
     assert "already complete" in capsys.readouterr().out
     # even with the host gone
-    url = f"http://127.0.0.1:{_closed_port()}/"
+    url = f"http://127.0.0.1:{closed_port()}/"
     assert dl.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
     assert "already complete" in capsys.readouterr().out
     _assert_layout(root, src)
@@ -283,7 +261,7 @@ def test_missing_clip_is_restored_skipping_the_others(tmp_path, corpus, server, 
 
 def test_unreachable_host_exit_code_2_with_instructions(tmp_path, capsys):
     root = tmp_path / "mtat"
-    url = f"http://127.0.0.1:{_closed_port()}/datasets/magnatagatune/"
+    url = f"http://127.0.0.1:{closed_port()}/datasets/magnatagatune/"
     rc = dl.main(["--root", str(root), "--base-url", url, "--no-progress"])
     assert rc == 2
     err = capsys.readouterr().err
@@ -297,7 +275,7 @@ def test_unreachable_host_exit_code_2_with_instructions(tmp_path, capsys):
 
 def test_manually_extracted_copy_is_adopted_offline(tmp_path, corpus, capsys):
     src, _ = corpus
-    url = f"http://127.0.0.1:{_closed_port()}/"
+    url = f"http://127.0.0.1:{closed_port()}/"
     assert dl.main(["--root", str(src), "--base-url", url, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "found an extracted copy" in out and "already complete" in out
@@ -310,7 +288,7 @@ def test_manually_placed_parts_are_used_offline(tmp_path, corpus):
     root.mkdir()
     for name, data in files.items():
         (root / name).write_bytes(data)
-    url = f"http://127.0.0.1:{_closed_port()}/"
+    url = f"http://127.0.0.1:{closed_port()}/"
     assert dl.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
     _assert_layout(root, src)
 

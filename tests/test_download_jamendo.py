@@ -6,7 +6,6 @@ import hashlib
 import http.server
 import io
 import random
-import socket
 import tarfile
 import threading
 from pathlib import Path
@@ -15,10 +14,10 @@ import pytest
 
 from autotag.data.download import archive as dl_archive
 from autotag.data.download import cli as dl_cli
-from autotag.data.download import http as dl_http
 from autotag.data.download import jamendo as jm
 from autotag.data.download.errors import CorruptDataError
 from autotag.data.download.jamendo_pipeline import download_jamendo
+from tests.local_http import closed_port, fast_and_local, serve
 
 META = "/meta/"  # stands for raw.githubusercontent.com/MTG/mtg-jamendo-dataset/<commit>/
 CDN = "/cdn/"  # stands for cdn.freesound.org/mtg-jamendo/
@@ -124,13 +123,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _fast_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setattr(dl_http, "BACKOFF_S", 0.0)
-    monkeypatch.setattr(dl_http, "TIMEOUT_S", 10.0)
-    monkeypatch.setattr(dl_http, "CHUNK", 4096)
-    monkeypatch.setattr(dl_archive, "CHUNK", 4096)
+    fast_and_local(monkeypatch)
 
 
 @pytest.fixture
@@ -141,24 +134,9 @@ def corpus() -> Corpus:
 @pytest.fixture
 def server(corpus: Corpus):
     state = _State(corpus.files)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
-    httpd.daemon_threads = True
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    host = f"http://127.0.0.1:{httpd.server_address[1]}"
-    state.meta, state.cdn = host + META, host + CDN  # type: ignore[attr-defined]
-    try:
+    with serve(_RangeHandler, state) as host:
+        state.meta, state.cdn = host + META, host + CDN  # type: ignore[attr-defined]
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _argv(root: Path, server: _State, *extra: str) -> list[str]:
@@ -211,7 +189,7 @@ def test_bad_part_is_caught_others_extracted_rerun_fetches_only_it(
     assert not (root / "tars").exists()
     # a third run is a no-op, even offline
     capsys.readouterr()
-    url = f"http://127.0.0.1:{_closed_port()}/"
+    url = f"http://127.0.0.1:{closed_port()}/"
     n = len(server.requests)
     argv = [*_argv(root, server), f"base_url={url}", f"metadata_url={url}"]
     assert dl_cli.main(argv) == 0
@@ -305,7 +283,7 @@ def test_track_not_matching_the_tracks_list_fails_the_part(tmp_path, corpus, ser
 
 
 def test_unreachable_host_exit_2_names_host(tmp_path, capsys):
-    port = _closed_port()
+    port = closed_port()
     root = tmp_path / "jamendo"
     rc = dl_cli.main(["--dataset", "jamendo", "--root", str(root), "--no-progress",
                       "--metadata-url", f"http://127.0.0.1:{port}/x/"])  # fmt: skip
