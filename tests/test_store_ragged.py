@@ -3,6 +3,7 @@ chunks, and the sharded prepare (two shards through Hydra's submitit_local launc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,13 @@ def test_k_random_excerpts_are_drawn_from_the_seed_and_the_track_id(
             expected = _db_mel(x[s : s + length], features).astype(np.float16)
             assert frames == expected.shape[-1]
             np.testing.assert_allclose(store.read(col, 0, frames), expected, atol=0.07)
+    # fewer evaluation chunks than excerpts: one in each of the excerpts spread over the track
+    segs = store.segments_of(0)
+    first = [store.read(c, (f - 10) // 2, 10) for c, f in segs]  # one chunk: a segment's centre
+    np.testing.assert_array_equal(
+        ragged_chunks(store, 0, 10, 2), np.concatenate([first[0], first[2]], axis=1)
+    )
+    np.testing.assert_array_equal(ragged_chunks(store, 0, 10, 1), first[1])
     centre = _build(mini_jamendo, features, tmp_path / "c.h5", policy="center")
     assert all(centre.segments_of(i)[0, 1] == 1 + length // features.hop_length for i in range(24))
 
@@ -208,3 +216,32 @@ def test_two_shards_through_submitit_local_equal_the_single_process_store(mini_j
     logs = "".join(p.read_text() for p in (tmp_path / "multirun").rglob("*_log.out"))
     # one task assembled (the other said so; both say "ready" if it finished before the check)
     assert "store ready" in logs and logs.count("of 2 prepared") <= 1, logs
+
+
+def test_a_crash_during_assembly_frees_the_lock_and_a_stale_lock_is_taken_over(
+    mini_jamendo, features, tmp_path, monkeypatch
+):
+    m, ex = read_jamendo(mini_jamendo, **READ), Excerpt.from_dict(POLICY)
+    target = tmp_path / "s.h5"
+    run = dict(workers=0, shard_size=5, min_audio_seconds=1.0, progress=False, excerpt=ex)
+    real = prepare_mod.assemble
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(prepare_mod, "assemble", crash)
+    build_store(m, features, target, shard=1, num_shards=2, **run)
+    with pytest.raises(OSError, match="disk full"):  # the last to finish assembles, and fails
+        build_store(m, features, target, shard=0, num_shards=2, **run)
+    lock = target.with_suffix(".parts") / "assemble.lock"
+    assert not lock.exists()  # released: the rerun assembles
+    monkeypatch.setattr(prepare_mod, "assemble", real)
+    lock.write_text("otherhost.123 since yesterday")  # a live task elsewhere...
+    build_store(m, features, target, shard=1, num_shards=2, **run)
+    assert not target.exists()  # ...so this shard task leaves the assembly to it
+    with pytest.raises(RuntimeError, match="otherhost.123 since yesterday is assembling"):
+        build_store(m, features, target, **run)
+    old = 2 * prepare_mod.STALE_LOCK_S
+    os.utime(lock, (lock.stat().st_atime - old, lock.stat().st_mtime - old))  # killed long ago
+    build_store(m, features, target, **run)
+    assert is_complete(target) and not lock.parent.exists()

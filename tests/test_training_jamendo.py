@@ -16,10 +16,15 @@ from tests.helpers import JAMENDO_TONES, train_run, write_mini_jamendo
 
 
 @pytest.fixture(scope="module")
-def jamendo_run(tmp_path_factory) -> tuple[Path, dict]:
-    root = write_mini_jamendo(
+def jamendo_root(tmp_path_factory) -> Path:
+    return write_mini_jamendo(
         tmp_path_factory.mktemp("mini_jamendo"), n_tracks=120, seconds=(4.0, 12.0)
     )
+
+
+@pytest.fixture(scope="module")
+def jamendo_run(jamendo_root, tmp_path_factory) -> tuple[Path, dict]:
+    root = jamendo_root
     run = tmp_path_factory.mktemp("jamendo_run")
     overrides = [
         "data=jamendo", f"data.root={root}", f"data.store_dir={run / 'stores'}",
@@ -65,3 +70,17 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
     probs = tagger.tag_file(path).probs
     top2 = {tagger.tag_names[j] for j in np.argsort(-probs)[:2]}
     assert top2 == {"genre---rock", "instrument---piano"}, dict(zip(tagger.tag_names, probs))
+
+
+@pytest.mark.parametrize("inputs", ["stats", "flat"])
+def test_baselines_fit_whole_tracks(jamendo_root, jamendo_run, tmp_path, inputs):
+    run, _ = jamendo_run
+    overrides = [
+        "data=jamendo", f"data.root={jamendo_root}", f"data.store_dir={run / 'stores'}",
+        "data.min_audio_seconds=1.0", "data.shard_size=16", "data.prepare_workers=0",
+        "features=won128", "model=rf", f"model.features={inputs}", "model.n_estimators=50",
+        "logger=csv",
+    ]  # fmt: skip
+    res = train_run(overrides, tmp_path)
+    assert res["n_clips"] == {"train": 72, "val": 24, "test": 24}
+    assert res["test"]["roc_auc"] > (0.75 if inputs == "stats" else 0.55), res["test"]

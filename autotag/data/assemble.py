@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,15 @@ from autotag.data.store import STR, chunk_frames
 
 
 def unit_file(parts: Path, shard: int) -> Path:
+    """The file of unit ``shard`` (units are called shards in the file names)."""
     return parts / f"shard-{shard:06d}.npz"
 
 
 def save_unit(parts: Path, result: dict[str, Any]) -> None:
+    """Write a unit atomically (a temporary name of this host and process, then a rename: two
+    tasks writing the same unit never share a half-written file)."""
     final = unit_file(parts, result["shard"])
-    tmp = final.with_suffix(".tmp.npz")
+    tmp = parts / f"{final.stem}.{socket.gethostname()}.{os.getpid()}.tmp.npz"
     ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
     np.savez(
         tmp,
@@ -49,7 +54,10 @@ def assemble(
     parts: Path,
     path: Path,
     shard_size: int,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
+    """Read the units in order into ``<path>.partial`` with the training-split statistics, then
+    rename it to ``path``; ``heartbeat`` is called after every unit."""
     n, m, t = len(manifest), features.n_rows, features.n_frames
     tmp = path.with_suffix(".h5.partial")
     band_sum = np.zeros(m, dtype=np.float64)
@@ -71,6 +79,7 @@ def assemble(
             with np.load(unit_file(parts, s)) as z:
                 block, dur, st = z["mel"], z["duration"], [str(x) for x in z["status"]]
                 seg_frames, n_segs = (z["seg_frames"], z["n_segs"]) if excerpt else (None, None)
+            heartbeat()
             lo = s * shard_size
             duration_all[lo : lo + len(dur)] = dur
             status_all.extend(st)

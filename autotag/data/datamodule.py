@@ -88,7 +88,7 @@ def _fit(x: np.ndarray, length: int, kind: str) -> np.ndarray:
     return fit_frames(torch.from_numpy(x), length, pad_value(kind)).numpy()
 
 
-def ragged_crop(store: MelStore, row: int, length: int, rng) -> np.ndarray:
+def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomState) -> np.ndarray:
     """A random crop of ``length`` frames of item ``row`` of a ragged store: every start in
     every segment equally likely (a segment shorter than the crop is padded)."""
     segs = store.segments_of(row)
@@ -102,10 +102,18 @@ def ragged_crop(store: MelStore, row: int, length: int, rng) -> np.ndarray:
 
 def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
     """``n`` chunks of ``length`` frames spread evenly over item ``row`` of a ragged store (over
-    each of its segments in turn, ``n`` shared out as evenly as possible), side by side:
+    each of its segments in turn, ``n`` shared out as evenly as possible; with fewer chunks than
+    segments, one in each of ``n`` segments spread over the item), side by side:
     ``(n_rows, n * length)``. A segment shorter than a chunk gives its padded self, repeated."""
     segs = store.segments_of(row)
-    share = [n // len(segs) + (j < n % len(segs)) for j in range(len(segs))]
+    if n < len(segs):  # fewer chunks than segments: one each in segments spread over the item
+        picked = {
+            round(i * (len(segs) - 1) / max(n - 1, 1)) if n > 1 else len(segs) // 2
+            for i in range(n)
+        }
+        share = [int(j in picked) for j in range(len(segs))]
+    else:
+        share = [n // len(segs) + (j < n % len(segs)) for j in range(len(segs))]
     out = []
     for (col, frames), k in zip(segs, share):
         if k == 0:
@@ -240,12 +248,13 @@ class TagDataModule(pl.LightningDataModule):
                 self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks, repeats
             )
         log.info(
-            "data: %s | train %d, val %d, test %d clips | top-%d tags | input %dx%d",
+            "data: %s | train %d, val %d, test %d %s | %d tags | input %dx%d",
             self.store.path.name,
-            *(len(self.datasets[s]) for s in ("train", "val", "test")),
-            self.top_k,
+            *(len(self.datasets[s].index) for s in ("train", "val", "test")),
+            "tracks" if self.store.ragged else "clips",
+            len(self.tag_names),
             self.n_mels,
-            self.store.features.n_frames,
+            self.n_frames,
         )
 
     def train_label_counts(self) -> tuple[np.ndarray, int]:

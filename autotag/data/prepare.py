@@ -159,8 +159,11 @@ def build_store(
     path = Path(path)
     if shard is not None and not 0 <= shard < num_shards:
         raise ValueError(f"data.shard={shard} must be in 0..data.num_shards-1 ({num_shards - 1})")
+    parts = path.with_suffix(".parts")
     if is_complete(path):
         log.info("store %s is complete", path)
+        if parts.exists():  # a task stopped between the store's rename and this clean-up
+            shutil.rmtree(parts, ignore_errors=True)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest = manifest.included()
@@ -169,7 +172,6 @@ def build_store(
             f"no clips to prepare for {path.name} (does the split rule exclude them all?)"
         )
     excerpt = excerpt if excerpt is not None and excerpt.ragged else None
-    parts = path.with_suffix(".parts")
     key = {
         "features": features.digest(),
         "manifest": manifest.fingerprint(),
@@ -181,7 +183,7 @@ def build_store(
         log.warning("%s holds shards of another configuration; starting over", parts)
         shutil.rmtree(parts)
     parts.mkdir(exist_ok=True)
-    tmp_key = parts / f"key.{os.getpid()}.tmp"  # concurrent shard tasks write the same key
+    tmp_key = parts / f"key.{_task_id()}.tmp"  # concurrent shard tasks write the same key
     tmp_key.write_text(json.dumps(key))
     os.replace(tmp_key, key_file)
 
@@ -213,31 +215,69 @@ def build_store(
             what, len(missing), n_units,
         )  # fmt: skip
         return path
-    if not _lock(parts, wait=shard is None):
-        log.info("another task is assembling %s", path.name)
+    lock = _lock(parts, shard_task=shard is not None)
+    if lock is None:
         return path
-    assemble(manifest, features, excerpt, parts, path, shard_size)
+    try:
+        assemble(manifest, features, excerpt, parts, path, shard_size, heartbeat=lock.touch)
+    except BaseException:
+        lock.unlink(missing_ok=True)  # a rerun (or the next shard task) assembles again
+        raise
     shutil.rmtree(parts)
     report(path)
     return path
 
 
-def _lock(parts: Path, wait: bool) -> bool:
-    """Take ``parts/assemble.lock`` (one assembler among the shard tasks). A shard task that
-    finds it taken returns False; a plain run stops with the lock's owner named."""
+STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this
+
+
+def _task_id() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def _lock(parts: Path, shard_task: bool) -> Path | None:
+    """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
+    it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
+    of this host) was left by a killed task and is taken over. A live lock: a shard task returns
+    None (the holder assembles), a plain run stops naming the holder."""
     lock = parts / "assemble.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = lock.read_text().strip() if lock.exists() else ""
+            if _stale(lock, owner):
+                log.warning("%s was left by a stopped task (%s); taking it over", lock, owner)
+                lock.unlink(missing_ok=True)
+                continue
+            if shard_task:
+                log.info("%s assembles the store (%s)", owner or "another task", lock)
+                return None
+            raise RuntimeError(
+                f"{lock}: {owner or 'another task'} is assembling the store; run again when it "
+                f"has finished (a lock untouched for {STALE_LOCK_S:.0f} s is taken over)"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{_task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        return lock
+    raise RuntimeError(f"{lock}: could not take the assembly lock")
+
+
+def _stale(lock: Path, owner: str) -> bool:
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        if not wait:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            return True
+    except FileNotFoundError:
+        return True
+    host, _, pid = owner.split(" ", 1)[0].rpartition(".")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
             return False
-        raise RuntimeError(
-            f"{lock} exists: {lock.read_text().strip() or 'another task'} is assembling the store. "
-            f"If no task is running any more, delete the file and run again"
-        ) from None
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{socket.gethostname()}:{os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    return True
+    return False
 
 
 def _run_tasks(

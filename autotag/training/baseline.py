@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from autotag.data.datamodule import TagDataModule
+from autotag.data.features import fit_frames, pad_value
 from autotag.data.normalize import Normalizer
 from autotag.data.store import MelStore
 from autotag.models import build_baseline
@@ -41,22 +42,33 @@ def split_inputs(
     model: SpectrogramBaseline,
     chunk: int = 256,
 ) -> np.ndarray:
-    """Classifier inputs of the store rows ``index``, read and normalized ``chunk`` at a time
-    (the items of a ragged store, whole tracks of their own lengths, one at a time)."""
+    """Classifier inputs of the store rows ``index``, read and normalized ``chunk`` at a time.
+
+    The items of a ragged store (whole tracks of their own lengths) are read one at a time:
+    ``stats`` inputs summarize the whole track, ``flat`` ones (a fixed size) flatten its centre
+    window of the features' ``n_frames``."""
     parts = []
+    kind = store.features.kind
     with torch.inference_mode():
         for lo in range(0, len(index), 1 if store.ragged else chunk):
-            rows = index[lo : lo + (1 if store.ragged else chunk)]
-            mels = store.mel(rows[0])[None] if store.ragged else store.mels(rows)
-            parts.append(model.inputs(normalizer(torch.from_numpy(mels.astype(np.float32)))))
+            if store.ragged:
+                mel = torch.from_numpy(store.mel(index[lo]).astype(np.float32))[None]
+                if model.features == "flat":
+                    mel = fit_frames(mel, store.features.n_frames, pad_value(kind))
+            else:
+                mel = torch.from_numpy(store.mels(index[lo : lo + chunk]).astype(np.float32))
+            parts.append(model.inputs(normalizer(mel)))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
 def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -> dict[str, Any]:
     """Fit on the training split, score val and test, write results, predictions, figures."""
     t_start = time.perf_counter()
-    # the rows are read in chunks below: no loaders, no in-memory copy
-    data = {**cfg["data"], "in_memory": False}
+    # the rows are read in chunks below: no loaders, no in-memory copy, no crops
+    data = {**cfg["data"], "in_memory": False, "crops_per_item": 1}
+    stored = MelStore(store)
+    if stored.ragged:  # whole tracks: the loaders' crop length (unused here) is a window
+        data["random_crop"] = stored.features.n_frames
     dm = TagDataModule.from_config(
         store, data, cfg["norm"]["mode"], cfg["shuffle_labels"], cfg["seed"]
     )

@@ -126,7 +126,7 @@ def fit(
         train_seconds=callbacks.speed.train_seconds,
         fit_seconds=fit_seconds,
         train_clips_per_second=callbacks.speed.clips_per_second,
-        n_clips={s: len(dm.datasets[s]) for s in ("train", "val", "test")},
+        n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
         n_parameters=sum(p.numel() for p in net.parameters()),
         store=store,
         test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])

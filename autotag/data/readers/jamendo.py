@@ -215,7 +215,7 @@ def read_jamendo(
             split[r] = ""
 
     return Manifest(
-        source=f"jamendo:{subset}:split-{split_index}:{','.join(cats)}",
+        source=f"jamendo:{subset}:split-{split_index}:{','.join(cats)}:{audio}",  # in the store name
         clip_ids=np.asarray(ids, dtype=np.int64),
         paths=paths,
         rel_paths=rel_paths,
