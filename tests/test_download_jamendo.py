@@ -336,3 +336,14 @@ def test_http_404_for_a_part_is_a_clear_error(tmp_path, corpus, server, capsys):
     err = capsys.readouterr().err
     assert "raw_30s_audio-00.tar" in err and "404" in err and "--base-url" in err
     assert jm.MIRROR_URL in err and "Traceback" not in err
+
+
+def test_a_part_placed_by_hand_is_checked_before_it_is_extracted(tmp_path, server, corpus):
+    root = tmp_path / "jamendo"
+    assert dl_cli.main(_argv(root, server, "--metadata-only")) == 0
+    first = sorted(n for n in corpus.files if n.endswith(".tar"))[0].rsplit("/", 1)[-1]
+    (root / "tars").mkdir(parents=True, exist_ok=True)
+    (root / "tars" / first).write_bytes(b"not the published tar")
+    assert dl_cli.main(_argv(root, server)) == 1
+    assert not (root / "tars" / first).exists()  # removed; the rerun downloads it
+    assert dl_cli.main(_argv(root, server)) == 0

@@ -189,9 +189,11 @@ def download_jamendo(
         log(f"[{i}/{len(todo)}] {name}")
         tar = tar_dir / name
         try:
+            check = _sha256_check(name, tars[name], tars_list, progress)
             if not tar.is_file():
-                check = _sha256_check(name, tars[name], tars_list, progress)
                 download(part_url(base_url, audio, name), tar, None, session, progress, check)
+            elif extract:  # placed by hand or kept by --no-extract: checked before extraction
+                check(tar)
             if not extract:
                 continue
             members = extract_tar(tar, audio_dir, progress)
