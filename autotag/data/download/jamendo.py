@@ -18,6 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 from autotag.data.download.errors import CorruptDataError, DownloadError
+from autotag.data.jamendo_layout import N_SPLITS, PARTS, SUBSETS, metadata_path, split_path
 
 #: The commit of MTG/mtg-jamendo-dataset whose metadata is fetched (the published splits).
 METADATA_COMMIT = "1b4fa8c32e076c73b5175c1703ae805b4109309d"
@@ -33,15 +34,11 @@ AUDIO_SETS: dict[str, str] = {
 }
 SIZE_GB: dict[str, float] = {"audio": 508.0, "audio-low": 156.0}  # all parts, extracted
 N_PARTS = 100
-SUBSETS: tuple[str, ...] = ("", "_top50tags", "_genre", "_instrument", "_moodtheme")
-N_SPLITS = 5
-PHASES: tuple[str, ...] = ("train", "validation", "test")
 #: ``data/autotagging.tsv`` is a git symlink to this file (raw.githubusercontent serves the link
 #: text), so its target is fetched instead and saved under the link's name.
 AUTOTAGGING_TARGET = "data/raw_30s_cleantags_50artists.tsv"
 TSV_HEADER = "TRACK_ID\t"
 
-AUDIO_DIR = "audio"
 TARS_DIR = "tars"
 COMPLETE_DIR = ".complete"
 
@@ -56,13 +53,12 @@ def sha256_list(audio: str, kind: str) -> str:
 
 def metadata_files(audio: str) -> dict[str, str]:
     """``{path under root: path in the repository}`` of every metadata file for ``audio``."""
-    files = {"data/autotagging.tsv": AUTOTAGGING_TARGET}
-    files |= {f"data/autotagging{s}.tsv": f"data/autotagging{s}.tsv" for s in SUBSETS if s}
+    files = {metadata_path("all"): AUTOTAGGING_TARGET}
+    files |= {metadata_path(s): metadata_path(s) for s in SUBSETS if s != "all"}
     for i in range(N_SPLITS):
         for s in SUBSETS:
-            for phase in PHASES:
-                path = f"data/splits/split-{i}/autotagging{s}-{phase}.tsv"
-                files[path] = path
+            for part in PARTS:
+                files[split_path(s, i, part)] = split_path(s, i, part)
     for kind in ("tars", "tracks"):
         files[sha256_list(audio, kind)] = sha256_list(audio, kind)
     return files

@@ -19,7 +19,6 @@ from autotag.data.download.console import log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download
 from autotag.data.download.jamendo import (
-    AUDIO_DIR,
     AUDIO_SETS,
     AUDIO_URL,
     COMPLETE_DIR,
@@ -36,6 +35,7 @@ from autotag.data.download.jamendo import (
     sha256_list,
     url_join,
 )
+from autotag.data.jamendo_layout import AUDIO_DIR
 
 
 def _marker(root: Path, tar_name: str) -> Path:

@@ -21,33 +21,32 @@ from pathlib import Path
 
 import numpy as np
 
+from autotag.data.jamendo_layout import (
+    AUDIO_DIR,
+    CATEGORIES,
+    COLUMNS,
+    N_SPLITS,
+    SUBSETS,
+    metadata_path,
+    split_path,
+)
+from autotag.data.jamendo_layout import AUDIO_SUFFIX as AUDIO_SETS
+from autotag.data.jamendo_layout import PARTS as LAYOUT_PARTS
 from autotag.data.manifest import DataError, Manifest
 
 log = logging.getLogger(__name__)
 
-SUBSETS = {"all": "", "top50tags": "_top50tags", "genre": "_genre"}
-SUBSETS |= {"instrument": "_instrument", "moodtheme": "_moodtheme"}
-CATEGORIES = ("genre", "instrument", "mood/theme")
-PARTS = {"train": "train", "validation": "val", "test": "test"}  # file name → our split
-AUDIO_SETS = {"audio": ".mp3", "audio-low": ".low.mp3"}  # the set → suffix of its files
-COLUMNS = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS")
+PARTS = dict(zip(LAYOUT_PARTS, ("train", "val", "test")))  # file name → our split
 MISSING_AUDIO = ("error", "skip")
-N_SPLITS = 5
 _TRACK = re.compile(r"track_(\d+)")
 
 
 def metadata_file(root: Path, subset: str) -> Path:
-    return root / "data" / f"autotagging{SUBSETS[subset]}.tsv"
+    return root / metadata_path(subset)
 
 
 def split_file(root: Path, subset: str, split_index: int, part: str) -> Path:
-    return (
-        root
-        / "data"
-        / "splits"
-        / f"split-{split_index}"
-        / (f"autotagging{SUBSETS[subset]}-{part}.tsv")
-    )
+    return root / split_path(subset, split_index, part)
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -192,7 +191,7 @@ def read_jamendo(
         labels[r, [col[t] for t in tags if t in col]] = 1
         if not labels[r].any():
             split[r] = ""
-    base = Path(audio_root) if audio_root else root / "audio"
+    base = Path(audio_root) if audio_root else root / AUDIO_DIR
     suffix = AUDIO_SETS[audio]
     paths = [
         str(base / (rel[: -len(".mp3")] + suffix if rel.endswith(".mp3") else rel))

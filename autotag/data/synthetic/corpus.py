@@ -90,7 +90,7 @@ def _write_csv_atomic(path: Path, header: list[str], rows: Iterable[list[str]]) 
     os.replace(tmp, path)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict) -> None:
     """JSON written to a temp name first."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -173,7 +173,7 @@ def generate(
         (root / folder).mkdir(parents=True, exist_ok=True)
         for stale in (root / folder).glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-    _write_json_atomic(info_path, {"params": params, "complete": False})
+    write_json_atomic(info_path, {"params": params, "complete": False})
     n = int(round(clip_seconds * sample_rate))
     tasks = [(p, str(root), n, sample_rate, seed) for p in plans if p.kind in ("ok", "truncated")]
     rendered = _run_tasks(tasks, workers, progress)
@@ -199,7 +199,7 @@ def generate(
         "folders": folders,
         **tag_statistics(labels, n_clips),
     }
-    _write_json_atomic(
+    write_json_atomic(
         info_path,
         {"params": params, "complete": True, "broken_clip_ids": broken_ids, "summary": summary},
     )

@@ -18,10 +18,19 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from autotag.data.progress import progress as progress_bar
-from autotag.data.synthetic.corpus import _write_json_atomic, write_mp3
-from autotag.data.synthetic.jamendo_plan import (
+from autotag.data.jamendo_layout import (
+    AUDIO_DIR,
     CATEGORIES,
+    COLUMNS,
+    N_SPLITS,
+    PARTS,
+    SUBSETS,
+    metadata_path,
+    split_path,
+)
+from autotag.data.progress import progress as progress_bar
+from autotag.data.synthetic.corpus import write_json_atomic, write_mp3
+from autotag.data.synthetic.jamendo_plan import (
     ENCODER_PAD,
     JAMENDO_BROKEN,
     SECTION_SECONDS,
@@ -37,20 +46,18 @@ from autotag.data.synthetic.render import synthesize
 
 JAMENDO_VERSION = 1
 JAMENDO_INFO = "INFO.json"
-JAMENDO_HEADER = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS")
-JAMENDO_SUBSETS = ("", "top50tags", "genre", "instrument", "moodtheme")  # "" = all tags
-JAMENDO_PARTS = ("train", "validation", "test")
+JAMENDO_HEADER = COLUMNS
+JAMENDO_SUBSETS = ("", *(k for k in SUBSETS if k != "all"))  # "" = all tags
+JAMENDO_PARTS = PARTS
 PART_SHARES = (0.6, 0.2, 0.2)
-N_SPLITS = 5
 CROSSFADE_SECONDS = 0.5
 
 
 def subset_file(subset: str, split: int | None = None, part: str = "") -> str:
-    """Relative path of a metadata TSV: ``data/autotagging[_subset].tsv`` or its split part."""
-    stem = f"autotagging_{subset}" if subset else "autotagging"
+    """Relative path of a metadata TSV (``subset`` "" = all tags) or of its split part."""
     if split is None:
-        return f"data/{stem}.tsv"
-    return f"data/splits/split-{split}/{stem}-{part}.tsv"
+        return metadata_path(subset or "all")
+    return split_path(subset or "all", split, part)
 
 
 def jamendo_splits(tracks: list[JamendoTrack], seed: int) -> list[dict[int, str]]:
@@ -99,7 +106,7 @@ def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | N
     """Worker: write one track's mp3 atomically unless it exists; returns (track id, decoded
     frames of a good file, rendered?)."""
     track, root, sr, seed = task
-    path = Path(root) / "audio" / track.path
+    path = Path(root) / AUDIO_DIR / track.path
     rendered = not path.exists()
     if rendered:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -222,10 +229,10 @@ def generate_jamendo(
             return {**info["summary"], "generated": 0, "skipped": n_tracks, "seconds": 0.0}
     (root / subset_file("")).unlink(missing_ok=True)  # incomplete until it is written again
     for folder in sorted({t.path[:2] for t in tracks}):
-        (root / "audio" / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (root / "audio" / folder).glob(".*.tmp"):
+        (root / AUDIO_DIR / folder).mkdir(parents=True, exist_ok=True)
+        for stale in (root / AUDIO_DIR / folder).glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-    _write_json_atomic(info_path, {"params": params, "complete": False})
+    write_json_atomic(info_path, {"params": params, "complete": False})
     tasks = [(t, str(root), sample_rate, seed) for t in tracks]
     frames, rendered = _run(tasks, workers, progress)
     tags = sample_jamendo_tags([t.plan for t in tracks], seed, label_drop)
@@ -252,7 +259,7 @@ def generate_jamendo(
     for sub in JAMENDO_SUBSETS[1:]:
         _write_tsv_atomic(root / subset_file(sub), [r for _, r in rows[sub]])
     summary = _summary(root, params, tracks, tags, splits, rows, frames)
-    _write_json_atomic(
+    write_json_atomic(
         info_path,
         {"params": params, "complete": True, "broken": summary["broken"], "summary": summary},
     )
@@ -290,7 +297,7 @@ def _summary(
         "n_artists": len({t.artist_id for t in tracks}),
         "n_albums": len({t.album_id for t in tracks}),
         "audio_seconds": round(sum(n or 0 for n in frames.values()) / params["sample_rate"], 1),
-        "bytes": sum((root / "audio" / t.path).stat().st_size for t in tracks),
+        "bytes": sum((root / AUDIO_DIR / t.path).stat().st_size for t in tracks),
         "tags_per_track": round(float(np.mean([len(ts) for ts in tags])), 2),
         "tags_per_category": {
             c: sum(category(t) == c for t in jamendo_tag_names() if t in counts) for c in CATEGORIES

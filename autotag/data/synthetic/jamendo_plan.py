@@ -23,7 +23,6 @@ JAMENDO_BROKEN = {
 }
 SECTION_SECONDS = 30.0  # one synthesize() call: a fixed length keeps its noise-bank cache warm
 ENCODER_PAD = 2 * 1152  # LAME adds its delay and frame padding (< 2 frames) at the end
-CATEGORIES = ("genre", "instrument", "mood/theme")
 SUBSET_CATEGORIES = {"genre": "genre", "instrument": "instrument", "moodtheme": "mood/theme"}
 
 # fmt: off
