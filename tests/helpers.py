@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import h5py
 import numpy as np
 import soundfile as sf
 
@@ -249,3 +250,26 @@ def write_mini_jamendo(
 def _write_tsv(path: Path, rows: list[list[str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([JAMENDO_HEADER, *("\t".join(r) for r in rows)]) + "\n")
+
+
+def store_content(path: Path) -> dict:
+    """Every dataset and attribute of an HDF5 store (the root's and ``stats``'s)."""
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
+        for name in ["", "stats"]:
+            for k, v in f[name or "/"].attrs.items():
+                out[f"{name}@{k}"] = v
+    return out
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Two stores hold the same datasets and attributes, value for value."""
+    ca, cb = store_content(a), store_content(b)
+    assert ca.keys() == cb.keys()
+    for k in ca:
+        np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)

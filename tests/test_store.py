@@ -22,7 +22,7 @@ from autotag.data.features import FeatureConfig, LogMel
 from autotag.data.prepare import build_store
 from autotag.data.readers.mtat import read_mtat
 from autotag.data.store import MelStore, is_complete
-from tests.helpers import MTAT, write_mini_mtat
+from tests.helpers import MTAT, assert_same_store, write_mini_mtat
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -223,27 +223,6 @@ def test_broken_files_are_skipped_and_reported(tmp_path, mini_features, caplog):
     assert s.valid[silent] and np.all(s.mel(silent) == -100)
 
 
-def _h5_content(path: Path) -> dict:
-    out = {}
-    with h5py.File(path) as f:
-        f.visititems(
-            lambda name, obj: (
-                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-        )
-        for name in ["", "stats"]:
-            for k, v in f[name or "/"].attrs.items():
-                out[f"{name}@{k}"] = v
-    return out
-
-
-def _assert_same_store(a: Path, b: Path) -> None:
-    ca, cb = _h5_content(a), _h5_content(b)
-    assert ca.keys() == cb.keys()
-    for k in ca:
-        np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)
-
-
 def test_resume_after_interrupt_gives_identical_store(
     tmp_path, mini_mtat, mini_features, monkeypatch
 ):
@@ -275,7 +254,7 @@ def test_resume_after_interrupt_gives_identical_store(
     build_store(m, cfg, target, workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
     assert sorted(processed) == list(range(3, 20))  # only the missing shards were redone
     assert not target.with_suffix(".parts").exists()
-    _assert_same_store(ref, target)
+    assert_same_store(ref, target)
 
 
 def test_half_written_store_is_not_taken_for_complete(tmp_path):
@@ -329,7 +308,7 @@ def test_kill_9_then_rerun_gives_identical_store(tmp_path):
     assert "resuming" in again.stderr + again.stdout
     (a,), (b,) = list((tmp_path / "ref").glob("*.h5")), list((tmp_path / "s").glob("*.h5"))
     assert a.name == b.name
-    _assert_same_store(a, b)
+    assert_same_store(a, b)
 
 
 def test_preparing_in_this_process_keeps_its_torch_threads(tmp_path, mini_mtat, mini_features):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -22,7 +21,7 @@ from autotag.data.features import FeatureConfig
 from autotag.data.prepare import build_store
 from autotag.data.readers.jamendo import read_jamendo
 from autotag.data.store import MelStore, is_complete
-from tests.helpers import write_mini_jamendo
+from tests.helpers import assert_same_store, write_mini_jamendo
 
 READ = dict(subset="top50tags", split_index=0, categories=None, audio="audio", audio_root=None)
 READ |= dict(missing_audio="error")
@@ -169,25 +168,7 @@ def test_a_killed_shard_reruns_alone_and_the_last_shard_assembles(
     assert processed[3:] == [1, 3] and not target.exists()  # unit 2 missing: no assembly
     build_store(m, features, target, shard=0, **run)
     assert processed[5:] == [2] and is_complete(target) and not parts.exists()
-    _assert_same(ref.path, target)
-
-
-def _content(path: Path) -> dict[str, np.ndarray]:
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None
-        )
-        out |= {f"@{k}": v for k, v in f.attrs.items() if k != "autotag_version"}
-        out |= {f"stats@{k}": v for k, v in f["stats"].attrs.items()}
-    return out
-
-
-def _assert_same(a: Path, b: Path) -> None:
-    ca, cb = _content(a), _content(b)
-    assert ca.keys() == cb.keys()
-    for k in ca:
-        np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)
+    assert_same_store(ref.path, target)
 
 
 def test_two_shards_through_submitit_local_equal_the_single_process_store(mini_jamendo, tmp_path):
@@ -212,7 +193,7 @@ def test_two_shards_through_submitit_local_equal_the_single_process_store(mini_j
     (one,) = (tmp_path / "one").glob("*.h5")
     (two,) = (tmp_path / "two").glob("*.h5")
     assert one.name == two.name and MelStore(two).ragged
-    _assert_same(one, two)
+    assert_same_store(one, two)
     logs = "".join(p.read_text() for p in (tmp_path / "multirun").rglob("*_log.out"))
     # one task assembled (the other said so; both say "ready" if it finished before the check)
     assert "store ready" in logs and logs.count("of 2 prepared") <= 1, logs
