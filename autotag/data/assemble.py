@@ -26,6 +26,11 @@ from autotag.data.manifest import Manifest
 from autotag.data.store import STR, chunk_frames
 
 
+def task_id() -> str:
+    """``<host>.<pid>``: names what this task writes in a folder shared by several tasks."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
 def unit_file(parts: Path, shard: int) -> Path:
     """The file of unit ``shard`` (units are called shards in the file names)."""
     return parts / f"shard-{shard:06d}.npz"
@@ -35,7 +40,7 @@ def save_unit(parts: Path, result: dict[str, Any]) -> None:
     """Write a unit atomically (a temporary name of this host and process, then a rename: two
     tasks writing the same unit never share a half-written file)."""
     final = unit_file(parts, result["shard"])
-    tmp = parts / f"{final.stem}.{socket.gethostname()}.{os.getpid()}.tmp.npz"
+    tmp = parts / f"{final.stem}.{task_id()}.tmp.npz"
     ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
     np.savez(
         tmp,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autotag.data.assemble import assemble, save_unit, unit_file
+from autotag.data.assemble import assemble, save_unit, task_id, unit_file
 from autotag.data.audio import AudioError
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
@@ -79,7 +79,7 @@ def _init_worker(features: dict[str, Any], excerpt: dict[str, Any] | None) -> No
 def _set_front(features: FeatureConfig, excerpt: Excerpt | None) -> None:
     global _worker_front, _worker_excerpt
     _worker_front = FrontEnd(features)
-    _worker_excerpt = excerpt if excerpt is not None and excerpt.ragged else None
+    _worker_excerpt = excerpt  # build_store passes None for the fixed window
 
 
 Task = tuple[int, list[str], list[int], float, float]
@@ -183,7 +183,7 @@ def build_store(
         log.warning("%s holds shards of another configuration; starting over", parts)
         shutil.rmtree(parts)
     parts.mkdir(exist_ok=True)
-    tmp_key = parts / f"key.{_task_id()}.tmp"  # concurrent shard tasks write the same key
+    tmp_key = parts / f"key.{task_id()}.tmp"  # concurrent shard tasks write the same key
     tmp_key.write_text(json.dumps(key))
     os.replace(tmp_key, key_file)
 
@@ -231,10 +231,6 @@ def build_store(
 STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this
 
 
-def _task_id() -> str:
-    return f"{socket.gethostname()}.{os.getpid()}"
-
-
 def _lock(parts: Path, shard_task: bool) -> Path | None:
     """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
     it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
@@ -258,7 +254,7 @@ def _lock(parts: Path, shard_task: bool) -> Path | None:
                 f"has finished (a lock untouched for {STALE_LOCK_S:.0f} s is taken over)"
             ) from None
         with os.fdopen(fd, "w") as f:
-            f.write(f"{_task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            f.write(f"{task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
         return lock
     raise RuntimeError(f"{lock}: could not take the assembly lock")
 
