@@ -106,20 +106,19 @@ def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
     segments, one in each of ``n`` segments spread over the item), side by side:
     ``(n_rows, n * length)``. A segment shorter than a chunk gives its padded self, repeated."""
     segs = store.segments_of(row)
-    if n < len(segs):  # fewer chunks than segments: one each in segments spread over the item
-        picked = {
-            round(i * (len(segs) - 1) / max(n - 1, 1)) if n > 1 else len(segs) // 2
-            for i in range(n)
-        }
-        share = [int(j in picked) for j in range(len(segs))]
+    n_segs = len(segs)
+    if n < n_segs:  # fewer chunks than segments: one each in segments spread over the item
+        picked = {round(i * (n_segs - 1) / (n - 1)) for i in range(n)} if n > 1 else {n_segs // 2}
+        share = [int(j in picked) for j in range(n_segs)]
     else:
-        share = [n // len(segs) + (j < n % len(segs)) for j in range(len(segs))]
+        share = [n // n_segs + (j < n % n_segs) for j in range(n_segs)]
     out = []
     for (col, frames), k in zip(segs, share):
         if k == 0:
             continue
         starts = chunk_starts(int(frames), length, k)
-        starts = starts * k if len(starts) == 1 and k > 1 else starts
+        if len(starts) < k:  # a segment shorter than a chunk: its one chunk, k times
+            starts = starts * k
         for s in starts:
             x = store.read(col, s, min(length, int(frames)))
             out.append(_fit(x, length, store.features.kind))
