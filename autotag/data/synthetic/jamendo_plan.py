@@ -310,21 +310,7 @@ def jamendo_plan(
             for t in album.tracks:
                 track_id = int(next(track_ids))
                 seconds = _seconds(rng, min_seconds, max_seconds, sample_rate)
-                plan = ClipPlan(
-                    index=len(tracks),
-                    clip_id=track_id,
-                    path="",
-                    genre=t.genre,
-                    sources=t.sources,
-                    featured=t.featured,
-                    pace=t.pace,
-                    dynamics=t.dynamics,
-                    solo=t.solo,
-                    bpm=t.bpm,
-                    key=t.key,
-                    minor=t.minor,
-                    track_seed=t.seed,
-                )
+                plan = t.clip_plan(index=len(tracks), clip_id=track_id, path="")
                 section_rng = np.random.default_rng([seed, 21, track_id])
                 sections = []
                 for k in range(max(1, math.ceil(seconds / SECTION_SECONDS))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,15 @@ class _Track:
     bpm: float = 100.0
     key: int = 0
     minor: bool = False
+
+    def clip_plan(self, **clip: Any) -> ClipPlan:
+        """A :class:`ClipPlan` with this track's genre and sound (sources, pace, dynamics, key,
+        tempo), plus the clip's own fields (``index``, ``clip_id``, ``path``, ...), which may
+        also override the track's sources."""
+        track = dict(genre=self.genre, sources=self.sources, featured=self.featured)
+        track |= dict(pace=self.pace, dynamics=self.dynamics, solo=self.solo, bpm=self.bpm)
+        track |= dict(key=self.key, minor=self.minor, track_seed=self.seed)
+        return ClipPlan(**{**track, **clip})
 
 
 @dataclass
@@ -224,20 +234,12 @@ def _plan_clips(
                     path = f"{album.folder}/{stem}.mp3"
                 sources, featured, attention = _clip_variant(track, rng)
                 plans.append(
-                    ClipPlan(
+                    track.clip_plan(
                         index=len(plans),
                         clip_id=clip_id,
                         path=path,
-                        genre=track.genre,
                         sources=sources,
                         featured=featured,
-                        pace=track.pace,
-                        dynamics=track.dynamics,
-                        solo=track.solo,
-                        bpm=track.bpm,
-                        key=track.key,
-                        minor=track.minor,
-                        track_seed=track.seed,
                         attention=attention,
                         credits=(album.artist, album.name, track.title, track.number, start),
                     )
