@@ -20,6 +20,7 @@ from autotag.data.download.jamendo import (
     METADATA_COMMIT,
     METADATA_URL,
     MIRROR_URL,
+    SIZE_GB,
     offline_message,
     parse_folders,
 )
@@ -86,7 +87,7 @@ def _jamendo_parser() -> argparse.ArgumentParser:
     )
     _add_dataset(ap, "jamendo")
     ap.add_argument("--root", default="data/jamendo", help="target folder (default: data/jamendo)")
-    sets = "; ".join(f"{k}: {v}" for k, v in AUDIO_SETS.items())
+    sets = "; ".join(f"{k}: {v}, {SIZE_GB[k]:.0f} GB" for k, v in AUDIO_SETS.items())
     ap.add_argument(
         "--audio", choices=list(AUDIO_SETS), default="audio", help=f"default: audio ({sets})"
     )

@@ -28,10 +28,7 @@ AUDIO_URL = "https://cdn.freesound.org/mtg-jamendo/"
 MIRROR_URL = "https://essentia.upf.edu/documentation/datasets/mtg-jamendo/"
 DATASET = "raw_30s"
 #: The audio sets: name -> description.
-AUDIO_SETS: dict[str, str] = {
-    "audio": "320 kbps MP3, 508 GB",
-    "audio-low": "mono LAME V2 MP3 (.low.mp3), 156 GB",
-}
+AUDIO_SETS: dict[str, str] = {"audio": "320 kbps MP3", "audio-low": "mono LAME V2 MP3 (.low.mp3)"}
 SIZE_GB: dict[str, float] = {"audio": 508.0, "audio-low": 156.0}  # all parts, extracted
 N_PARTS = 100
 #: ``data/autotagging.tsv`` is a git symlink to this file (raw.githubusercontent serves the link
