@@ -15,7 +15,8 @@ help:  ## list targets
 	$(UV) sync --frozen --group dev --python 3.11 || $(UV) sync --frozen --group dev
 	@touch $@
 
-setup: .venv/.ok  ## create .venv with uv (installs uv with pip when missing)
+setup: .venv/.ok  ## create .venv with uv (installs uv with pip when missing); fetch musicnn's wheel
+	@$(PY) -m autotag.cli pretrained fetch --no-progress >/dev/null
 
 train: setup  ## generate the synthetic corpus, prepare the store, train, test, print AUC
 	$(PY) train.py $(TRAIN_ARGS)

@@ -9,6 +9,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from autotag.pretrained import is_pretrained_name
 from autotag.training.results import RunInfo
 
 # Config keys holding paths: relative ones mean "relative to where the command was started".
@@ -27,6 +28,8 @@ def absolute_paths(cfg: DictConfig, keys: tuple[str, ...] = PATH_KEYS) -> DictCo
         for key in keys:
             value = OmegaConf.select(cfg, key, default=None)
             if value is None:
+                continue
+            if is_pretrained_name(str(value)):  # init_from=musicnn:MSD_musicnn: a name
                 continue
             path = Path(str(value)).expanduser()
             OmegaConf.update(cfg, key, str(path if path.is_absolute() else base / path))

@@ -35,6 +35,11 @@ def mini_features() -> dict:
         kind="mel",
         n_mfcc=0,
         delta_width=0,
+        compression="db",
+        log_c=0.0,
+        power_float16=False,
+        pad_mode="reflect",
+        song_windows="samples",
     )
 
 

@@ -3,6 +3,7 @@ generator), overrides that train in seconds, composing the real configs."""
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import h5py
 import numpy as np
 import soundfile as sf
 
+from autotag.data.features import FeatureConfig
 from autotag.data.synthetic.layout import CLIP_INFO_COLUMNS
 
 FOLDERS = "0123456789abcdef"
@@ -178,7 +180,9 @@ def store_digest(path: Path) -> str:
             h.update(f["stats"][name][()].tobytes())
         for key in ("global_mean", "global_std", "n_clips", "n_values"):
             h.update(repr(f["stats"].attrs[key]).encode())
-        h.update(str(f.attrs["features"]).encode())
+        # the features by name and digest: keys added later (at their defaults) change neither
+        features = FeatureConfig.from_dict(json.loads(f.attrs["features"]))
+        h.update(f"{features.name}:{features.digest()}".encode())
     return h.hexdigest()
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "autotag"
-# data → models → training | inference → experiments → cli / entry points. Training and
-# inference sit side by side: neither imports the other.
-RANK = {"base": 0, "data": 1, "models": 2, "training": 3, "inference": 3, "experiments": 4}
+# data → models → pretrained → training | inference → experiments → cli / entry points. Training
+# and inference sit side by side: neither imports the other. Pretrained models (converted from
+# other projects' files into tagger files) sit between models and their users, which take their
+# names wherever they take a tagger file.
+RANK = {"base": 0, "data": 1, "models": 2, "pretrained": 2.5, "training": 3, "inference": 3}
+RANK |= {"experiments": 4}
 RANK |= {"entry": 5, "cli": 5}
 ENTRY = {"config", "prepare", "sweep"}  # helpers and `python -m` shims of the Hydra entries
 CLI_ALIASES = {"predict"}  # `python -m autotag.predict` is `autotag tag`: part of the CLI

@@ -60,6 +60,7 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
     expected = np.concatenate([whole[:, s : s + 59] for s in starts], axis=1)
     np.testing.assert_array_equal(x.numpy(), expected)
     assert tagger.tag_names == dm.tag_names
+
     # two 40 s songs: one holds genre---rock's tone (300 Hz) and instrument---piano's (700 Hz),
     # the other mood/theme---happy's and genre---jazz's; each song raises its own tags. (The top
     # two tags of the first song were asserted before; on some CPUs instrument---voice edged out

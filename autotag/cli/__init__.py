@@ -1,4 +1,4 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare, robustness. It parses arguments and calls
+"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained. It parses arguments and calls
 :mod:`autotag.inference`; nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
@@ -13,11 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from autotag.cli import compare, embed, export, robustness, similar, tag
+from autotag.cli import compare, embed, export, pretrained, robustness, similar, tag
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from autotag.data.worker import keep_freed_memory
 
-COMMANDS = (tag, embed, similar, export, compare, robustness)
+COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained)
 
 
 def build_parser() -> argparse.ArgumentParser:

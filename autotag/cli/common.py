@@ -55,7 +55,9 @@ def add_model(p: argparse.ArgumentParser, required: bool = True) -> None:
         "-m",
         required=required,
         metavar="TAGGER_PT",
-        help="tagger.pt written by training (in the run folder)",
+        help="tagger.pt written by training (in the run folder), or a pretrained model: "
+        "musicnn:MTT_musicnn, musicnn:MTT_vgg, musicnn:MSD_musicnn, musicnn:MSD_vgg "
+        "(converted on first use into the cache folder; see `autotag pretrained`)",
     )
 
 

@@ -29,12 +29,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and/or folders")
     add_model(p)
     p.add_argument("--out", "-o", required=True, metavar="INDEX_H5", help="index file to write")
+    p.add_argument(
+        "--layer",
+        default="penultimate",
+        metavar="NAME",
+        help="the layer the embeddings come from (default: penultimate, the layer the classifier "
+        "reads); musicnn models also have mean_pool and max_pool (their pooled mid-end, 753-d)",
+    )
     add_windowing(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     tagger = load_tagger(args.model, args.device)
+    try:
+        tagger.embedding_layer = args.layer
+    except ValueError as e:
+        raise UsageError(f"--layer: {e}") from None
     files, failed = collect(args.paths, sys.stderr)
     if not files:
         return EXIT_FAILED
@@ -55,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"{args.out}: cannot write the index ({e})") from None
     print(
-        f"embedded {n} of {len(files)} files ({tagger.embedding_dim}-d) into {args.out}"
+        f"embedded {n} of {len(files)} files ({tagger.embedding_dim}-d {args.layer}) into {args.out}"
         + (f"; {n_failed[0]} failed" if n_failed[0] else ""),
         file=sys.stderr,
     )

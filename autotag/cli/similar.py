@@ -20,6 +20,7 @@ from autotag.data.audio import AudioError
 from autotag.inference import TaggerError
 from autotag.inference.embed import IndexFileError, read_index
 from autotag.inference.similar import similar
+from autotag.pretrained import is_pretrained_name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         model = args.model or str(index.attrs.get("model_path") or "")
-        if not model or not Path(model).is_file():
+        if not model or not (Path(model).is_file() or is_pretrained_name(model)):
             raise UsageError(
                 f"{args.query} is not in the index: give --model (the index was made with "
                 f"{index.attrs.get('model_path') or 'an unknown model'}, which is not found)"

@@ -147,7 +147,9 @@ class ShardSampler(Sampler[int]):
 class TagDataModule(pl.LightningDataModule):
     """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
     the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
-    ``random_crop``, ``eval_chunks``, ``crops_per_item``), the norm mode and the run's ``shuffle_labels`` and ``seed``.
+    ``random_crop``, ``eval_chunks``, ``crops_per_item``, ``train_fraction``), the norm mode and the
+    run's ``shuffle_labels`` and ``seed``. ``train_fraction`` keeps that share of the training split
+    (drawn with ``seed``; validation and test stay whole): a study of training with few labels.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
     applies it on the device, so a checkpoint carries its own normalization.
@@ -170,9 +172,13 @@ class TagDataModule(pl.LightningDataModule):
         crops_per_item: int,
         shuffle_labels: bool,
         seed: int,
+        train_fraction: float = 1.0,  # conf/data: data.train_fraction
         pin_memory: bool | None = None,  # None: pin when training on a GPU
     ) -> None:
         super().__init__()
+        if not 0.0 < train_fraction <= 1.0:
+            raise ValueError(f"data.train_fraction must be in (0, 1], got {train_fraction}")
+        self.train_fraction = train_fraction
         self.store = MelStore(store_path)
         self.top_k = top_k
         self.batch_size = batch_size
@@ -197,7 +203,7 @@ class TagDataModule(pl.LightningDataModule):
     ) -> TagDataModule:
         """The DataModule of a ``data`` config (its loading keys), set up."""
         loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop")
-        loading += ("eval_chunks", "crops_per_item")
+        loading += ("eval_chunks", "crops_per_item", "train_fraction")
         dm = cls(
             store,
             **{k: data[k] for k in loading},
@@ -234,6 +240,10 @@ class TagDataModule(pl.LightningDataModule):
             idx = self.store.indices(split)
             if len(idx) == 0:
                 raise ValueError(f"{self.store.path}: the {split} split has no valid clip")
+            if split == "train" and self.train_fraction < 1.0:  # a small-data study
+                keep = max(1, int(round(self.train_fraction * len(idx))))
+                pick = np.random.default_rng(self.seed).choice(len(idx), keep, replace=False)
+                idx = np.sort(np.asarray(idx)[pick])
             labels = None
             if split == "train" and self.shuffle_labels:
                 labels = self.store.labels[idx][:, self.tag_index]

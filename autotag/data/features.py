@@ -15,10 +15,22 @@ import torchaudio
 from torch import nn
 
 KINDS = ("mel", "stft", "mfcc", "waveform")
+COMPRESSIONS = ("db", "logc")
+PAD_MODES = ("reflect", "constant")
+SONG_WINDOWS = ("samples", "frames")
 # Keys added after stores and tagger files of the first format were written: a features dict
 # without them is read with these values, and they stay out of the digest while they have them
 # (so the store names of the seed and choi features did not change).
-LATER_KEYS: dict[str, Any] = {"kind": "mel", "n_mfcc": 0, "delta_width": 0}
+LATER_KEYS: dict[str, Any] = {
+    "kind": "mel",
+    "n_mfcc": 0,
+    "delta_width": 0,
+    "compression": "db",
+    "log_c": 0.0,
+    "power_float16": False,
+    "pad_mode": "reflect",
+    "song_windows": "samples",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,11 @@ class FeatureConfig:
     kind: str = "mel"  # mel | stft | mfcc (default only for files written before it existed)
     n_mfcc: int = 0  # mfcc: coefficients kept
     delta_width: int = 0  # mfcc: frames of the delta regression (odd, >= 3)
+    compression: str = "db"  # db: 10 log10(max(power, amin)) | logc: log10(1 + log_c * power)
+    log_c: float = 0.0  # logc: the power's multiplier (musicnn: 10,000)
+    power_float16: bool = False  # round the power to float16 before compressing (musicnn does)
+    pad_mode: str = "reflect"  # the centred STFT's padding: reflect (torchaudio) | constant (zeros)
+    song_windows: str = "samples"  # how the tagger cuts a song: see :mod:`autotag.data.frontend`
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureConfig:
@@ -81,6 +98,21 @@ class FeatureConfig:
                 f"features.n_frames must be the clip's samples for kind waveform: "
                 f"clip_seconds x sample_rate = {self.n_samples}, got {self.n_frames}"
             )
+        for key, allowed in (
+            ("compression", COMPRESSIONS),
+            ("pad_mode", PAD_MODES),
+            ("song_windows", SONG_WINDOWS),
+        ):
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"features.{key}={getattr(self, key)!r}: choose one of {', '.join(allowed)}"
+                )
+        if self.compression == "logc" and not self.log_c > 0:
+            raise ValueError(
+                f"features.log_c must be positive with compression logc, got {self.log_c}"
+            )
+        if self.song_windows == "frames" and self.kind == "waveform":
+            raise ValueError("features.song_windows=frames needs a spectrogram, not kind waveform")
         if self.kind == "mfcc":
             if not 0 < self.n_mfcc <= self.n_mels:
                 raise ValueError(
@@ -126,8 +158,9 @@ class FeatureConfig:
 
 
 class LogMel(nn.Module):
-    """Waveform ``(..., samples)`` → dB mel ``(..., n_mels, n_frames)`` (reflect-padded, centred
-    frames; the dB has no top_db floor, only ``amin``)."""
+    """Waveform ``(..., samples)`` → compressed mel ``(..., n_mels, n_frames)``: centred frames
+    (``pad_mode`` padding), then :func:`compress` (dB with no top_db floor, only ``amin``; or
+    musicnn's ``log10(1 + C · power)``)."""
 
     def __init__(self, cfg: FeatureConfig) -> None:
         super().__init__()
@@ -150,11 +183,12 @@ class LogMel(nn.Module):
             norm=cfg.mel_norm,
             mel_scale=cfg.mel_scale,
             center=True,
+            pad_mode=cfg.pad_mode,
         )
 
     def db(self, wav: torch.Tensor) -> torch.Tensor:
-        """The dB mel of every frame of ``wav`` (before the frames are fitted)."""
-        return power_to_db(self.mel(wav), self.cfg.amin)
+        """The compressed mel of every frame of ``wav`` (before the frames are fitted)."""
+        return compress(self.mel(wav), self.cfg)
 
     all_frames = db
 
@@ -165,6 +199,17 @@ class LogMel(nn.Module):
 def power_to_db(power: torch.Tensor, amin: float) -> torch.Tensor:
     """``10 log10(max(power, amin))``: no reference and no top_db floor."""
     return 10.0 * torch.log10(torch.clamp(power, min=amin))
+
+
+def compress(power: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
+    """A power spectrogram → what is stored: :func:`power_to_db`, or ``log10(1 + log_c · power)``
+    (musicnn's "logC"); with ``power_float16`` the power is first rounded to float16 (musicnn's
+    extractor casts librosa's mel to float16 before its log, and its training data was stored so)."""
+    if cfg.power_float16:
+        power = power.half().float()
+    if cfg.compression == "logc":
+        return torch.log10(cfg.log_c * power + 1.0)
+    return power_to_db(power, cfg.amin)
 
 
 def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
@@ -208,11 +253,12 @@ class LogStft(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.spectrogram = torchaudio.transforms.Spectrogram(
-            n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True
-        )
+            n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, center=True,
+            pad_mode=cfg.pad_mode,
+        )  # fmt: skip
 
     def all_frames(self, wav: torch.Tensor) -> torch.Tensor:
-        return power_to_db(self.spectrogram(wav)[..., 1:, :], self.cfg.amin)
+        return compress(self.spectrogram(wav)[..., 1:, :], self.cfg)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return fit_frames(self.all_frames(wav), self.cfg.n_frames)

@@ -6,6 +6,13 @@ A store clip is the centre window of its file; the tagger cuts a song into windo
 length on a centred grid, so a clip of one window's length (or a little more, like MTAT's 30 s
 clips) gives the tagger exactly the store's features. (The store keeps them as float16, a
 rounding of at most 0.016 dB at -40 dB; the tagger and the exported model use float32.)
+
+``features.song_windows=frames`` (musicnn's front end) cuts a song differently: the spectrogram of
+the whole song is computed once, and the windows are consecutive runs of ``n_frames`` of its
+frames from the first frame on (every ``hop`` seconds, rounded to frames); a last run shorter than
+a window is left out, as musicnn's extractor does, and a song shorter than one window is padded
+around its centre with the spectrogram's floor (musicnn stops with an error there). The
+spectrogram of the whole song is held at once (about 200 MB for ten minutes at hop 256).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import numpy as np
 import torch
 
 from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
-from autotag.data.features import FeatureConfig, spectrogram
+from autotag.data.features import FeatureConfig, fit_frames, spectrogram
 
 MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
 
@@ -81,9 +88,20 @@ class FrontEnd:
         """The store's features of a decoded clip: log-mel of its centre window."""
         return self.mels(self.centre(wav)[None])[0]
 
+    def frame_hop(self, hop_seconds: float | None) -> int:
+        """Frames between window starts with ``song_windows=frames`` (``None``: one window)."""
+        if hop_seconds is None:
+            return self.cfg.n_frames
+        # a hop of one window's length (clip_seconds) is one window's frames, whatever the rounding
+        return max(
+            1, int(round(self.hop_samples(hop_seconds) / self.window_samples * self.cfg.n_frames))
+        )
+
     def song_mels(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
         """The tagger's features of a decoded song: log-mel of every window (windows are cut
         :data:`MEL_CHUNK` at a time, so an hour-long song never holds all its windows at once)."""
+        if self.cfg.song_windows == "frames":
+            return self.frame_windows(wav, hop_seconds)
         wav, starts = self.grid(wav, hop_seconds)
         win = self.window_samples
         out = np.empty((len(starts), self.cfg.n_rows, self.cfg.n_frames), dtype=np.float32)
@@ -91,3 +109,13 @@ class FrontEnd:
             chunk = np.stack([wav[s : s + win] for s in starts[i : i + MEL_CHUNK]])
             out[i : i + len(chunk)] = self.mels(chunk)
         return out
+
+    def frame_windows(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
+        """``song_windows=frames``: windows of ``n_frames`` frames of the whole song's spectrogram,
+        from frame 0, the last partial one left out (see the module's docstring)."""
+        spec = self.all_frames(wav)
+        n, total = self.cfg.n_frames, spec.shape[-1]
+        if total < n:
+            return fit_frames(torch.from_numpy(spec), n).numpy()[None]
+        starts = range(0, total - n + 1, self.frame_hop(hop_seconds))
+        return np.stack([spec[:, s : s + n] for s in starts])

@@ -7,7 +7,8 @@ Layout of the index (``autotag embed ... --out catalogue.h5``):
 - ``paths`` (absolute) and ``ids`` (path relative to the folder given, or the file name): str;
 - ``durations`` float32 seconds; ``tag_names``, ``thresholds``;
 - attrs: ``format``, ``model_path``, ``model_sha256``, ``hop_seconds``, ``agg``,
-  ``embedding_dim``, ``features`` (JSON), ``autotag_version``, ``created``.
+  ``embedding_dim``, ``embedding_layer`` (``penultimate`` unless ``--layer`` chose another; absent
+  in indexes written before it: penultimate), ``features`` (JSON), ``autotag_version``, ``created``.
 
 """
 
@@ -83,6 +84,7 @@ def write_index(
                     "hop_seconds": float(hop) if hop is not None else tagger.window_seconds,
                     "agg": agg,
                     "embedding_dim": d,
+                    "embedding_layer": tagger.embedding_layer,
                     "features": json.dumps(tagger.features.to_dict()),
                     "autotag_version": __version__,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

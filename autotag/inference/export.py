@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from autotag.data.audio import native_stderr_silenced
-from autotag.data.features import power_to_db
+from autotag.data.features import compress
 from autotag.inference.tagger import Tagger
 
 
@@ -60,23 +60,24 @@ class DftLogMel(nn.Module):
         self.register_buffer("kernels", kernels.float()[:, None, :])
         self.register_buffer("fb", logmel.mel.mel_scale.fb.T.contiguous())  # (n_mels, n_freqs)
         self.n_fft, self.hop, self.n_bins = n_fft, int(spec.hop_length), n_fft // 2 + 1
-        self.amin = float(cfg.amin)
+        self.features = cfg
+        self.pad_mode = cfg.pad_mode
+        # what LogMel's fit_frames pads a short window with: the floor of the compression
+        self.floor = 10 * math.log10(cfg.amin) if cfg.compression == "db" else 0.0
         frames = 1 + tagger.front.window_samples // self.hop
         start = max(0, (frames - cfg.n_frames) // 2)
         self.crop = (start, start + min(frames, cfg.n_frames))
         self.pad_frames = max(0, cfg.n_frames - frames)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.pad(wav.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2), "reflect")
+        x = nn.functional.pad(wav.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2), self.pad_mode)
         z = nn.functional.conv1d(x, self.kernels, stride=self.hop)
         power = z[:, : self.n_bins] ** 2 + z[:, self.n_bins :] ** 2
-        db = power_to_db(torch.matmul(self.fb, power), self.amin)
+        db = compress(torch.matmul(self.fb, power), self.features)
         db = db[..., self.crop[0] : self.crop[1]]
         if self.pad_frames:  # a window shorter than the model's frames (never for store presets)
             left = self.pad_frames // 2
-            db = nn.functional.pad(
-                db, (left, self.pad_frames - left), value=10 * math.log10(self.amin)
-            )
+            db = nn.functional.pad(db, (left, self.pad_frames - left), value=self.floor)
         return db
 
 

@@ -82,6 +82,7 @@ def similar(
         if tagger is None:
             raise LookupError(f"{query}: not in the index {index.path}, and no model to embed it")
         check_model(index, tagger)
+        tagger.embedding_layer = str(index.attrs.get("embedding_layer", "penultimate"))
         wav = tagger.front.load(query)
         song = tagger.tag_audio(wav, hop=index.hop_seconds, agg=index.agg, path=query)
         assert song.embedding is not None and song.probs is not None

@@ -42,6 +42,7 @@ from autotag.inference.decode import (
     pool_workers,
 )
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
+from autotag.pretrained import PretrainedError, resolve
 
 AGGREGATIONS = ("mean", "max")
 BACKENDS = ("channels_last", "jit", "eager")
@@ -60,6 +61,7 @@ SILENCE_DBFS = -60.0
 _FORK = pool_context().get_start_method() == "fork"
 SONGS_PER_TASK = 4
 EVAL_BATCH = 64  # chunks per forward pass: 16 windows of a chunk model are 256 chunks
+DEFAULT_LAYER = "penultimate"  # what `embed` gives: the layer the classifier reads
 
 
 class Tagger:
@@ -86,13 +88,21 @@ class Tagger:
         self.sha256 = model.sha256
         self.model_config = dict(model.model)
         self.metrics = dict(model.metrics)
+        self.pretrained = dict(model.config.get("pretrained") or {})
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
         self.device = torch.device("cpu")
         self.backend = DEFAULT_BACKEND
+        self._layer = DEFAULT_LAYER
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Tagger:
-        """Read a ``tagger.pt`` (``torch.load(weights_only=True)``); :class:`TaggerError` if unusable."""
+        """Read a ``tagger.pt`` (``torch.load(weights_only=True)``), or a pretrained model's name
+        (``musicnn:MTT_musicnn``: converted on first use, :mod:`autotag.pretrained`);
+        :class:`TaggerError` if unusable."""
+        try:
+            path = resolve(path)
+        except PretrainedError as e:
+            raise TaggerError(str(e)) from None
         return cls(read_tagger(path)).to(device)
 
     def to(self, device: str | torch.device) -> Tagger:
@@ -121,8 +131,27 @@ class Tagger:
         return self.features.clip_seconds
 
     @property
+    def embedding_layers(self) -> dict[str, int]:
+        """The layers an embedding can come from, with their widths: ``penultimate`` (the layer
+        before the classifier) for every network; a network may name more (``layers(x)``)."""
+        return dict(getattr(self.net, "embedding_layers", {DEFAULT_LAYER: self.net.embedding_dim}))
+
+    @property
+    def embedding_layer(self) -> str:
+        return self._layer
+
+    @embedding_layer.setter
+    def embedding_layer(self, name: str) -> None:
+        if name not in self.embedding_layers:
+            raise ValueError(
+                f"embedding layer {name!r}: this model has {', '.join(self.embedding_layers)}"
+            )
+        self._layer = name
+        self._fast = None
+
+    @property
     def embedding_dim(self) -> int:
-        return int(self.net.embedding_dim)
+        return int(self.embedding_layers[self._layer])
 
     # ---------------------------------------------------------------- model
 
@@ -150,6 +179,11 @@ class Tagger:
         return probs, emb
 
     def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._layer != DEFAULT_LAYER:  # another layer than the penultimate: eager, one pass
+            if self._backend == "channels_last" and x.device.type == "cpu":
+                x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+            layers = self.net.layers(x)
+            return torch.sigmoid(self.net.head(layers[DEFAULT_LAYER])), layers[self._layer]
         if self._backend == "jit":
             if self._fast is None:
                 self._fast = _optimized(self.net, x)

@@ -25,6 +25,7 @@ from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
 from autotag.training.callbacks import RunCallbacks
+from autotag.training.finetune import finetune_callbacks
 from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
@@ -90,7 +91,7 @@ def fit(
     trainer = pl.Trainer(
         max_epochs=plain["epochs"],
         logger=logger if logger is not None else False,
-        callbacks=callbacks.all,
+        callbacks=callbacks.all + finetune_callbacks(net, plain["finetune"]),
         default_root_dir=str(out),
         **plain["trainer"],
     )

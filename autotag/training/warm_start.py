@@ -16,10 +16,17 @@ from torch import nn
 
 from autotag.data.features import FeatureConfig
 from autotag.models.tagger_file import read_tagger
+from autotag.pretrained import PretrainedError, resolve
 
 log = logging.getLogger(__name__)
 NEW_TAGS = ("fresh", "error")
-HEAD = "classifier."  # every network's tag layer (see autotag.models.registry)
+HEAD = "classifier."
+CLIP_KEYS = (
+    "name",
+    "clip_seconds",
+    "n_frames",
+    "song_windows",
+)  # every network's tag layer (see autotag.models.registry)
 
 
 def warm_start(
@@ -32,9 +39,14 @@ def warm_start(
     """
     if new_tags not in NEW_TAGS:
         raise ValueError(f"init_new_tags={new_tags!r}: choose one of {', '.join(NEW_TAGS)}")
-    old = read_tagger(path)
+    try:
+        old = read_tagger(resolve(path))  # a tagger file, or a pretrained model's name
+    except PretrainedError as e:
+        raise ValueError(f"init_from={path}: {e}") from None
     before, now = old.feature_config().to_dict(), features.to_dict()
-    differ = [k for k in now if k != "name" and before[k] != now[k]]
+    # the front end's parameters; the clip length is not one (a pretrained model's file keeps
+    # its tagging window, 3 s for musicnn, while a store keeps training clips)
+    differ = [k for k in now if k not in CLIP_KEYS and before[k] != now[k]]
     if differ:
         log.warning(
             "init_from=%s was trained on other features: %s",
@@ -54,7 +66,10 @@ def warm_start(
     new_state = {}
     for key, value in state.items():
         if key not in old.weights:
-            raise ValueError(f"init_from={path}: its network has no {key!r} (another model?)")
+            raise ValueError(
+                f"init_from={path}: its network ({old.model.get('arch')}) has no {key!r}: "
+                f"choose the model it was trained as (model.arch={old.model.get('arch')})"
+            )
         src = old.weights[key]
         if key.startswith(HEAD):
             value = value.clone()

@@ -1,0 +1,78 @@
+"""Fine-tuning with few labels: the last layers learn first, then everything.
+
+The advice of the field for a small catalogue (minzwon/sota-music-tagging-models #12): starting
+from a pretrained network, train only its last one or two layers for a few epochs, then unfreeze
+it all. ``finetune.freeze_epochs`` epochs keep every layer but the last ``finetune.train_layers``
+convolutional or linear layers (with the BatchNorms after them) as they were: their gradients are
+dropped after each backward pass (so the optimizer leaves them alone, and DDP, which needs every
+parameter to keep its gradient hook, is unaffected) and their BatchNorms keep their running
+statistics (eval mode). "Last" is by the order in which the network registers its modules, the
+order data flows through every autotag network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from torch import nn
+
+log = logging.getLogger(__name__)
+WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+def trainable_tail(net: nn.Module, n_layers: int) -> list[str]:
+    """Names of the modules with parameters from the ``n_layers``-th last conv/linear layer on."""
+    if n_layers < 1:
+        raise ValueError(f"finetune.train_layers must be at least 1, got {n_layers}")
+    leaves = [
+        (name, m)
+        for name, m in net.named_modules()
+        if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+    ]
+    weights = [i for i, (_, m) in enumerate(leaves) if isinstance(m, WEIGHT_LAYERS)]
+    start = weights[-n_layers] if n_layers <= len(weights) else 0
+    return [name for name, _ in leaves[start:]]
+
+
+class FreezeBackbone(Callback):
+    """For the first ``epochs`` epochs only :func:`trainable_tail` learns."""
+
+    def __init__(self, net: nn.Module, epochs: int, train_layers: int) -> None:
+        if epochs < 0:
+            raise ValueError(f"finetune.freeze_epochs must be 0 or more, got {epochs}")
+        self.epochs = epochs
+        tail = set(trainable_tail(net, train_layers))
+        self.tail = sorted(tail)
+        frozen = [m for name, m in net.named_modules() if name and name not in tail]
+        leaves = [m for m in frozen if not list(m.children())]
+        self.frozen_params = [p for m in leaves for p in m.parameters(recurse=False)]
+        self.frozen_bn = [m for m in leaves if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        log.info(
+            "finetune: the first %d epoch(s) train %s only (%d parameter tensors frozen)",
+            epochs, ", ".join(self.tail), len(self.frozen_params),
+        )  # fmt: skip
+
+    def _frozen(self, trainer: pl.Trainer) -> bool:
+        return trainer.current_epoch < self.epochs
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_) -> None:
+        if self._frozen(trainer):  # Lightning puts the module in train mode every epoch
+            for m in self.frozen_bn:
+                m.eval()
+
+    def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._frozen(trainer):
+            for p in self.frozen_params:
+                p.grad = None
+
+
+def finetune_callbacks(net: nn.Module, finetune: Mapping[str, Any]) -> list[Callback]:
+    """The ``finetune`` config's callbacks (none when ``freeze_epochs`` is 0)."""
+    if not finetune["freeze_epochs"]:
+        trainable_tail(net, finetune["train_layers"])  # still check the value
+        return []
+    return [FreezeBackbone(net, finetune["freeze_epochs"], finetune["train_layers"])]
