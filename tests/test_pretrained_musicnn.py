@@ -299,3 +299,12 @@ def test_download_is_checked_by_sha256(tmp_path, monkeypatch):
     monkeypatch.setattr(musicnn, "WHEEL_URL", f"http://127.0.0.1:{closed_port()}/{musicnn.WHEEL}")
     with pytest.raises(PretrainedError, match="pip install --no-deps musicnn==0.1.0"):
         resolve("musicnn:MSD_vgg", progress=False)
+
+
+def test_pretrained_command_lists_and_converts(cached, capsys):
+    code, out, _ = run_cli(capsys, "pretrained", "list")
+    assert code == 0 and out.count("musicnn:") == 4 and "test ROC-AUC 0.9067" in out
+    code, out, _ = run_cli(capsys, "pretrained", "convert", "musicnn:MTT_vgg")
+    assert code == 0 and str(musicnn.converted_path("MTT_vgg")) in out
+    code, _, err = run_cli(capsys, "pretrained", "convert", "musicnn:MTT_big")
+    assert code == 2 and "unknown pretrained model" in err

@@ -51,6 +51,7 @@ class FreezeBackbone(Callback):
         leaves = [m for m in frozen if not list(m.children())]
         self.frozen_params = [p for m in leaves for p in m.parameters(recurse=False)]
         self.frozen_bn = [m for m in leaves if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._held = False  # the frozen BatchNorms are in eval mode
         log.info(
             "finetune: the first %d epoch(s) train %s only (%d parameter tensors frozen)",
             epochs, ", ".join(self.tail), len(self.frozen_params),
@@ -60,9 +61,12 @@ class FreezeBackbone(Callback):
         return trainer.current_epoch < self.epochs
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_) -> None:
-        if self._frozen(trainer):  # Lightning puts the module in train mode every epoch
+        # every batch: Lightning puts the module back in train mode after each validation
+        frozen = self._frozen(trainer)
+        if frozen or self._held:
             for m in self.frozen_bn:
-                m.eval()
+                m.train(not frozen)
+            self._held = frozen
 
     def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._frozen(trainer):
