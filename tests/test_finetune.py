@@ -84,7 +84,7 @@ def test_frozen_layers_keep_weights_and_statistics_then_all_learn():
 def test_train_fraction_keeps_a_share_of_the_training_split(mini_store):
     common = dict(top_k=4, norm="none", batch_size=8, num_workers=0, in_memory=False,
                   random_crop=None, eval_chunks=1, crops_per_item=1, shuffle_labels=False)  # fmt: skip
-    whole = TagDataModule(mini_store, seed=0, **common)
+    whole = TagDataModule(mini_store, seed=0, train_fraction=1.0, **common)
     whole.setup()
     part = TagDataModule(mini_store, seed=0, train_fraction=0.25, **common)
     part.setup()

@@ -173,6 +173,7 @@ def test_exported_models_equal_the_tagger(cached, tmp_path, model):
     with torch.no_grad():
         got = module(torch.from_numpy(windows)).numpy()
     assert np.abs(got - want).max() < 1e-5 and meta["tag_names"] == tagger.tag_names
+    assert "Permission to use, copy, modify" in meta["license"] and "Pons" in meta["credit"]
     import onnxruntime as ort
 
     path, kind = export_onnx(tagger, tmp_path / "m.onnx")
@@ -191,7 +192,11 @@ def test_init_from_matches_classifier_rows_by_tag_name(cached):
     tags = ["piano", "new tag", "rock"]
     net = build_model(cfg["model"], 96, 187, len(tags))
     fresh = net.classifier.weight[1].clone()
-    warm_start(net, "musicnn:MTT_musicnn", tags, "fresh", FeatureConfig.from_dict(cfg["features"]))
+    origin = warm_start(
+        net, "musicnn:MTT_musicnn", tags, "fresh", FeatureConfig.from_dict(cfg["features"])
+    )
+    assert origin["name"] == "musicnn:MTT_musicnn" and "ISC" not in origin["name"]
+    assert "Permission to use, copy, modify" in origin["license"]  # carried into the new file
     old = src.net.state_dict()
     for j, tag in ((0, "piano"), (2, "rock")):
         i = src.tag_names.index(tag)
@@ -308,3 +313,38 @@ def test_pretrained_command_lists_and_converts(cached, capsys):
     assert code == 0 and str(musicnn.converted_path("MTT_vgg")) in out
     code, _, err = run_cli(capsys, "pretrained", "convert", "musicnn:MTT_big")
     assert code == 2 and "unknown pretrained model" in err
+
+
+def test_two_processes_converting_at_once_share_the_work(musicnn_cache, tmp_path):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    (cache / "downloads").mkdir(parents=True)
+    (cache / "downloads" / musicnn.WHEEL).symlink_to(musicnn_cache / "downloads" / musicnn.WHEEL)
+    code = "from autotag.pretrained import resolve; print(resolve('musicnn:MSD_musicnn'))"
+    env = {**__import__("os").environ, "AUTOTAG_CACHE": str(cache)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and outs[0] == outs[1]
+    assert Tagger.load(outs[0]).tag_names[0] == "rock"
+    assert not list(Path(outs[0]).parent.glob("*.tmp"))
+
+
+def test_bad_small_data_settings_stop_before_the_store(tmp_path):
+    from autotag.training.run import check_small_data
+
+    cfg = OmegaConf.to_container(compose_train(["model=pons_musicnn"]), resolve=True)
+    check_small_data(cfg)
+    for key, value, match in (
+        ("data.train_fraction", 1.5, "data.train_fraction"),
+        ("finetune.train_layers", 0, "finetune.train_layers"),
+        ("norm.mode", "prelog", "norm=prelog undoes a dB scale"),
+    ):
+        bad = OmegaConf.create(cfg)
+        OmegaConf.update(bad, key, value)
+        with pytest.raises(ValueError, match=match):
+            check_small_data(OmegaConf.to_container(bad))

@@ -181,7 +181,9 @@ def _batches(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def test_in_memory_and_streamed_loaders_give_the_same_items(mini_store, split):
     from autotag.data.datamodule import TagDataModule
 
-    common = dict(top_k=4, norm="global", batch_size=7, num_workers=0, random_crop=None)
+    common = dict(
+        top_k=4, norm="global", batch_size=7, num_workers=0, random_crop=None, train_fraction=1.0
+    )
     common |= dict(eval_chunks=16, crops_per_item=1)
     common |= dict(shuffle_labels=False, seed=0)
     streamed = TagDataModule(mini_store, in_memory=False, **common)

@@ -6,7 +6,7 @@ import argparse
 
 from autotag.cli.common import EXIT_OK, UsageError
 from autotag.models.tagger_file import TaggerError, read_tagger
-from autotag.pretrained import PretrainedError, cache_dir, musicnn
+from autotag.pretrained import PretrainedError, musicnn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="musicnn's released models (Pons et al. 2018; musicnn 0.1.0, ISC licence), "
         "converted into autotag tagger files without TensorFlow. The checkpoints are read from an "
         "installed musicnn package, from --wheel, or from musicnn's wheel downloaded once from "
-        f"PyPI (sha256-checked) into the cache folder ({cache_dir()}; set AUTOTAG_CACHE to move "
-        "it). Every command that takes -m takes these names, converting on first use.",
+        "PyPI (sha256-checked) into the cache folder (~/.cache/autotag; AUTOTAG_CACHE or "
+        "XDG_CACHE_HOME move it). Every command that takes -m takes these names, converting on "
+        "first use.",
     )
     p.add_argument(
         "action", choices=("list", "convert", "fetch"),

@@ -54,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_FAILED
-        model = args.model or str(index.attrs.get("model_path") or "")
+        model = (
+            args.model
+            or str(index.attrs.get("model_name") or "")
+            or str(index.attrs.get("model_path") or "")
+        )
         if not model or not (Path(model).is_file() or is_pretrained_name(model)):
             raise UsageError(
                 f"{args.query} is not in the index: give --model (the index was made with "
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         tagger = load_tagger(model)
     try:
         info, rows = similar(index, args.query, tagger, args.n, args.tags)
-    except TaggerError as e:
+    except (TaggerError, ValueError) as e:  # ValueError: an index of a layer the model lacks
         raise UsageError(str(e)) from None
     except AudioError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -172,7 +172,7 @@ class TagDataModule(pl.LightningDataModule):
         crops_per_item: int,
         shuffle_labels: bool,
         seed: int,
-        train_fraction: float = 1.0,  # conf/data: data.train_fraction
+        train_fraction: float,
         pin_memory: bool | None = None,  # None: pin when training on a GPU
     ) -> None:
         super().__init__()

@@ -18,6 +18,8 @@ KINDS = ("mel", "stft", "mfcc", "waveform")
 COMPRESSIONS = ("db", "logc")
 PAD_MODES = ("reflect", "constant")
 SONG_WINDOWS = ("samples", "frames")
+# Keys that do not change what a store holds: they stay out of its digest (and name)
+NOT_STORED = ("name", "song_windows")
 # Keys added after stores and tagger files of the first format were written: a features dict
 # without them is read with these values, and they stay out of the digest while they have them
 # (so the store names of the seed and choi features did not change).
@@ -152,7 +154,7 @@ class FeatureConfig:
         d = {
             k: v
             for k, v in self.to_dict().items()
-            if k != "name" and not (k in LATER_KEYS and v == LATER_KEYS[k])
+            if k not in NOT_STORED and not (k in LATER_KEYS and v == LATER_KEYS[k])
         }
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -189,6 +191,20 @@ class LogMel(nn.Module):
     def db(self, wav: torch.Tensor) -> torch.Tensor:
         """The compressed mel of every frame of ``wav`` (before the frames are fitted)."""
         return compress(self.mel(wav), self.cfg)
+
+    def padded_frames(self, padded: torch.Tensor) -> torch.Tensor:
+        """The compressed mel of a waveform already padded at its ends (``n_fft // 2`` samples
+        each side, as :meth:`db` pads): frame ``i`` is ``padded[i * hop : i * hop + n_fft]``.
+        Cutting the padded song into overlapping pieces gives the frames of :meth:`db` piece
+        by piece (the tagger's whole-song spectrogram, in bounded memory)."""
+        spec = self.mel.spectrogram
+        z = torch.stft(
+            padded, spec.n_fft, spec.hop_length, spec.win_length, spec.window,
+            center=False, return_complex=True,
+        )  # fmt: skip
+        power = z.real.square() + z.imag.square()
+        mel = torch.matmul(power.transpose(-1, -2), self.mel.mel_scale.fb).transpose(-1, -2)
+        return compress(mel, self.cfg)
 
     all_frames = db
 

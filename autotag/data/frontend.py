@@ -11,8 +11,9 @@ rounding of at most 0.016 dB at -40 dB; the tagger and the exported model use fl
 the whole song is computed once, and the windows are consecutive runs of ``n_frames`` of its
 frames from the first frame on (every ``hop`` seconds, rounded to frames); a last run shorter than
 a window is left out, as musicnn's extractor does, and a song shorter than one window is padded
-around its centre with the spectrogram's floor (musicnn stops with an error there). The
-spectrogram of the whole song is held at once (about 200 MB for ten minutes at hop 256).
+around its centre with its lowest value (musicnn stops with an error there). The spectrogram is
+computed in blocks of :data:`FRAME_BLOCK` frames; only the compressed mel of the whole song is
+held (96 rows x 4 bytes per frame: 22 MB for an hour at hop 256).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
 from autotag.data.features import FeatureConfig, fit_frames, spectrogram
 
 MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
+FRAME_BLOCK = 4096  # frames of a whole-song spectrogram computed at once (65 s at hop 256)
 
 
 class FrontEnd:
@@ -112,10 +114,26 @@ class FrontEnd:
 
     def frame_windows(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
         """``song_windows=frames``: windows of ``n_frames`` frames of the whole song's spectrogram,
-        from frame 0, the last partial one left out (see the module's docstring)."""
-        spec = self.all_frames(wav)
-        n, total = self.cfg.n_frames, spec.shape[-1]
+        from frame 0, the last partial one left out (see the module's docstring). The
+        spectrogram is computed :data:`FRAME_BLOCK` frames at a time from the padded song, so an
+        hour-long song never holds its whole STFT."""
+        n, hop = self.cfg.n_frames, self.frame_hop(hop_seconds)
+        half, step = self.cfg.n_fft // 2, self.cfg.hop_length
+        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        total = 1 + len(x) // step  # the centred STFT's frames
+        mode = "constant" if self.cfg.pad_mode == "constant" else "reflect"
+        if mode == "reflect" and len(x) <= half:  # too short to reflect: every frame at once
+            spec = self.all_frames(wav)
+        else:
+            padded = torch.nn.functional.pad(x[None, None], (half, half), mode=mode)[0, 0]
+            blocks = []
+            with torch.inference_mode():
+                for f0 in range(0, total, FRAME_BLOCK):
+                    f1 = min(total, f0 + FRAME_BLOCK)
+                    piece = padded[f0 * step : (f1 - 1) * step + self.cfg.n_fft]
+                    blocks.append(self.logmel.padded_frames(piece).numpy())
+            spec = np.concatenate(blocks, axis=-1)
         if total < n:
             return fit_frames(torch.from_numpy(spec), n).numpy()[None]
-        starts = range(0, total - n + 1, self.frame_hop(hop_seconds))
+        starts = range(0, total - n + 1, hop)
         return np.stack([spec[:, s : s + n] for s in starts])

@@ -6,7 +6,8 @@ Layout of the index (``autotag embed ... --out catalogue.h5``):
 - ``probabilities`` float32 ``(n_songs, n_tags)``: the predicted tag probabilities;
 - ``paths`` (absolute) and ``ids`` (path relative to the folder given, or the file name): str;
 - ``durations`` float32 seconds; ``tag_names``, ``thresholds``;
-- attrs: ``format``, ``model_path``, ``model_sha256``, ``hop_seconds``, ``agg``,
+- attrs: ``format``, ``model_path``, ``model_name`` (a pretrained model's name, else empty),
+  ``model_sha256``, ``hop_seconds``, ``agg``,
   ``embedding_dim``, ``embedding_layer`` (``penultimate`` unless ``--layer`` chose another; absent
   in indexes written before it: penultimate), ``features`` (JSON), ``autotag_version``, ``created``.
 
@@ -80,6 +81,11 @@ def write_index(
                 {
                     "format": INDEX_FORMAT,
                     "model_path": str(tagger.path or ""),
+                    # a pretrained model's name (musicnn:MTT_musicnn): found again wherever
+                    # the cache folder is
+                    "model_name": str(tagger.pretrained.get("name", ""))
+                    if "converter" in tagger.pretrained
+                    else "",
                     "model_sha256": tagger.sha256,
                     "hop_seconds": float(hop) if hop is not None else tagger.window_seconds,
                     "agg": agg,

@@ -166,6 +166,8 @@ def metadata(tagger: Tagger, input_kind: str = "waveform") -> dict[str, Any]:
         "input_shape": [tagger.features.n_rows, tagger.features.n_frames],
         "features": tagger.features.to_dict(),
         "source_sha256": tagger.sha256,
+        # a pretrained model's credit and licence (musicnn's ISC notice) travel with its exports
+        **{k: tagger.pretrained[k] for k in ("credit", "license") if k in tagger.pretrained},
     }
 
 

@@ -88,7 +88,11 @@ class Tagger:
         self.sha256 = model.sha256
         self.model_config = dict(model.model)
         self.metrics = dict(model.metrics)
-        self.pretrained = dict(model.config.get("pretrained") or {})
+        # a pretrained model's record (name, credit, licence), or that of the one it was
+        # fine-tuned from
+        self.pretrained = dict(
+            model.config.get("pretrained") or model.config.get("derived_from") or {}
+        )
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
         self.device = torch.device("cpu")
         self.backend = DEFAULT_BACKEND

@@ -14,13 +14,15 @@ beside it in the cache folder.
 from __future__ import annotations
 
 import ast
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +101,9 @@ class Source:
     """The files of the musicnn package, by their path inside the wheel (``musicnn/...``): from
     an installed copy or from the wheel file."""
 
-    def __init__(self, name: str, read: Callable[[str], bytes]) -> None:
-        self.name = name
+    def __init__(self, name: str, read: Callable[[str], bytes], kind: str = "files") -> None:
+        self.name = name  # where the files are: for messages
+        self.kind = kind  # what they are, without a path: recorded in the converted file
         self._read = read
 
     def read(self, rel: str) -> bytes:
@@ -128,7 +131,7 @@ class Source:
             zf = zipfile.ZipFile(wheel)
         except (OSError, zipfile.BadZipFile) as e:
             raise PretrainedError(f"{wheel}: not a readable wheel ({e})") from None
-        return cls(f"{wheel}", zf.read)
+        return cls(f"{wheel}", zf.read, f"wheel {WHEEL} (sha256 {WHEEL_SHA256[:12]}...)")
 
     @classmethod
     def installed(cls) -> Source | None:
@@ -152,11 +155,25 @@ class Source:
                 return text.encode()
             return (root / rel).read_bytes()
 
-        return cls(f"installed musicnn {VERSION} ({root / 'musicnn'})", read)
+        return cls(f"installed musicnn {VERSION} ({root / 'musicnn'})", read, "installed package")
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextmanager
+def _cache_lock() -> Iterator[None]:
+    """One process at a time fetches or converts (a Slurm array's first jobs all start with an
+    empty cache); the others wait, then find the files done."""
+    lock = cache_dir() / ".musicnn.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def cached_wheel() -> Path:
@@ -165,6 +182,16 @@ def cached_wheel() -> Path:
 
 def fetch_wheel(progress: bool = True) -> Path:
     """The wheel in the cache folder, downloaded from PyPI the first time (sha256-checked)."""
+    try:
+        with _cache_lock():
+            return _fetch_wheel(progress)
+    except OSError as e:
+        raise PretrainedError(
+            f"cannot write {cached_wheel()} ({e}); set AUTOTAG_CACHE to a writable folder"
+        ) from None
+
+
+def _fetch_wheel(progress: bool) -> Path:
     path = cached_wheel()
     if path.is_file():
         if _sha256(path) == WHEEL_SHA256:
@@ -191,7 +218,7 @@ def find_source(wheel: str | Path | None = None, progress: bool = True) -> Sourc
     (downloaded on first use)."""
     if wheel is not None:
         return Source.from_wheel(Path(wheel))
-    return Source.installed() or Source.from_wheel(fetch_wheel(progress))
+    return Source.installed() or Source.from_wheel(_fetch_wheel(progress))
 
 
 # ---------------------------------------------------------------------------- conversion
@@ -377,7 +404,7 @@ def convert(model: str, out: str | Path, source: Source) -> Path:
                 "name": f"musicnn:{model}",
                 "package": f"musicnn {VERSION}",
                 "wheel_sha256": WHEEL_SHA256,
-                "source": source.name,
+                "source": source.kind,
                 "converter": CONVERTER,
                 "credit": CREDIT,
                 "license": licence,
@@ -394,17 +421,28 @@ def converted_path(model: str) -> Path:
     return cache_dir() / f"musicnn-{VERSION}" / f"{model}.pt"
 
 
+def _is_current(path: Path) -> bool:
+    try:
+        return read_tagger(path).config.get("pretrained", {}).get("converter") == CONVERTER
+    except TaggerError:
+        return False  # damaged: convert again
+
+
 def converted(
     model: str, wheel: str | Path | None = None, force: bool = False, progress: bool = True
 ) -> Path:
     """The cached tagger file of musicnn's ``model``, converted first when missing (or made by an
-    older converter, or ``force``)."""
+    older converter, or ``force``, or from an explicit ``wheel``)."""
     path = converted_path(model)
-    if path.is_file() and not force:
-        try:
-            done = read_tagger(path).config.get("pretrained", {})
-            if done.get("converter") == CONVERTER:
-                return path
-        except TaggerError:
-            pass  # damaged: convert again
-    return convert(model, path, find_source(wheel, progress))
+    if path.is_file() and not force and wheel is None and _is_current(path):
+        return path
+    try:
+        with _cache_lock():
+            if path.is_file() and not force and wheel is None and _is_current(path):
+                return path  # another process converted it meanwhile
+            return convert(model, path, find_source(wheel, progress))
+    except OSError as e:
+        raise PretrainedError(
+            f"cannot write the converted model into {path.parent} ({e}); set AUTOTAG_CACHE to a "
+            f"writable folder"
+        ) from None

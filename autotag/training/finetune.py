@@ -38,33 +38,45 @@ def trainable_tail(net: nn.Module, n_layers: int) -> list[str]:
     return [name for name, _ in leaves[start:]]
 
 
+def _in_tail(name: str, tail: set[str]) -> bool:
+    """Whether the module or parameter ``name`` belongs to a module of ``tail``."""
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in tail for i in range(1, len(parts) + 1))
+
+
 class FreezeBackbone(Callback):
-    """For the first ``epochs`` epochs only :func:`trainable_tail` learns."""
+    """For the first ``epochs`` epochs only :func:`trainable_tail` learns: every other
+    parameter (whatever module owns it) has its gradient dropped, and every other BatchNorm is
+    kept in eval mode (found at each batch: a SyncBatchNorm swapped in by Lightning too)."""
 
     def __init__(self, net: nn.Module, epochs: int, train_layers: int) -> None:
         if epochs < 0:
             raise ValueError(f"finetune.freeze_epochs must be 0 or more, got {epochs}")
+        self.net = net
         self.epochs = epochs
-        tail = set(trainable_tail(net, train_layers))
-        self.tail = sorted(tail)
-        frozen = [m for name, m in net.named_modules() if name and name not in tail]
-        leaves = [m for m in frozen if not list(m.children())]
-        self.frozen_params = [p for m in leaves for p in m.parameters(recurse=False)]
-        self.frozen_bn = [m for m in leaves if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.tail = set(trainable_tail(net, train_layers))
+        self.frozen_params = [p for n, p in net.named_parameters() if not _in_tail(n, self.tail)]
         self._held = False  # the frozen BatchNorms are in eval mode
         log.info(
             "finetune: the first %d epoch(s) train %s only (%d parameter tensors frozen)",
-            epochs, ", ".join(self.tail), len(self.frozen_params),
+            epochs, ", ".join(sorted(self.tail)), len(self.frozen_params),
         )  # fmt: skip
 
     def _frozen(self, trainer: pl.Trainer) -> bool:
         return trainer.current_epoch < self.epochs
 
+    def _frozen_bn(self) -> list[nn.Module]:
+        return [
+            m
+            for name, m in self.net.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not _in_tail(name, self.tail)
+        ]
+
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *_) -> None:
         # every batch: Lightning puts the module back in train mode after each validation
         frozen = self._frozen(trainer)
         if frozen or self._held:
-            for m in self.frozen_bn:
+            for m in self._frozen_bn():
                 m.train(not frozen)
             self._held = frozen
 

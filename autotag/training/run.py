@@ -52,6 +52,7 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     run = run or RunInfo.of(plain)
     check_resamples(plain["bootstrap"]["n_resamples"])  # before hours of training, not after
+    check_small_data(plain)  # before the store is built or a pretrained model fetched
     pl.seed_everything(plain["seed"], workers=True)
     store = ensure_store(plain["data"], plain["features"])
     if not is_network(plain["model"]["arch"]):
@@ -72,7 +73,11 @@ def fit(
     )
     net = build_model(plain["model"], dm.n_mels, dm.n_frames, len(dm.tag_names))
     if plain["init_from"]:
-        warm_start(net, plain["init_from"], dm.tag_names, plain["init_new_tags"], dm.store.features)
+        origin = warm_start(
+            net, plain["init_from"], dm.tag_names, plain["init_new_tags"], dm.store.features
+        )
+        if origin:  # the pretrained model's credit and licence travel with the new tagger file
+            plain["derived_from"] = origin
     module = TaggingModule(
         net,
         dm.normalizer,
@@ -149,6 +154,26 @@ def fit(
     if logger is not None and plain["logger"]["name"] == "wandb":
         finish(logger)
     return results
+
+
+def check_small_data(cfg: Mapping[str, Any]) -> None:
+    """``data.train_fraction`` and ``finetune.*`` values, and a normalization that suits the
+    features (``prelog`` undoes a dB scale: it cannot read musicnn's log10(1 + C x))."""
+    fraction = cfg["data"]["train_fraction"]
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction}")
+    ft = cfg["finetune"]
+    if int(ft["freeze_epochs"]) < 0 or int(ft["train_layers"]) < 1:
+        raise ValueError(
+            f"finetune.freeze_epochs must be 0 or more and finetune.train_layers at least 1, "
+            f"got {ft['freeze_epochs']} and {ft['train_layers']}"
+        )
+    compression = cfg["features"].get("compression", "db")
+    if cfg["norm"]["mode"] == "prelog" and compression != "db":
+        raise ValueError(
+            f"norm=prelog undoes a dB scale, but features.compression={compression}: "
+            "choose another norm"
+        )
 
 
 def check_recipe(cfg: Mapping[str, Any]) -> None:

@@ -20,22 +20,20 @@ from autotag.pretrained import PretrainedError, resolve
 
 log = logging.getLogger(__name__)
 NEW_TAGS = ("fresh", "error")
-HEAD = "classifier."
-CLIP_KEYS = (
-    "name",
-    "clip_seconds",
-    "n_frames",
-    "song_windows",
-)  # every network's tag layer (see autotag.models.registry)
+HEAD = "classifier."  # every network's tag layer (see autotag.models.registry)
+CLIP_KEYS = ("name", "clip_seconds", "n_frames", "song_windows")  # not the front end's
 
 
 def warm_start(
     net: nn.Module, path: str | Path, tag_names: list[str], new_tags: str, features: FeatureConfig
-) -> None:
+) -> dict[str, str]:
     """Load the network weights of the tagger file ``path`` into ``net`` (tags by name).
 
     ``features`` are the new run's: weights learned on other features (another rate, other
     mel bands) still load where the shapes allow, with a warning naming what differs.
+    Returns the credit and licence of a pretrained model the weights descend from (its
+    ``config.pretrained``, or the ``derived_from`` of a file fine-tuned from one; else empty):
+    the new tagger file carries them on.
     """
     if new_tags not in NEW_TAGS:
         raise ValueError(f"init_new_tags={new_tags!r}: choose one of {', '.join(NEW_TAGS)}")
@@ -44,9 +42,11 @@ def warm_start(
     except PretrainedError as e:
         raise ValueError(f"init_from={path}: {e}") from None
     before, now = old.feature_config().to_dict(), features.to_dict()
-    # the front end's parameters; the clip length is not one (a pretrained model's file keeps
-    # its tagging window, 3 s for musicnn, while a store keeps training clips)
-    differ = [k for k in now if k not in CLIP_KEYS and before[k] != now[k]]
+    origin = dict(old.config.get("pretrained") or old.config.get("derived_from") or {})
+    # a converted pretrained model keeps its tagging window (3 s for musicnn) where a store
+    # keeps training clips: its clip length is not a difference of front end
+    ignore = CLIP_KEYS if old.config.get("pretrained") else ("name",)
+    differ = [k for k in now if k not in ignore and before[k] != now[k]]
     if differ:
         log.warning(
             "init_from=%s was trained on other features: %s",
@@ -71,6 +71,11 @@ def warm_start(
                 f"choose the model it was trained as (model.arch={old.model.get('arch')})"
             )
         src = old.weights[key]
+        if key.startswith(HEAD) and src.shape[1:] != value.shape[1:]:
+            raise ValueError(
+                f"init_from={path}: its classifier reads {tuple(src.shape[1:])} features, this "
+                f"network's {tuple(value.shape[1:])} (another input size or width?)"
+            )
         if key.startswith(HEAD):
             value = value.clone()
             for j, tag in enumerate(tag_names):
@@ -94,3 +99,4 @@ def warm_start(
         f"; fresh: {', '.join(missing)}" if missing else "",
         f"; not used: {', '.join(dropped)}" if dropped else "",
     )
+    return {k: origin[k] for k in ("name", "credit", "license") if k in origin}
