@@ -348,3 +348,18 @@ def test_bad_small_data_settings_stop_before_the_store(tmp_path):
         OmegaConf.update(bad, key, value)
         with pytest.raises(ValueError, match=match):
             check_small_data(OmegaConf.to_container(bad))
+
+
+def test_max_before_relu_and_batchnorm_is_the_same_in_eval_mode():
+    from autotag.models.pons_musicnn import relu_bn_max_over_rows
+
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(6, eps=1e-3).eval()
+    with torch.no_grad():  # scales of both signs (a negative one turns the max into a min)
+        bn.weight.copy_(torch.tensor([1.5, -0.7, 0.0, 2.0, -3.0, 0.3]))
+        bn.bias.normal_(), bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2.0)
+    conv = torch.randn(3, 6, 40, 25)
+    direct = bn(torch.relu(conv)).amax(dim=2)
+    torch.testing.assert_close(relu_bn_max_over_rows(conv, bn), direct, rtol=0, atol=1e-6)
+    bn.train()  # training: batch statistics over every row, the plain order
+    torch.testing.assert_close(relu_bn_max_over_rows(conv, bn), bn(torch.relu(conv)).amax(dim=2))

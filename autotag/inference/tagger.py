@@ -95,7 +95,8 @@ class Tagger:
         )
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
         self.device = torch.device("cpu")
-        self.backend = DEFAULT_BACKEND
+        # a network may name the CPU backend it runs fastest with (``cpu_backend``)
+        self.backend = getattr(self.net, "cpu_backend", DEFAULT_BACKEND)
         self._layer = DEFAULT_LAYER
 
     @classmethod
