@@ -363,3 +363,12 @@ def test_max_before_relu_and_batchnorm_is_the_same_in_eval_mode():
     torch.testing.assert_close(relu_bn_max_over_rows(conv, bn), direct, rtol=0, atol=1e-6)
     bn.train()  # training: batch statistics over every row, the plain order
     torch.testing.assert_close(relu_bn_max_over_rows(conv, bn), bn(torch.relu(conv)).amax(dim=2))
+
+
+def test_export_to_a_folder_and_similar_of_a_folder_say_what_to_give(cached, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "export", "-m", "musicnn:MSD_vgg", "-o", tmp_path)
+    assert code == 2 and "is a folder; give the file to write" in err
+    index = tmp_path / "idx.h5"
+    assert run_cli(capsys, "embed", "-m", "musicnn:MSD_vgg", "-o", index, CLIPS[0])[0] == 0
+    code, _, err = run_cli(capsys, "similar", tmp_path, "--index", index)
+    assert code == 2 and "is a folder; give one audio file" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from autotag.cli.common import (
     EXIT_FAILED,
@@ -36,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
             "--onnx needs the `onnx` package (install the extra: uv sync --extra onnx); "
             "nothing was written"
         )
+    if Path(args.out).is_dir():
+        raise UsageError(
+            f"{args.out}: is a folder; give the file to write, e.g. {args.out}/tagger.ts"
+        )
     tagger = load_tagger(args.model)
     try:
         path = export_torchscript(tagger, args.out)
-    except OSError as e:
-        raise UsageError(f"{args.out}: cannot write ({e})") from None
+    except (OSError, RuntimeError) as e:  # torch.jit.save reports an unwritable path so
+        raise UsageError(f"{args.out}: cannot write ({str(e).splitlines()[0]})") from None
     print(
         f"TorchScript: {path} (input: mono float32 waveform, {tagger.front.window_samples} "
         f"samples at {tagger.sample_rate} Hz, or a batch of them; output: "

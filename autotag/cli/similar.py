@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     except IndexFileError as e:
         raise UsageError(str(e)) from None
     tagger = None
+    if Path(args.query).is_dir():
+        raise UsageError(f"{args.query}: is a folder; give one audio file (or an id of the index)")
     if index.find(args.query) is None:
         if not Path(args.query).exists():
             print(

@@ -69,6 +69,22 @@ def is_complete(path: str | Path) -> bool:
         return False
 
 
+def _why_not_a_store(path: Path) -> str:
+    """Why ``path`` cannot be read as a store; deleting it is suggested only for a store that
+    an interrupted prepare left incomplete (never for another kind of file)."""
+    try:
+        with h5py.File(path, "r") as f:
+            is_store = "features" in f.attrs and "mel" in f
+    except OSError:
+        with open(path, "rb") as f:
+            if f.read(4) == b"\x89HDF":  # the signature of HDF5, cut short or not
+                return "an HDF5 file that cannot be read (incomplete or damaged: cut off while written?)"
+        return "not a mel store (not an HDF5 file: a tagger.pt, an audio file?)"
+    if not is_store:
+        return "not a mel store (an HDF5 file without one: an embedding index?)"
+    return "an incomplete store (its prepare was interrupted): run the prepare again to finish it"
+
+
 def report(path: str | Path, limit: int = 20) -> str:
     """Log (and return) a short summary of a store: clips per split, broken files."""
     with h5py.File(path, "r") as f:
@@ -103,9 +119,7 @@ class MelStore:
                 f"{self.path}: mel store not found (run `python -m autotag.prepare`)"
             )
         if not is_complete(self.path):
-            raise ValueError(
-                f"{self.path}: store is incomplete or unreadable; delete it and prepare again"
-            )
+            raise ValueError(f"{self.path}: {_why_not_a_store(self.path)}")
         self._file: h5py.File | None = None
         self._pid: int | None = None
         with h5py.File(self.path, "r") as f:

@@ -41,18 +41,29 @@ def load_predictions(run: str | Path, split: str = "test") -> RunPredictions:
     path = p / PREDICTIONS if p.is_dir() else p
     if not path.is_file():
         raise CompareError(f"{path}: not found (a run folder holds {PREDICTIONS})")
-    with np.load(path) as z:
-        keys = set(z.files)
-        needed = {f"{split}_scores", f"{split}_labels", f"{split}_clip_ids", "tag_names"}
-        if not needed <= keys:
-            raise CompareError(f"{path}: lacks {', '.join(sorted(needed - keys))}")
-        return RunPredictions(
-            path,
-            [str(t) for t in z["tag_names"]],
-            z[f"{split}_clip_ids"],
-            z[f"{split}_scores"].astype(np.float64),
-            z[f"{split}_labels"],
-        )
+    try:  # allow_pickle stays off: a file handed to us never runs code
+        with np.load(path) as z:
+            keys = set(z.files)
+            needed = {f"{split}_scores", f"{split}_labels", f"{split}_clip_ids", "tag_names"}
+            if not needed <= keys:
+                raise CompareError(
+                    f"{path}: lacks {', '.join(sorted(needed - keys))} (not the {PREDICTIONS} "
+                    "of a training run?)"
+                )
+            return RunPredictions(
+                path,
+                [str(t) for t in z["tag_names"]],
+                z[f"{split}_clip_ids"],
+                z[f"{split}_scores"].astype(np.float64),
+                z[f"{split}_labels"],
+            )
+    except CompareError:
+        raise
+    except Exception as e:  # not an npz (HDF5, a tagger.pt), truncated, or holding objects
+        raise CompareError(
+            f"{path}: not a readable {PREDICTIONS} ({type(e).__name__}: {str(e)[:120]}); give a "
+            f"run folder or the {PREDICTIONS} a training run wrote"
+        ) from None
 
 
 def aligned(a: RunPredictions, b: RunPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

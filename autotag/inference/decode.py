@@ -7,6 +7,7 @@ tagger can tell silence from music whichever process decoded the file.
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,11 +36,20 @@ def find_audio(
 
     Returns ``(files, problems)``. A named file is kept whatever its extension (decoding decides);
     a missing path is kept too, so that it is reported in order as a failed file. ``problems``
-    lists folders holding no audio file.
+    lists folders holding no audio file. A file named twice (or found in two folders given) is
+    kept once, where it first comes: an index must not hold a song twice.
     """
     exts = {e.lower() for e in extensions}
     files: list[str] = []
     problems: list[str] = []
+    seen: set[str] = set()
+
+    def keep(path: str) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -50,9 +60,10 @@ def find_audio(
             )
             if not found:
                 problems.append(f"{p}: no audio files ({' '.join(sorted(exts))}) in this folder")
-            files.extend(found)
+            for f in found:
+                keep(f)
         else:
-            files.append(str(item))
+            keep(str(item))
     return files, problems
 
 

@@ -124,8 +124,8 @@ class Source:
         digest = _sha256(wheel)
         if digest != WHEEL_SHA256:
             raise PretrainedError(
-                f"{wheel}: sha256 {digest} is not that of {WHEEL} ({WHEEL_SHA256}): a damaged or "
-                f"other file; delete it and run again to download it"
+                f"{wheel}: sha256 {digest} is not that of {WHEEL} ({WHEEL_SHA256}): a damaged "
+                f"copy or another file"
             )
         try:
             zf = zipfile.ZipFile(wheel)

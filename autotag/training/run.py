@@ -21,6 +21,7 @@ from autotag.data.prepare import ensure_store
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
 from autotag.models.chunks import ChunkPlan, input_frames
+from autotag.pretrained import is_pretrained_name
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
@@ -53,6 +54,7 @@ def fit(
     run = run or RunInfo.of(plain)
     check_resamples(plain["bootstrap"]["n_resamples"])  # before hours of training, not after
     check_small_data(plain)  # before the store is built or a pretrained model fetched
+    check_start_files(plain)
     pl.seed_everything(plain["seed"], workers=True)
     store = ensure_store(plain["data"], plain["features"])
     if not is_network(plain["model"]["arch"]):
@@ -154,6 +156,36 @@ def fit(
     if logger is not None and plain["logger"]["name"] == "wandb":
         finish(logger)
     return results
+
+
+def check_start_files(cfg: Mapping[str, Any]) -> None:
+    """``ckpt_path`` and ``init_from`` name usable files, checked before hours of preparing:
+    a tagger file given to resume, or a best checkpoint (weights only), is refused with what
+    to use instead."""
+    init = cfg["init_from"]
+    if init and not is_pretrained_name(init) and not Path(init).is_file():
+        raise ValueError(f"init_from={init}: no such file (a tagger.pt, or musicnn:MTT_musicnn)")
+    ckpt = cfg["ckpt_path"]
+    if not ckpt:
+        return
+    if not Path(ckpt).is_file():
+        raise ValueError(
+            f"ckpt_path={ckpt}: no such file (resume from <run>/checkpoints/last.ckpt)"
+        )
+    try:
+        blob = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception:
+        return  # not readable as plain tensors: Lightning's own loader says what it is
+    if isinstance(blob, Mapping) and str(blob.get("format", "")).startswith("autotag-tagger/"):
+        raise ValueError(
+            f"ckpt_path={ckpt} is a tagger file, not a checkpoint: to start from its weights, "
+            f"use init_from={ckpt}; to resume its run, use <run>/checkpoints/last.ckpt"
+        )
+    if isinstance(blob, Mapping) and "optimizer_states" not in blob:
+        raise ValueError(
+            f"ckpt_path={ckpt} holds weights only (a best checkpoint): resume from "
+            f"<run>/checkpoints/last.ckpt, or start from the run's tagger.pt with init_from"
+        )
 
 
 def check_small_data(cfg: Mapping[str, Any]) -> None:
