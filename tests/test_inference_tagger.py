@@ -52,10 +52,17 @@ def test_store_and_tagger_compute_identical_features(tagger, mini_store, mini_mt
         np.testing.assert_array_equal(song[0].astype(np.float16), store.mel(row))
 
 
-def test_windows_form_a_centred_grid(tagger):
-    assert window_starts(100, 30, 30) == [5, 35, 65]
-    assert window_starts(30, 30, 10) == [0] and window_starts(10, 30, 10) == [0]
-    assert window_starts(31, 30, 30) == [0]  # MTAT-like: one centre crop
+def test_windows_cover_the_song(tagger):
+    assert window_starts(100, 30, 30, max_unheard=10) == [5, 35, 65]  # a centred grid
+    # 10 samples would go unheard: one more window, spread from the first sample to the last
+    assert window_starts(100, 30, 30, max_unheard=9) == [0, 23, 47, 70]
+    assert window_starts(100, 30, 20, max_unheard=0) == [0, 18, 35, 52, 70]
+    assert window_starts(30, 30, 10, 0) == [0] and window_starts(10, 30, 10, 0) == [0]
+    assert window_starts(31, 30, 30, max_unheard=1) == [0]  # MTAT-like: one centre crop
+    for n, win, hop in ((58, 29, 29), (1000, 291, 291), (1000, 291, 100), (77, 30, 7)):
+        starts = window_starts(n, win, hop, 0)
+        assert starts[0] == 0 and starts[-1] + win == n  # from the first sample to the last
+        assert all(b - a <= hop for a, b in zip(starts, starts[1:]))  # no gap
     front = tagger.front
     w = front.windows(np.arange(SR, dtype=np.float32))  # 1 s → one padded 3 s window
     assert w.shape == (1, 3 * SR) and w[0, SR] == 0 and w[0, -1] == 0
@@ -336,3 +343,23 @@ def test_any_registered_network_tags_embeds_and_exports(tmp_path, mini_features)
     with torch.no_grad():
         probs = exported(windows).numpy()
     np.testing.assert_allclose(probs, tagger.predict_windows(windows), atol=1e-6)
+
+
+def test_a_sound_only_at_the_end_is_heard(tagger):
+    """8.5 s of faint noise whose last 1.2 s hold techno's tone: a centred grid of 3 s windows
+    (two windows, 1.25 s left out at each end) would never hear the tone."""
+    from autotag.data.audio import window_starts as starts_of
+
+    rng = np.random.default_rng(0)
+    quiet = 0.001 * rng.standard_normal(int(8.5 * SR)).astype(np.float32)
+    song = quiet.copy()
+    t = np.arange(int(1.2 * SR)) / SR
+    song[-len(t) :] += 0.5 * np.sin(2 * np.pi * TONE_TAGS["techno"] * t).astype(np.float32)
+    j = tagger.tag_names.index("techno")
+    heard = tagger.tag_audio(song, agg="max")
+    assert heard.n_windows == 3
+    # what the centred grid alone would have given: the quiet song's level
+    grid = starts_of(len(song), 3 * SR, 3 * SR, max_unheard=len(song))
+    old = tagger.predict_mels(tagger.front.mels(np.stack([song[s : s + 3 * SR] for s in grid])))[0]
+    assert old[:, j].max() < tagger.tag_audio(quiet, agg="max").probs[j] + 0.05
+    assert heard.probs[j] > old[:, j].max() + 0.05, (heard.probs[j], old[:, j].max())  # 0.23, 0.14

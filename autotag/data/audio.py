@@ -104,16 +104,23 @@ def center_crop_or_pad(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, (left, n - len(x) - left))
 
 
-def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
-    """Start samples of the windows: every ``hop`` samples, the grid centred in the signal.
+def window_starts(n_samples: int, window: int, hop: int, max_unheard: int) -> list[int]:
+    """Start samples of the windows that cover a signal.
 
-    With ``hop == window`` and a signal shorter than two windows there is one window, at the
-    same offset as :func:`center_crop_or_pad`'s crop: a clip is windowed like a store clip.
+    Every ``hop`` samples on a grid centred in the signal, when that grid leaves at most
+    ``max_unheard`` samples unheard at its two ends together: with ``hop == window``, a clip a
+    little longer than one window (MTAT's 30 s clips against 29.1 s windows) gets one window at
+    :func:`center_crop_or_pad`'s crop, like a store clip. Otherwise one window more, all spread
+    evenly from the first sample to the last (as evaluation spreads its chunks), so that no part
+    of a song goes unheard: the grid of a 58 s song and 29.1 s windows would leave 28.9 s out.
     """
     if window <= 0 or hop <= 0:
         raise ValueError(f"window ({window}) and hop ({hop}) must be positive")
     if n_samples <= window:
         return [0]
     k = (n_samples - window) // hop + 1
-    offset = (n_samples - ((k - 1) * hop + window)) // 2
-    return [offset + i * hop for i in range(k)]
+    unheard = n_samples - ((k - 1) * hop + window)
+    if unheard <= max_unheard:
+        return [unheard // 2 + i * hop for i in range(k)]
+    span = n_samples - window  # k + 1 windows, spaced span / k < hop apart: no gap
+    return [round(i * span / k) for i in range(k + 1)]

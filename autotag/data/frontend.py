@@ -3,8 +3,8 @@
 Decoding, downmixing and resampling (:func:`autotag.data.audio.load_audio`), the centre crop or
 the window grid, and the log-mel (:class:`autotag.data.features.LogMel`) are written once here.
 A store clip is the centre window of its file; the tagger cuts a song into windows of the same
-length on a centred grid, so a clip of one window's length (or a little more, like MTAT's 30 s
-clips) gives the tagger exactly the store's features. (The store keeps them as float16, a
+length that cover it (:func:`autotag.data.audio.window_starts`), so a clip of one window's length
+(or a little more, like MTAT's 30 s clips) gives the tagger exactly the store's features. (The store keeps them as float16, a
 rounding of at most 0.016 dB at -40 dB; the tagger and the exported model use float32.)
 
 ``features.song_windows=frames`` (musicnn's front end) cuts a song differently: the spectrogram of
@@ -27,6 +27,10 @@ from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
 from autotag.data.features import FeatureConfig, fit_frames, spectrogram
 
 MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
+# audio a song's window grid may leave out at its ends (split between them): MTAT's 30 s clips
+# against 29.1 s windows keep one centre window, like the store's clip; a longer leftover gets
+# one more window and the windows spread from the song's first sample to its last
+MAX_UNHEARD_SECONDS = 1.0
 FRAME_BLOCK = 4096  # frames of a whole-song spectrogram computed at once (65 s at hop 256)
 
 
@@ -63,10 +67,11 @@ class FrontEnd:
         win = self.window_samples
         if len(wav) <= win:
             return self.centre(wav), [0]
-        return wav, window_starts(len(wav), win, self.hop_samples(hop_seconds))
+        unheard = int(MAX_UNHEARD_SECONDS * self.cfg.sample_rate)
+        return wav, window_starts(len(wav), win, self.hop_samples(hop_seconds), unheard)
 
     def windows(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
-        """``(n_windows, window_samples)`` float32 windows on a grid centred in the song."""
+        """``(n_windows, window_samples)`` float32 windows covering the song."""
         wav, starts = self.grid(wav, hop_seconds)
         return np.stack([wav[s : s + self.window_samples] for s in starts])
 

@@ -6,8 +6,10 @@ log-mel → normalization → FCN. Window probabilities (and penultimate-layer e
 aggregated per song (``mean`` by default, or ``max``).
 
 Windowing: windows start every ``hop`` seconds (default: one window length, i.e. no overlap) on a
-grid centred in the song, so the leftover of less than one hop is split between the start and the
-end. A song of one window's length (or a little more, like MTAT's 30 s clips) is therefore tagged
+grid centred in the song when it leaves at most 1 s of the song out
+(:data:`autotag.data.frontend.MAX_UNHEARD_SECONDS`); else one more window, and the windows are
+spread evenly from the song's first sample to its last, so every part of the song is heard. A
+song of one window's length (or a little more, like MTAT's 30 s clips) is therefore tagged
 exactly like a training clip (centre crop); a shorter one is zero-padded around the centre, as the
 training store does. Decoding and log-mel are :class:`autotag.data.frontend.FrontEnd`'s, the
 store's own path; the model file is read by :mod:`autotag.models.tagger_file`.
