@@ -9,6 +9,7 @@ def main(cfg: DictConfig) -> float:
     from autotag.config import (
         absolute_paths,
         check_group_names,
+        reporting_input_errors,
         run_dir,
         run_info,
     )  # after argument parsing
@@ -16,7 +17,12 @@ def main(cfg: DictConfig) -> float:
     from autotag.training.run import fit
 
     keep_freed_memory()  # this process is ours: 2x faster CPU training (bench/RESULTS.md)
-    results = fit(absolute_paths(check_group_names(cfg)), out_dir=run_dir(), run=run_info(cfg))
+
+    def job() -> dict:
+        return fit(absolute_paths(check_group_names(cfg)), out_dir=run_dir(), run=run_info(cfg))
+
+    # a bad value or file: one line naming it, exit code 2 (not Hydra's traceback)
+    results = reporting_input_errors(job, "train.py")
     return results["val"]["roc_auc"]  # the objective a Hydra sweeper (Optuna) maximizes
 
 

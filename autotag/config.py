@@ -4,12 +4,18 @@ asks Hydra where it runs; this module is the only one that reads Hydra's runtime
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from autotag.pretrained import is_pretrained_name
+from autotag.data.audio import AudioError
+from autotag.models.tagger_file import TaggerError
+from autotag.pretrained import PretrainedError, is_pretrained_name
 from autotag.training.results import RunInfo
 
 # Config keys holding paths: relative ones mean "relative to where the command was started".
@@ -66,3 +72,34 @@ def run_info(cfg: DictConfig) -> RunInfo:
     info = RunInfo.of(cfg, model=model)
     info.overrides = list(hc.overrides.task)
     return info
+
+
+# the errors autotag raises for bad input (a config value, a missing file, a data set that is not
+# what it should be): their messages name the key or file and say what to do
+INPUT_ERRORS = (ValueError, FileNotFoundError, AudioError, TaggerError, PretrainedError)
+PACKAGE = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+def raised_by_autotag(e: BaseException) -> bool:
+    """Whether the innermost frame of ``e``'s traceback is autotag's own code (a ValueError
+    from inside torch or numpy is a bug to show whole, not an input error)."""
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
+def reporting_input_errors(job: Callable[[], T], entry: str) -> T:
+    """Run a Hydra entry's job; an input error autotag raised ends it with one line
+    (``<entry>: error: ...``, exit code 2) instead of Hydra's "Error executing job" and a
+    traceback. ``AUTOTAG_DEBUG=1`` shows the traceback; other exceptions always do."""
+    try:
+        return job()
+    except INPUT_ERRORS as e:
+        if os.environ.get("AUTOTAG_DEBUG") or not raised_by_autotag(e):
+            raise
+        print(f"{entry}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from autotag.config import absolute_paths
+from autotag.config import absolute_paths, reporting_input_errors
 from autotag.data.prepare import ensure_store
 from autotag.data.store import is_complete
 from autotag.data.worker import keep_freed_memory
@@ -26,7 +26,9 @@ def main(cfg: DictConfig) -> None:
     keep_freed_memory()  # this process is ours; its workers inherit it
     cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
-    path = ensure_store(plain["data"], plain["features"])
+    path = reporting_input_errors(
+        lambda: ensure_store(plain["data"], plain["features"]), "python -m autotag.prepare"
+    )
     if is_complete(path):
         print(f"store ready: {path}")
     else:

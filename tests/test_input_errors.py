@@ -75,3 +75,37 @@ def test_a_file_named_twice_is_tagged_once(tmp_path):
     song.write_bytes(b"")
     files, problems = find_audio([song, tmp_path / "music", str(song)])
     assert files == [str(song)] and problems == []
+
+
+def test_hydra_entries_end_input_errors_with_one_line(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from autotag.config import reporting_input_errors
+    from tests.helpers import ROOT
+
+    def ours():  # raised by autotag's own code: an input error
+        check_start_files(_start(ckpt=tmp_path / "x.ckpt"))
+
+    with pytest.raises(SystemExit) as e:
+        reporting_input_errors(ours, "train.py")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"train.py: error: ckpt_path={tmp_path}/x.ckpt: no such file (resume from <run>/checkpoints/last.ckpt)\n"
+    )
+
+    def a_bug():  # a ValueError raised inside numpy: shown whole
+        np.zeros(3).reshape(2)
+
+    with pytest.raises(ValueError, match="reshape"):
+        reporting_input_errors(a_bug, "train.py")
+    proc = subprocess.run(
+        [sys.executable, "train.py", f"init_from={tmp_path}/gone.pt", "logger=none",
+         f"hydra.run.dir={tmp_path}/run"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"train.py: error: init_from={tmp_path}/gone.pt: no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Error executing job" not in proc.stderr
