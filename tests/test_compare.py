@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from autotag.experiments.compare import CompareError, compare_runs
 from autotag.training.bootstrap import paired_difference
@@ -44,6 +45,23 @@ def test_compare_matches_clips_by_id_and_finds_the_better_run(runs, capsys):
         "split": "test",
         "n_clips": 200,
     }
+    # the same, written out: each resample draws clips with replacement (the same rows for A
+    # and B), both runs are scored on them with scikit-learn (macro over the tags that have
+    # both classes in that resample), and the interval is the 2.5th-97.5th percentile of B - A
+    rows = np.random.default_rng(0).integers(0, 200, size=(500, 200))
+
+    def macro(scores, y, metric):
+        ok = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+        return np.mean([metric(y[:, j], scores[:, j]) for j in ok])
+
+    for key, metric in (("roc_auc", roc_auc_score), ("pr_auc", average_precision_score)):
+        diffs = np.array(
+            [macro(strong[r], labels[r], metric) - macro(weak[r], labels[r], metric) for r in rows]
+        )
+        want = macro(strong, labels, metric) - macro(weak, labels, metric)
+        assert res[key]["difference"] == pytest.approx(want, abs=1e-12)
+        assert res[key]["interval"] == pytest.approx(np.percentile(diffs, [2.5, 97.5]), abs=1e-9)
+        assert res[key]["b_better_share"] == pytest.approx(np.mean(diffs > 0))
     assert res["roc_auc"]["interval"][0] > 0 and res["roc_auc"]["b_better_share"] == 1.0
     code, out, _ = run_cli(capsys, "compare", a, b, "--resamples", "500")
     assert code == 0 and "ROC-AUC: B is better" in out and "200 test clips" in out

@@ -9,7 +9,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from autotag.inference.perturb import (
     DEFAULT_CONDITIONS,
@@ -121,7 +121,8 @@ def test_macro_scores_leave_out_tags_without_positives_or_negatives():
     assert scored.tolist() == [True, False, True, False]
     expected = np.mean([roc_auc_score(labels[:, j], probs[:, j]) for j in (0, 2)])
     assert roc == pytest.approx(expected)
-    assert 0 < ap <= 1
+    expected_ap = np.mean([average_precision_score(labels[:, j], probs[:, j]) for j in (0, 2)])
+    assert ap == pytest.approx(expected_ap)
 
 
 # --------------------------------------------------------------------------- evaluation
