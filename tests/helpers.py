@@ -204,11 +204,14 @@ def write_mini_jamendo(
     seed: int = 0,
     sr: int = 16000,
     n_artists: int = 10,
+    orphans: int = 0,
 ) -> Path:
     """An MTG-Jamendo-layout corpus (metadata, subsets, 5 artist-disjoint splits, audio/NN/ID.mp3)
     whose tags are tones, tracks of ``seconds`` lengths; written here, independent of the
     synthetic generator. Every track also has the inaudible ``instrument---voice`` half the time.
     The split ``i`` puts artists ``a`` with ``(a + i) % 5`` in 0-2 in train, 3 validation, 4 test.
+    The last ``orphans`` tracks are in the metadata but in no split (as MTG-Jamendo's splits
+    leave some tracks out).
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -232,7 +235,7 @@ def write_mini_jamendo(
         (root / "audio" / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(root / "audio" / rel, x.astype(np.float32), sr, format="MP3")
         fields = [f"track_{tid:07d}", f"artist_{artist:06d}", f"album_{artist * 2:06d}", rel]
-        rows.append((artist, [*fields, f"{dur:.1f}", *tags]))
+        rows.append((-1 if k >= n_tracks - orphans else artist, [*fields, f"{dur:.1f}", *tags]))
     data = root / "data"
     category = {"genre": "genre", "instrument": "instrument", "moodtheme": "mood/theme"}
     for subset, suffix in JAMENDO_SUBSETS.items():
@@ -244,7 +247,7 @@ def write_mini_jamendo(
         _write_tsv(data / f"autotagging{suffix}.tsv", [f for _, f in keep])
         for i in range(5):
             for part, where in (("train", (0, 1, 2)), ("validation", (3,)), ("test", (4,))):
-                chosen = [f for a, f in keep if (a + i) % 5 in where]
+                chosen = [f for a, f in keep if a >= 0 and (a + i) % 5 in where]
                 _write_tsv(
                     data / "splits" / f"split-{i}" / f"autotagging{suffix}-{part}.tsv", chosen
                 )
