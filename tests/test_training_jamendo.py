@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from autotag.data.datamodule import TagDataModule
 from autotag.data.store import MelStore
@@ -60,6 +61,24 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
     expected = np.concatenate([whole[:, s : s + 59] for s in starts], axis=1)
     np.testing.assert_array_equal(x.numpy(), expected)
     assert tagger.tag_names == dm.tag_names
+    # the run's saved test scores are, for every test track, the mean of the sigmoid outputs of
+    # the trained network on 4 chunks of the model's input length (short_res: input_seconds at
+    # the features' rate and hop) spread from the track's first frame to its last
+    seconds, feats = tagger.model_config["input_seconds"], tagger.features  # the run's config
+    length = 1 + int(round(seconds * feats.sample_rate)) // feats.hop_length
+    saved = np.load(run / "predictions.npz")
+    rows = store.indices("test")
+    np.testing.assert_array_equal(saved["test_clip_ids"], store.clip_ids[rows])
+    by_hand = []
+    with torch.no_grad():
+        for r in rows:
+            mel = store.mel(r).astype(np.float32)
+            span = mel.shape[1] - length
+            assert span > 0  # every track is longer than one chunk here
+            chunks = np.stack([mel[:, round(k * span / 3) :][:, :length] for k in range(4)])
+            logits = tagger.net(tagger.normalizer(torch.from_numpy(chunks)))
+            by_hand.append(torch.sigmoid(logits).mean(dim=0).numpy())
+    np.testing.assert_allclose(np.stack(by_hand), saved["test_scores"], atol=1e-5)
 
     # two 40 s songs: one holds genre---rock's tone (300 Hz) and instrument---piano's (700 Hz),
     # the other mood/theme---happy's and genre---jazz's; each song raises its own tags. (The top
