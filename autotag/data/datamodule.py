@@ -144,6 +144,13 @@ class ShardSampler(Sampler[int]):
         return np.concatenate([np.arange(r, n, world) for r in range(world)])
 
 
+def check_train_fraction(value: float) -> float:
+    """``data.train_fraction``: a share of the training split, in (0, 1]."""
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"data.train_fraction must be in (0, 1], got {value}")
+    return value
+
+
 class TagDataModule(pl.LightningDataModule):
     """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
     the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
@@ -176,9 +183,7 @@ class TagDataModule(pl.LightningDataModule):
         pin_memory: bool | None = None,  # None: pin when training on a GPU
     ) -> None:
         super().__init__()
-        if not 0.0 < train_fraction <= 1.0:
-            raise ValueError(f"data.train_fraction must be in (0, 1], got {train_fraction}")
-        self.train_fraction = train_fraction
+        self.train_fraction = check_train_fraction(train_fraction)
         self.store = MelStore(store_path)
         self.top_k = top_k
         self.batch_size = batch_size

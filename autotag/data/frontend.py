@@ -126,7 +126,7 @@ class FrontEnd:
         half, step = self.cfg.n_fft // 2, self.cfg.hop_length
         x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
         total = 1 + len(x) // step  # the centred STFT's frames
-        mode = "constant" if self.cfg.pad_mode == "constant" else "reflect"
+        mode = self.cfg.pad_mode  # reflect | constant: torch's names too
         if mode == "reflect" and len(x) <= half:  # too short to reflect: every frame at once
             spec = self.all_frames(wav)
         else:

@@ -83,9 +83,7 @@ def write_index(
                     "model_path": str(tagger.path or ""),
                     # a pretrained model's name (musicnn:MTT_musicnn): found again wherever
                     # the cache folder is
-                    "model_name": str(tagger.pretrained.get("name", ""))
-                    if "converter" in tagger.pretrained
-                    else "",
+                    "model_name": tagger.pretrained_name,
                     "model_sha256": tagger.sha256,
                     "hop_seconds": float(hop) if hop is not None else tagger.window_seconds,
                     "agg": agg,

@@ -18,7 +18,6 @@ exporter handles the STFT, else from the log-mel ``(batch, n_mels, n_frames)``; 
 
 import io
 import json
-import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -62,8 +61,8 @@ class DftLogMel(nn.Module):
         self.n_fft, self.hop, self.n_bins = n_fft, int(spec.hop_length), n_fft // 2 + 1
         self.features = cfg
         self.pad_mode = cfg.pad_mode
-        # what LogMel's fit_frames pads a short window with: the floor of the compression
-        self.floor = 10 * math.log10(cfg.amin) if cfg.compression == "db" else 0.0
+        # what a short window is padded with: the compression's value for silence
+        self.floor = float(compress(torch.zeros(()), cfg))
         frames = 1 + tagger.front.window_samples // self.hop
         start = max(0, (frames - cfg.n_frames) // 2)
         self.crop = (start, start + min(frames, cfg.n_frames))
@@ -167,7 +166,7 @@ def metadata(tagger: Tagger, input_kind: str = "waveform") -> dict[str, Any]:
         "features": tagger.features.to_dict(),
         "source_sha256": tagger.sha256,
         # a pretrained model's credit and licence (musicnn's ISC notice) travel with its exports
-        **{k: tagger.pretrained[k] for k in ("credit", "license") if k in tagger.pretrained},
+        **{k: tagger.origin[k] for k in ("credit", "license") if k in tagger.origin},
     }
 
 

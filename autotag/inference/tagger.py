@@ -90,11 +90,8 @@ class Tagger:
         self.sha256 = model.sha256
         self.model_config = dict(model.model)
         self.metrics = dict(model.metrics)
-        # a pretrained model's record (name, credit, licence), or that of the one it was
-        # fine-tuned from
-        self.pretrained = dict(
-            model.config.get("pretrained") or model.config.get("derived_from") or {}
-        )
+        self.pretrained_name = model.pretrained_name  # musicnn:MTT_musicnn, or empty
+        self.origin = model.origin()  # the credit and licence of a pretrained model, if any
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
         self.device = torch.device("cpu")
         # a network may name the CPU backend it runs fastest with (``cpu_backend``)
@@ -186,12 +183,7 @@ class Tagger:
         return probs, emb
 
     def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._layer != DEFAULT_LAYER:  # another layer than the penultimate: eager, one pass
-            if self._backend == "channels_last" and x.device.type == "cpu":
-                x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
-            layers = self.net.layers(x)
-            return torch.sigmoid(self.net.head(layers[DEFAULT_LAYER])), layers[self._layer]
-        if self._backend == "jit":
+        if self._backend == "jit" and self._layer == DEFAULT_LAYER:
             if self._fast is None:
                 self._fast = _optimized(self.net, x)
             if self._fast is not None:
@@ -199,6 +191,9 @@ class Tagger:
                 return torch.sigmoid(logits), emb
         if self._backend == "channels_last" and x.device.type == "cpu":
             x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        if self._layer != DEFAULT_LAYER:  # another layer than the penultimate, from one pass
+            layers = self.net.layers(x)
+            return torch.sigmoid(self.net.head(layers[DEFAULT_LAYER])), layers[self._layer]
         emb = self.net.embed(x)
         logits = self.net.head(emb)
         return torch.sigmoid(logits), emb

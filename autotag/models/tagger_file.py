@@ -79,6 +79,19 @@ class TaggerFile:
     def normalizer(self) -> Normalizer:
         return Normalizer(**self.norm)
 
+    @property
+    def pretrained_name(self) -> str:
+        """``musicnn:MTT_musicnn`` for a converted pretrained model (:mod:`autotag.pretrained`),
+        else empty."""
+        return str(dict(self.config.get("pretrained") or {}).get("name", ""))
+
+    def origin(self) -> dict[str, str]:
+        """The name, credit and licence of the pretrained model these weights descend from: the
+        file's own (a converted model) or the one it was fine-tuned from (``derived_from``,
+        written by training); empty for a model trained from scratch."""
+        record = dict(self.config.get("pretrained") or self.config.get("derived_from") or {})
+        return {k: str(record[k]) for k in ("name", "credit", "license") if k in record}
+
     def network(self) -> nn.Module:
         """The network with its trained weights (in eval mode)."""
         n_mels, n_frames = self.input_shape

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import fcntl
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -30,9 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from autotag.data.download.archive import sha256_file
 from autotag.data.download.errors import DownloadError
 from autotag.data.download.http import Session, download
 from autotag.data.features import FeatureConfig
+from autotag.data.normalize import norm_description
 from autotag.models.registry import build_model
 from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger, write_tagger
 from autotag.pretrained.cache import cache_dir
@@ -121,7 +122,7 @@ class Source:
         """A wheel file, checked by its sha256 (the mapping below is for this release only)."""
         if not wheel.is_file():
             raise PretrainedError(f"{wheel}: no such wheel file")
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         if digest != WHEEL_SHA256:
             raise PretrainedError(
                 f"{wheel}: sha256 {digest} is not that of {WHEEL} ({WHEEL_SHA256}): a damaged "
@@ -158,10 +159,6 @@ class Source:
         return cls(f"installed musicnn {VERSION} ({root / 'musicnn'})", read, "installed package")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @contextmanager
 def _cache_lock() -> Iterator[None]:
     """One process at a time fetches or converts (a Slurm array's first jobs all start with an
@@ -194,12 +191,12 @@ def fetch_wheel(progress: bool = True) -> Path:
 def _fetch_wheel(progress: bool) -> Path:
     path = cached_wheel()
     if path.is_file():
-        if _sha256(path) == WHEEL_SHA256:
+        if sha256_file(path) == WHEEL_SHA256:
             return path
         path.unlink()  # damaged (or another file of that name): fetched again
 
     def check(part: Path) -> None:
-        digest = _sha256(part)
+        digest = sha256_file(part)
         if digest != WHEEL_SHA256:
             part.unlink(missing_ok=True)
             raise PretrainedError(f"{WHEEL_URL}: sha256 {digest}, expected {WHEEL_SHA256}")
@@ -389,7 +386,8 @@ def convert(model: str, out: str | Path, source: Source) -> Path:
         model=spec,
         weights=weights,
         features=features,
-        norm={"mode": "none", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10},
+        # the network normalizes its own input (its first layer is a BatchNorm)
+        norm=norm_description("none", {"global_mean": 0.0, "global_std": 1.0}, features["amin"]),
         tag_names=tags,
         thresholds=[PRESENT_THRESHOLD] * len(tags),
         input_shape=[n_mels, n_frames],

@@ -24,10 +24,17 @@ log = logging.getLogger(__name__)
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 
 
+def check_finetune(freeze_epochs: int, train_layers: int) -> None:
+    """The ``finetune`` config's values (checked by ``fit`` before the store is built, too)."""
+    if freeze_epochs < 0:
+        raise ValueError(f"finetune.freeze_epochs must be 0 or more, got {freeze_epochs}")
+    if train_layers < 1:
+        raise ValueError(f"finetune.train_layers must be at least 1, got {train_layers}")
+
+
 def trainable_tail(net: nn.Module, n_layers: int) -> list[str]:
     """Names of the modules with parameters from the ``n_layers``-th last conv/linear layer on."""
-    if n_layers < 1:
-        raise ValueError(f"finetune.train_layers must be at least 1, got {n_layers}")
+    check_finetune(0, n_layers)
     leaves = [
         (name, m)
         for name, m in net.named_modules()
@@ -50,8 +57,7 @@ class FreezeBackbone(Callback):
     kept in eval mode (found at each batch: a SyncBatchNorm swapped in by Lightning too)."""
 
     def __init__(self, net: nn.Module, epochs: int, train_layers: int) -> None:
-        if epochs < 0:
-            raise ValueError(f"finetune.freeze_epochs must be 0 or more, got {epochs}")
+        check_finetune(epochs, train_layers)
         self.net = net
         self.epochs = epochs
         self.tail = set(trainable_tail(net, train_layers))
@@ -88,7 +94,7 @@ class FreezeBackbone(Callback):
 
 def finetune_callbacks(net: nn.Module, finetune: Mapping[str, Any]) -> list[Callback]:
     """The ``finetune`` config's callbacks (none when ``freeze_epochs`` is 0)."""
+    check_finetune(finetune["freeze_epochs"], finetune["train_layers"])
     if not finetune["freeze_epochs"]:
-        trainable_tail(net, finetune["train_layers"])  # still check the value
         return []
     return [FreezeBackbone(net, finetune["freeze_epochs"], finetune["train_layers"])]

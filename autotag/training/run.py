@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from autotag.data.datamodule import TagDataModule
+from autotag.data.datamodule import TagDataModule, check_train_fraction
 from autotag.data.prepare import ensure_store
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
@@ -26,7 +26,7 @@ from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
 from autotag.training.callbacks import RunCallbacks
-from autotag.training.finetune import finetune_callbacks
+from autotag.training.finetune import check_finetune, finetune_callbacks
 from autotag.training.loggers import build_logger, finish, log_results
 from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
@@ -191,15 +191,8 @@ def check_start_files(cfg: Mapping[str, Any]) -> None:
 def check_small_data(cfg: Mapping[str, Any]) -> None:
     """``data.train_fraction`` and ``finetune.*`` values, and a normalization that suits the
     features (``prelog`` undoes a dB scale: it cannot read musicnn's log10(1 + C x))."""
-    fraction = cfg["data"]["train_fraction"]
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction}")
-    ft = cfg["finetune"]
-    if int(ft["freeze_epochs"]) < 0 or int(ft["train_layers"]) < 1:
-        raise ValueError(
-            f"finetune.freeze_epochs must be 0 or more and finetune.train_layers at least 1, "
-            f"got {ft['freeze_epochs']} and {ft['train_layers']}"
-        )
+    check_train_fraction(cfg["data"]["train_fraction"])
+    check_finetune(cfg["finetune"]["freeze_epochs"], cfg["finetune"]["train_layers"])
     compression = cfg["features"].get("compression", "db")
     if cfg["norm"]["mode"] == "prelog" and compression != "db":
         raise ValueError(

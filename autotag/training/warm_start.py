@@ -42,10 +42,9 @@ def warm_start(
     except PretrainedError as e:
         raise ValueError(f"init_from={path}: {e}") from None
     before, now = old.feature_config().to_dict(), features.to_dict()
-    origin = dict(old.config.get("pretrained") or old.config.get("derived_from") or {})
     # a converted pretrained model keeps its tagging window (3 s for musicnn) where a store
     # keeps training clips: its clip length is not a difference of front end
-    ignore = CLIP_KEYS if old.config.get("pretrained") else ("name",)
+    ignore = CLIP_KEYS if old.pretrained_name else ("name",)
     differ = [k for k in now if k not in ignore and before[k] != now[k]]
     if differ:
         log.warning(
@@ -99,4 +98,4 @@ def warm_start(
         f"; fresh: {', '.join(missing)}" if missing else "",
         f"; not used: {', '.join(dropped)}" if dropped else "",
     )
-    return {k: origin[k] for k in ("name", "credit", "license") if k in origin}
+    return old.origin()
