@@ -1,6 +1,6 @@
 """The TensorFlow V2 checkpoint reader against a checkpoint written by TensorFlow itself.
 
-tests/data/tf_checkpoint/tiny.* and expected.npz come from make_checkpoint.py (TensorFlow 2.15.1);
+tests/fixtures/tf_checkpoint/tiny.* and expected.npz come from make_checkpoint.py (TensorFlow 2.15.1);
 corrupt variants are built from their bytes, multi-block tables by re-packing the index's entries.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from autotag.pretrained import tf_checkpoint as tfc
 from autotag.pretrained.tf_checkpoint import CheckpointError, open_checkpoint, read_checkpoint
 
-HERE = Path(__file__).parent / "data" / "tf_checkpoint"
+HERE = Path(__file__).parent / "fixtures" / "tf_checkpoint"
 INDEX = (HERE / "tiny.index").read_bytes()
 DATA = (HERE / "tiny.data-00000-of-00001").read_bytes()
 

@@ -1,5 +1,5 @@
 """musicnn's released models converted without TensorFlow: equal to the original on real music
-(reference outputs the original computed once: tests/data/musicnn/), usable by every command,
+(reference outputs the original computed once: tests/fixtures/musicnn/), usable by every command,
 fine-tunable, and every bad input gets an error naming the file and the variable."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from autotag.pretrained import PretrainedError, is_pretrained_name, musicnn, res
 from autotag.pretrained.tf_checkpoint import read_checkpoint
 from tests.helpers import ROOT, compose_train, run_cli
 
-DATA = ROOT / "tests/data/musicnn"
+DATA = ROOT / "tests/fixtures/musicnn"
 CLIPS = sorted(DATA.glob("*.wav"))
 TOL = 1e-4  # the issue's bound on probabilities, per window and per song
 
@@ -51,7 +51,7 @@ def reference() -> dict[str, np.ndarray]:
 
 
 def test_reference_clips_are_there():
-    assert len(CLIPS) >= 3, "tests/data/musicnn/*.wav: the real-music clips"
+    assert len(CLIPS) >= 3, "tests/fixtures/musicnn/*.wav: the real-music clips"
 
 
 @pytest.mark.parametrize("model", musicnn.MODELS)
