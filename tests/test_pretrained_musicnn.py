@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 
 from autotag.inference import Tagger
 from autotag.models import build_model
-from autotag.pretrained import PretrainedError, is_pretrained_name, musicnn, resolve
+from autotag.pretrained import PretrainedError, is_pretrained_name, musicnn, resolve, wheel
+from autotag.pretrained.musicnn_weights import ARCHS, load_weights
 from autotag.pretrained.tf_checkpoint import read_checkpoint
 from tests.helpers import ROOT, compose_train, run_cli
 
@@ -28,13 +29,13 @@ TOL = 1e-4  # the issue's bound on probabilities, per window and per song
 @pytest.fixture(scope="session")
 def musicnn_cache(tmp_path_factory) -> Path:
     """A cache folder holding the four converted models (from the wheel `make setup` fetched)."""
-    wheel = musicnn.fetch_wheel(progress=False)
+    whl = wheel.fetch_wheel(progress=False)
     cache = tmp_path_factory.mktemp("cache")
     (cache / "downloads").mkdir()
-    (cache / "downloads" / musicnn.WHEEL).symlink_to(wheel)
-    source = musicnn.Source.from_wheel(wheel)
+    (cache / "downloads" / wheel.WHEEL).symlink_to(whl)
+    source = wheel.Source.from_wheel(whl)
     for model in musicnn.MODELS:
-        musicnn.convert(model, cache / f"musicnn-{musicnn.VERSION}" / f"{model}.pt", source)
+        musicnn.convert(model, cache / f"musicnn-{wheel.VERSION}" / f"{model}.pt", source)
     return cache
 
 
@@ -223,7 +224,7 @@ def test_names_are_not_paths(tmp_path, monkeypatch):
 
 
 def _wheel_files() -> dict[str, bytes]:
-    with zipfile.ZipFile(musicnn.fetch_wheel(progress=False)) as zf:
+    with zipfile.ZipFile(wheel.fetch_wheel(progress=False)) as zf:
         return {
             n: zf.read(n)
             for n in zf.namelist()
@@ -235,7 +236,7 @@ def test_truncated_checkpoint_names_the_file_and_the_variable(tmp_path):
     files = _wheel_files()
     data = "musicnn/MTT_musicnn/.data-00000-of-00001"
     files[data] = files[data][: len(files[data]) // 2]
-    source = musicnn.Source("musicnn.whl", files.__getitem__)
+    source = wheel.Source("musicnn.whl", files.__getitem__)
     with pytest.raises(
         PretrainedError, match=r"musicnn.whl:musicnn/MTT_musicnn/.*truncated.*variable"
     ):
@@ -255,25 +256,25 @@ def test_other_shapes_name_the_variable():
         files["musicnn/MTT_musicnn/.data-00000-of-00001"],
         name="x.whl:musicnn/MTT_musicnn/",
     )
-    spec = {**musicnn.ARCHS["musicnn"], "timbral_filters": 100}  # not the released network
+    spec = {**ARCHS["musicnn"], "timbral_filters": 100}  # not the released network
     net = build_model(spec, 96, 187, 50)
     with pytest.raises(
         PretrainedError,
         match=r"x.whl:musicnn/MTT_musicnn/: variable conv2d/kernel has shape \(7, 38, 1, 204\).*\(7, 38, 1, 100\)",
     ):
-        musicnn.load_weights(ckpt, "pons_musicnn", net, "musicnn MTT_musicnn")
-    vgg = build_model(musicnn.ARCHS["vgg"], 96, 187, 50)
+        load_weights(ckpt, "pons_musicnn", net, "musicnn MTT_musicnn")
+    vgg = build_model(ARCHS["vgg"], 96, 187, 50)
     with pytest.raises(PretrainedError, match="variable 1CNN/kernel is missing"):
-        musicnn.load_weights(ckpt, "pons_vgg", vgg, "musicnn MTT_vgg")
+        load_weights(ckpt, "pons_vgg", vgg, "musicnn MTT_vgg")
 
 
 def test_missing_or_wrong_wheel(tmp_path, monkeypatch):
     with pytest.raises(PretrainedError, match="no such wheel file"):
-        musicnn.find_source(tmp_path / "nope.whl")
-    fake = tmp_path / musicnn.WHEEL
+        wheel.find_source(tmp_path / "nope.whl")
+    fake = tmp_path / wheel.WHEEL
     fake.write_bytes(b"not a wheel")
     with pytest.raises(PretrainedError, match="sha256 .* is not that of musicnn-0.1.0"):
-        musicnn.find_source(fake)
+        wheel.find_source(fake)
 
 
 def test_download_is_checked_by_sha256(tmp_path, monkeypatch):
@@ -283,11 +284,11 @@ def test_download_is_checked_by_sha256(tmp_path, monkeypatch):
 
     fast_and_local(monkeypatch)
     monkeypatch.setenv("AUTOTAG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(musicnn.Source, "installed", classmethod(lambda cls: None))
+    monkeypatch.setattr(wheel.Source, "installed", classmethod(lambda cls: None))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
-            body = b"x" * musicnn.WHEEL_SIZE
+            body = b"x" * wheel.WHEEL_SIZE
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -297,11 +298,11 @@ def test_download_is_checked_by_sha256(tmp_path, monkeypatch):
             pass
 
     with serve(Handler, None) as url:
-        monkeypatch.setattr(musicnn, "WHEEL_URL", f"{url}/{musicnn.WHEEL}")
-        with pytest.raises(PretrainedError, match=f"sha256 .*expected {musicnn.WHEEL_SHA256}"):
+        monkeypatch.setattr(wheel, "WHEEL_URL", f"{url}/{wheel.WHEEL}")
+        with pytest.raises(PretrainedError, match=f"sha256 .*expected {wheel.WHEEL_SHA256}"):
             resolve("musicnn:MSD_vgg", progress=False)
-    assert not musicnn.cached_wheel().exists()
-    monkeypatch.setattr(musicnn, "WHEEL_URL", f"http://127.0.0.1:{closed_port()}/{musicnn.WHEEL}")
+    assert not wheel.cached_wheel().exists()
+    monkeypatch.setattr(wheel, "WHEEL_URL", f"http://127.0.0.1:{closed_port()}/{wheel.WHEEL}")
     with pytest.raises(PretrainedError, match="pip install --no-deps musicnn==0.1.0"):
         resolve("musicnn:MSD_vgg", progress=False)
 
@@ -321,7 +322,7 @@ def test_two_processes_converting_at_once_share_the_work(musicnn_cache, tmp_path
 
     cache = tmp_path / "cache"
     (cache / "downloads").mkdir(parents=True)
-    (cache / "downloads" / musicnn.WHEEL).symlink_to(musicnn_cache / "downloads" / musicnn.WHEEL)
+    (cache / "downloads" / wheel.WHEEL).symlink_to(musicnn_cache / "downloads" / wheel.WHEEL)
     code = "from autotag.pretrained import resolve; print(resolve('musicnn:MSD_musicnn'))"
     env = {**__import__("os").environ, "AUTOTAG_CACHE": str(cache)}
     procs = [

@@ -6,7 +6,7 @@ import argparse
 
 from autotag.cli.common import EXIT_OK, UsageError
 from autotag.models.tagger_file import TaggerError, read_tagger
-from autotag.pretrained import PretrainedError, musicnn
+from autotag.pretrained import PretrainedError, musicnn, wheel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "without one); fetch: download the wheel only",
     )  # fmt: skip
     p.add_argument("names", nargs="*", metavar="NAME", help="musicnn:MTT_musicnn and the like")
-    p.add_argument("--wheel", metavar="WHL", help=f"musicnn's wheel file ({musicnn.WHEEL})")
+    p.add_argument("--wheel", metavar="WHL", help=f"musicnn's wheel file ({wheel.WHEEL})")
     p.add_argument("--force", action="store_true", help="convert again even when cached")
     p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(run=run)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     models = _models(args.names)
     try:
         if args.action == "fetch":
-            print(musicnn.fetch_wheel(progress=not args.no_progress))
+            print(wheel.fetch_wheel(progress=not args.no_progress))
             return EXIT_OK
         for model in models:
             path = musicnn.converted_path(model)

@@ -1,6 +1,6 @@
 """The original musicnn (Pons et al., ISMIR 2018, "End-to-end learning for music audio tagging at
 scale"; Pons & Serra, ISMIR 2019 LBD, the ``musicnn`` package), layer for layer as its released
-models were built, so that their weights load unchanged (:mod:`autotag.pretrained.musicnn`).
+models were built, so that their weights load unchanged (:mod:`autotag.pretrained.musicnn_weights`).
 
 It is not Won et al.'s re-implementation (:mod:`autotag.models.musicnn`): here the temporal filters
 run on every mel row and are max-pooled over frequency (Won's run on the frequency mean), the

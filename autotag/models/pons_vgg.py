@@ -1,6 +1,6 @@
 """The VGG-like baseline of the ``musicnn`` package (Pons et al. 2018; Pons & Serra 2019), layer
 for layer as its released ``MTT_vgg`` and ``MSD_vgg`` models were built, so that their weights
-load unchanged (:mod:`autotag.pretrained.musicnn`).
+load unchanged (:mod:`autotag.pretrained.musicnn_weights`).
 
 Input BN, then five blocks of conv 3x3 ("same") → ReLU → BN → max pool → dropout; the pools are
 4x1 frames x rows with stride 2x2 (TensorFlow's pool of the time axis by 4 and frequency by 1,

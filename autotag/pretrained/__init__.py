@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from autotag.pretrained.cache import cache_dir
+from autotag.pretrained.errors import PretrainedError
 from autotag.pretrained.musicnn import MODELS as MUSICNN_MODELS
-from autotag.pretrained.musicnn import PretrainedError, converted
+from autotag.pretrained.musicnn import converted
 
 PREFIXES = {"musicnn": MUSICNN_MODELS}
 
