@@ -136,3 +136,20 @@ def test_bad_arguments():
         _musicnn(96, 188, timbral_heights=[1.5])
     with pytest.raises(ValueError, match="pools"):
         _crnn(96, 1819, pools=[[2, 2]])
+
+
+def test_dense_residual_chain_is_front_then_each_layer_plus_its_input():
+    """Layers that scale by c0, c1, c2 give x, c0·x, (1 + c1)·c0·x, (1 + c2)(1 + c1)·c0·x."""
+    from autotag.models.blocks import dense_residual
+
+    scales = (2.0, 3.0, 0.5)
+    layers = []
+    for c in scales:
+        conv = nn.Conv1d(4, 4, 1, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(c * torch.eye(4)[:, :, None])
+        layers.append(conv)
+    x = torch.randn(2, 4, 9)
+    r0 = 2.0 * x
+    expected = torch.cat([x, r0, 4.0 * r0, 4.0 * 1.5 * r0], dim=1)
+    torch.testing.assert_close(dense_residual(x, nn.ModuleList(layers)), expected)

@@ -1,5 +1,6 @@
 """Building blocks shared by the model families (Won et al. 2020's reference code calls them
-Conv_2d and Res_2d): a conv block, a residual block, the input BatchNorm, and the shape checks."""
+Conv_2d and Res_2d): a conv block, a residual block, musicnn's dense-connected residual chain, and
+the shape checks."""
 
 from __future__ import annotations
 
@@ -150,6 +151,19 @@ class ResBlock2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn_2(self.conv_2(self.relu(self.bn_1(self.conv_1(x)))))
         return self.relu(out + self.shortcut(x))
+
+
+def dense_residual(x: torch.Tensor, layers: Sequence[nn.Module]) -> torch.Tensor:
+    """``x`` and the outputs of ``layers`` in a chain, concatenated on the channel axis: the first
+    layer adapts the channels, each later one adds its input back (musicnn's dense-connected
+    mid-end, in Pons' original and in Won's back end alike)."""
+    outs = [x]
+    res = layers[0](x)
+    outs.append(res)
+    for layer in layers[1:]:
+        res = layer(res) + res
+        outs.append(res)
+    return torch.cat(outs, dim=1)
 
 
 def strided(size: int, stride: int) -> int:

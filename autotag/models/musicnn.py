@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from autotag.models import blocks
 from autotag.models.blocks import as_image, check_dropout, check_width, scaled, too_small
 from autotag.models.registry import register
 
@@ -137,13 +138,7 @@ class Musicnn(nn.Module):
         front = torch.cat(
             [m(x) for m in self.timbral] + [m(mean_rows) for m in self.temporal], dim=1
         )
-        outs = [front]
-        res = self.backend[0](front)
-        outs.append(res)
-        for layer in self.backend[1:]:
-            res = layer(res) + res
-            outs.append(res)
-        out = torch.cat(outs, dim=1)  # (B, front + 3 * backend, T)
+        out = blocks.dense_residual(front, self.backend)  # (B, front + 3 * backend, T)
         pooled = torch.cat([out.amax(dim=2), out.mean(dim=2)], dim=1)
         return self.relu(self.dense_bn(self.dense(pooled)))
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from autotag.models import blocks
 from autotag.models.blocks import as_image, check_dropout, check_width, scaled, too_small
 from autotag.models.registry import register
 
@@ -162,13 +163,7 @@ class PonsMusicnn(nn.Module):
         """The named representations of :attr:`embedding_layers`, from one pass."""
         x = self.input_bn(as_image(x))  # (B, 1, F, T)
         front = torch.cat([m(x) for m in self.timbral] + [m(x) for m in self.temporal], dim=1)
-        outs = [front]
-        res = self.midend[0](front)
-        outs.append(res)
-        for layer in self.midend[1:]:
-            res = layer(res) + res
-            outs.append(res)
-        feats = torch.cat(outs, dim=1)  # (B, 753, T)
+        feats = blocks.dense_residual(front, self.midend)  # (B, 753, T)
         max_pool, mean_pool = feats.amax(dim=2), feats.mean(dim=2)
         flat = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # max_0, mean_0, max_1, ...
         flat = self.dropout(self.flat_bn(flat))
