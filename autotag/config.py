@@ -14,8 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from autotag.data.audio import AudioError
-from autotag.models.tagger_file import TaggerError
 from autotag.pretrained import PretrainedError, is_pretrained_name
+from autotag.runs.tagger_file import TaggerError
 from autotag.training.results import RunInfo
 
 # Config keys holding paths: relative ones mean "relative to where the command was started".

@@ -35,9 +35,9 @@ from autotag.data.download.http import Session, download
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import norm_description
 from autotag.models.registry import build_model
-from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger, write_tagger
 from autotag.pretrained.cache import cache_dir
 from autotag.pretrained.tf_checkpoint import CheckpointError, TFCheckpoint, read_checkpoint
+from autotag.runs.tagger_file import TaggerError, TaggerFile, read_tagger, write_tagger
 
 VERSION = "0.1.0"
 WHEEL = f"musicnn-{VERSION}-py3-none-any.whl"

@@ -12,7 +12,7 @@ from torch import nn
 
 from autotag.data.datamodule import ShardSampler, TagDataModule
 from autotag.data.normalize import NORMS, Normalizer, norm_description
-from autotag.models.tagger_file import TaggerFile, write_tagger
+from autotag.runs.tagger_file import TaggerFile, write_tagger
 from autotag.training import plots
 from autotag.training.results import save_predictions
 
