@@ -19,8 +19,10 @@ RANK = {"base": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained": 2.5}
 RANK |= {"training": 3, "inference": 3}
 RANK |= {"experiments": 4}
 RANK |= {"entry": 5, "cli": 5}
-ENTRY = {"config", "prepare", "sweep"}  # helpers and `python -m` shims of the Hydra entries
-CLI_ALIASES = {"predict"}  # `python -m autotag.predict` is `autotag tag`: part of the CLI
+ENTRY = {"config", "prepare"}  # helpers and `python -m` shims of the Hydra entries
+# `python -m autotag.predict` is `autotag tag`, `python -m autotag.sweep report` is
+# `autotag report`: part of the CLI
+CLI_ALIASES = {"predict", "sweep"}
 FORBIDDEN_BELOW_TRAINING = (  # a LightningDataModule is fine; the Trainer and Hydra are not
     "hydra",
     "omegaconf",
