@@ -19,7 +19,7 @@ RANK = {"base": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained": 2.5}
 RANK |= {"training": 3, "inference": 3}
 RANK |= {"experiments": 4}
 RANK |= {"entry": 5, "cli": 5}
-ENTRY = {"config", "prepare"}  # helpers and `python -m` shims of the Hydra entries
+ENTRY = {"entry", "prepare"}  # helpers and `python -m` shims of the Hydra entries
 # `python -m autotag.predict` is `autotag tag`, `python -m autotag.sweep report` is
 # `autotag report`: part of the CLI
 CLI_ALIASES = {"predict", "sweep"}
