@@ -6,14 +6,14 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from autotag.config import (
+    from autotag.data.worker import keep_freed_memory
+    from autotag.entry import (
         absolute_paths,
         check_group_names,
         reporting_input_errors,
         run_dir,
         run_info,
     )  # after argument parsing
-    from autotag.data.worker import keep_freed_memory
     from autotag.training.run import fit
 
     keep_freed_memory()  # this process is ours: 2x faster CPU training (bench/RESULTS.md)

@@ -48,7 +48,7 @@ from autotag.data.audio import load_audio
 from autotag.data.normalize import norm_description
 from autotag.inference import Tagger
 from autotag.models import build_model
-from autotag.models.tagger_file import TaggerFile, write_tagger
+from autotag.runs.tagger_file import TaggerFile, write_tagger
 
 SECTION = "Tagging speed (bench/tag_speed.py)"
 FCN = load_conf("model", "fcn")  # the full-width FCN: arch + every argument (no code defaults)

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from autotag.experiments.compare import CompareError, compare_runs
+from autotag.runs.predictions import write_predictions
 from autotag.training.bootstrap import paired_difference
-from autotag.training.results import save_predictions
 from tests.helpers import run_cli
 
 TAGS = ["rock", "piano", "quiet"]
@@ -18,7 +18,7 @@ TAGS = ["rock", "piano", "quiet"]
 
 def _run(folder, scores, labels, clip_ids, tags=TAGS):
     folder.mkdir(parents=True)
-    save_predictions(folder, tags, {"test": scores}, {"test": labels}, {"test": clip_ids})
+    write_predictions(folder, tags, {"test": scores}, {"test": labels}, {"test": clip_ids})
     return folder
 
 

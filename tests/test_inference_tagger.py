@@ -267,7 +267,7 @@ def test_resampled_stereo_files_get_the_same_features_in_store_and_tagger(
 def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
     """tagger.pt files written before the redesign (the LightningModule's whole state, a norm
     without amin, a model config with `name`) load and tag as before."""
-    from autotag.models.tagger_file import read_tagger
+    from autotag.runs.tagger_file import read_tagger
 
     new = read_tagger(model)
     state = {f"net.{k}": v for k, v in new.weights.items()}
@@ -305,7 +305,7 @@ def test_any_registered_network_tags_embeds_and_exports(tmp_path, mini_features)
 
     from autotag.inference.export import to_torchscript
     from autotag.models import register
-    from autotag.models.tagger_file import TaggerFile, write_tagger
+    from autotag.runs.tagger_file import TaggerFile, write_tagger
 
     @register("test_band_mean")
     class BandMean(nn.Module):

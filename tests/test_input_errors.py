@@ -81,7 +81,7 @@ def test_hydra_entries_end_input_errors_with_one_line(tmp_path, capsys):
     import subprocess
     import sys
 
-    from autotag.config import reporting_input_errors
+    from autotag.entry import reporting_input_errors
     from tests.helpers import ROOT
 
     def ours():  # raised by autotag's own code: an input error

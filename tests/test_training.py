@@ -231,7 +231,7 @@ def test_a_shuffled_label_control_is_tested_at_its_last_epoch(
     # the test scores are the last epoch's: the ones last.ckpt's weights give
     from autotag.data.store import MelStore
     from autotag.models import build_model
-    from autotag.models.tagger_file import read_tagger
+    from autotag.runs.tagger_file import read_tagger
 
     tf = read_tagger(tmp_path / "tagger.pt")
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
@@ -312,7 +312,7 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
     from autotag.data.features import FeatureConfig
     from autotag.data.store import MelStore
     from autotag.models import build_model
-    from autotag.models.tagger_file import read_tagger
+    from autotag.runs.tagger_file import read_tagger
     from autotag.training.warm_start import warm_start
     from tests.helpers import write_mini_mtat
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from autotag.cli.common import EXIT_OK, UsageError
-from autotag.models.tagger_file import TaggerError, read_tagger
 from autotag.pretrained import PretrainedError, musicnn, wheel
+from autotag.runs.tagger_file import TaggerError, read_tagger
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

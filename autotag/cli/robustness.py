@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from autotag.inference.robustness import (
     markdown_table,
     write_report,
 )
+from autotag.runs.folder import RunFileError, RunFolder
+from autotag.runs.results import read_results
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,13 +74,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _store_of_run(run_dir: Path) -> str:
-    path = run_dir / "results.json"
     try:
-        store = json.loads(path.read_text()).get("store")
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path}: cannot read the run's results ({e}); give --store") from None
+        store = read_results(run_dir).get("store")
+    except RunFileError as e:
+        raise UsageError(f"{e}; give --store") from None
     if not store:
-        raise UsageError(f"{path}: no 'store' entry; give --store")
+        raise UsageError(f"{RunFolder(run_dir).results}: no 'store' entry; give --store")
     p = Path(store)
     return str(p if p.is_absolute() or p.exists() else run_dir / p)
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         conditions = parse_conditions(args.conditions)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    model = args.model or str(run_dir / "tagger.pt")
+    model = args.model or str(RunFolder(run_dir).tagger)
     store = args.store or _store_of_run(run_dir)
     if not Path(store).is_file():
         raise UsageError(f"{store}: mel store not found (give --store)")

@@ -82,7 +82,7 @@ def _status(members: list[dict[str, Any]]) -> str:
     return ", ".join(parts)
 
 
-def _matches(row: dict[str, Any], spec: str) -> bool:
+def matches(row: dict[str, Any], spec: str) -> bool:
     """Whether ``row`` is the reference ``spec`` (``model=fcn norm=global``; other keys are
     looked up among the row's other overrides)."""
     for token in spec.split():
@@ -101,12 +101,12 @@ def against_reference(
     """Add ``ref_diff`` (test macro ROC-AUC, row − reference), ``ref_interval`` and
     ``ref_excludes_zero`` to every finished row, compared with the reference row of the same
     seed on the same test clips (in place)."""
-    matches: dict[Any, list[dict[str, Any]]] = {}
+    found_by_seed: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "finished" and _matches(r, spec):
-            matches.setdefault(r["seed"], []).append(r)
+        if r["status"] == "finished" and matches(r, spec):
+            found_by_seed.setdefault(r["seed"], []).append(r)
     refs = {}
-    for seed_, found in matches.items():
+    for seed_, found in found_by_seed.items():
         found = one_per_seed(found)
         if len(found) > 1:
             log.warning(

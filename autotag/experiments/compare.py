@@ -7,66 +7,30 @@ refused with the difference named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autotag.runs.folder import RunFileError
+from autotag.runs.predictions import Predictions, read_predictions
 from autotag.training.bootstrap import PairedBootstrap
-
-PREDICTIONS = "predictions.npz"
 
 
 class CompareError(ValueError):
     """Two runs that cannot be compared; the message says why."""
 
 
-@dataclass
-class RunPredictions:
-    """One split's saved predictions of a run."""
-
-    path: Path
-    tag_names: list[str]
-    clip_ids: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
+def load_predictions(run: str | Path, split: str = "test") -> Predictions:
+    """The ``split`` predictions of a run folder (or of a ``predictions.npz`` path); a file
+    that is missing or not a run's predictions is a :class:`CompareError` naming it."""
+    try:
+        return read_predictions(run, split)
+    except RunFileError as e:
+        raise CompareError(str(e)) from None
 
 
-def load_predictions(run: str | Path, split: str = "test") -> RunPredictions:
-    """The ``split`` predictions of a run folder (or of a ``predictions.npz`` path)."""
-    p = Path(run)
-    if not p.exists():
-        raise CompareError(f"{p}: no such run folder")
-    path = p / PREDICTIONS if p.is_dir() else p
-    if not path.is_file():
-        raise CompareError(f"{path}: not found (a run folder holds {PREDICTIONS})")
-    try:  # allow_pickle stays off: a file handed to us never runs code
-        with np.load(path) as z:
-            keys = set(z.files)
-            needed = {f"{split}_scores", f"{split}_labels", f"{split}_clip_ids", "tag_names"}
-            if not needed <= keys:
-                raise CompareError(
-                    f"{path}: lacks {', '.join(sorted(needed - keys))} (not the {PREDICTIONS} "
-                    "of a training run?)"
-                )
-            return RunPredictions(
-                path,
-                [str(t) for t in z["tag_names"]],
-                z[f"{split}_clip_ids"],
-                z[f"{split}_scores"].astype(np.float64),
-                z[f"{split}_labels"],
-            )
-    except CompareError:
-        raise
-    except Exception as e:  # not an npz (HDF5, a tagger.pt), truncated, or holding objects
-        raise CompareError(
-            f"{path}: not a readable {PREDICTIONS} ({type(e).__name__}: {str(e)[:120]}); give a "
-            f"run folder or the {PREDICTIONS} a training run wrote"
-        ) from None
-
-
-def aligned(a: RunPredictions, b: RunPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned(a: Predictions, b: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """B's scores in A's clip order, and both runs' scores and labels; refuses other clips or
     tags (same clips in another order are fine)."""
     if a.tag_names != b.tag_names:

@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import socket
-import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -23,7 +22,8 @@ from omegaconf import DictConfig, open_dict
 
 from autotag.models import is_network, model_arguments
 from autotag.models.registry import PROTOCOL_KEYS
-from autotag.training.results import RunInfo
+from autotag.runs.folder import FAILED, RunFileError, RunFolder, write_json
+from autotag.runs.results import RunInfo, read_results
 from autotag.training.run import fit
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,6 @@ def identity(overrides: list[str], exact: list[str], under: tuple[str, ...] = ()
     return sorted(keep)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True, default=str))
-    os.replace(tmp, path)
-
-
 @contextlib.contextmanager
 def dedupe_slot(sweep_dir: Path, key: list[str], job: Path) -> Iterator[Path | None]:
     """Claim the run of a job identity shared by several jobs of a sweep.
@@ -94,18 +88,11 @@ def dedupe_slot(sweep_dir: Path, key: list[str], job: Path) -> Iterator[Path | N
         fcntl.flock(fh, fcntl.LOCK_EX)
         registry = folder / f"{digest}.json"
         owner = json.loads(registry.read_text())["job"] if registry.exists() else None
-        if owner and owner != me and (sweep_dir / owner / "results.json").exists():
+        if owner and owner != me and RunFolder(sweep_dir / owner).results.exists():
             yield sweep_dir / owner
             return
-        _write_json(registry, {"job": me, "key": key})
+        write_json(registry, {"job": me, "key": key})
         yield None
-
-
-def _finish_wandb_run(exit_code: int) -> None:
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        with contextlib.suppress(Exception):
-            wandb.finish(exit_code=exit_code)
 
 
 @dataclass
@@ -127,9 +114,10 @@ def run_job(cfg: DictConfig, job: Job) -> float:
     Returns the validation ROC-AUC (the objective of an Optuna sweep; NaN for a failure).
     """
     out, sweep_dir, overrides, excluded = job.out, job.sweep_dir, job.overrides, job.excluded
+    folder = RunFolder(out)
     sw = cfg.sweep  # conf/sweep.yaml: skip_finished, resume, ...
     name = out.relative_to(sweep_dir) if out.is_relative_to(sweep_dir) else out
-    done = _finished(out / "results.json") if sw.skip_finished else None
+    done = _finished(out) if sw.skip_finished else None
     if done is not None:
         if identity(done.get("overrides", []), excluded) != identity(overrides, excluded):
             log.warning(
@@ -154,37 +142,39 @@ def run_job(cfg: DictConfig, job: Job) -> float:
                 owner = stack.enter_context(dedupe_slot(sweep_dir, key, out))
                 if owner is not None:
                     rel = str(owner.relative_to(sweep_dir))
-                    _write_json(out / "duplicate.json", {"of": rel, "ignores": ignores})
+                    write_json(folder.duplicate, {"of": rel, "ignores": ignores})
                     log.info("skip %s: same run as %s (differs only in %s)", name, rel, ignores)
-                    return float(json.loads((owner / "results.json").read_text())["val"]["roc_auc"])
+                    return float(read_results(owner)["val"]["roc_auc"])
             results = _run(cfg, job, sw, state)
     except Exception as e:  # one failing job must not stop the sweep
         state.update(status="failed", wall_seconds=time.perf_counter() - t0)
-        _write_json(out / "job.json", state)
-        _write_json(
-            out / "failed.json",
+        write_json(folder.job, state, default=str)
+        write_json(
+            folder.failed,
             {
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(),
                 "overrides": overrides,
                 "wall_seconds": state["wall_seconds"],
             },
+            default=str,
         )
-        log.exception("job %s failed (written to failed.json); the sweep goes on", out.name)
-        _finish_wandb_run(exit_code=1)
+        # fit closed its logger (autotag.runs.end.closing_logger): no wandb run stays open
+        log.exception("job %s failed (written to %s); the sweep goes on", out.name, FAILED)
         return math.nan
     state.update(status="finished", wall_seconds=time.perf_counter() - t0)
-    _write_json(out / "job.json", state)
+    write_json(folder.job, state, default=str)
     return float(results["val"]["roc_auc"])
 
 
-def _finished(path: Path) -> dict[str, Any] | None:
+def _finished(out: Path) -> dict[str, Any] | None:
     """A job's results.json, or None when there is none or it cannot be read (then rerun)."""
+    path = RunFolder(out).results
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_results(path)
+    except RunFileError:
         log.warning("%s cannot be read: the job runs again", path)
         return None
 
@@ -205,11 +195,11 @@ def resumable(last: Path) -> bool:
 
 def _run(cfg: DictConfig, job: Job, sw: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Run the job's training (resumed from its last.ckpt where possible)."""
-    out = job.out
+    out, folder = job.out, RunFolder(job.out)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("failed.json", "duplicate.json"):
-        (out / stale).unlink(missing_ok=True)
-    last = out / "checkpoints" / "last.ckpt"
+    for stale in (folder.failed, folder.duplicate):
+        stale.unlink(missing_ok=True)
+    last = folder.last_checkpoint
     if sw.resume and last.exists() and not cfg.ckpt_path and is_network(cfg.model.arch):
         if resumable(last):
             log.info("resuming from %s", last)
@@ -217,5 +207,5 @@ def _run(cfg: DictConfig, job: Job, sw: Any, state: dict[str, Any]) -> dict[str,
                 cfg.ckpt_path = str(last)
         else:
             log.warning("%s cannot be resumed (its best checkpoint is gone): starting over", last)
-    _write_json(out / "job.json", state)
+    write_json(folder.job, state, default=str)
     return fit(cfg, out, job.run)

@@ -165,7 +165,7 @@ def markdown(
             "(≠ 0) where its paired-bootstrap 95% interval excludes 0."
         )
     if with_paper:
-        lines.append(f"Paper: {paper_name or 'Nair & Bradley, Tables II and III'}.")
+        lines.append(f"Paper: {paper_name or 'published numbers'}.")
     return "\n".join(lines) + "\n"
 
 

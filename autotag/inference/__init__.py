@@ -8,6 +8,6 @@ export to TorchScript/ONNX.
 
 from autotag.inference.decode import AUDIO_EXTENSIONS, find_audio
 from autotag.inference.tagger import SongPrediction, Tagger
-from autotag.models.tagger_file import TaggerError
+from autotag.runs.tagger_file import TaggerError
 
 __all__ = ["AUDIO_EXTENSIONS", "SongPrediction", "Tagger", "TaggerError", "find_audio"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from autotag.inference.embed import Index
 from autotag.inference.tagger import Tagger
-from autotag.models.tagger_file import TaggerError
+from autotag.runs.tagger_file import TaggerError
 
 
 @dataclass

@@ -43,8 +43,8 @@ from autotag.inference.decode import (
     peak_dbfs,
     pool_workers,
 )
-from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger
 from autotag.pretrained import PretrainedError, resolve
+from autotag.runs.tagger_file import TaggerError, TaggerFile, read_tagger
 
 AGGREGATIONS = ("mean", "max")
 BACKENDS = ("channels_last", "jit", "eager")

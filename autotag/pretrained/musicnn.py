@@ -21,12 +21,12 @@ from typing import Any
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import norm_description
 from autotag.models.registry import build_model
-from autotag.models.tagger_file import TaggerError, TaggerFile, read_tagger, write_tagger
 from autotag.pretrained.cache import cache_dir, cache_lock
 from autotag.pretrained.errors import PretrainedError
 from autotag.pretrained.musicnn_weights import ARCHS, load_weights
 from autotag.pretrained.tf_checkpoint import CheckpointError, read_checkpoint
 from autotag.pretrained.wheel import LICENSE_FILE, LOCK, VERSION, WHEEL_SHA256, Source, find_source
+from autotag.runs.tagger_file import TaggerError, TaggerFile, read_tagger, write_tagger
 
 CONVERTER = 1  # bump when a converted file would come out different: cached files are redone
 

@@ -1,4 +1,5 @@
-"""What a run leaves besides results.json: the tagger file and the figures."""
+"""What a network run leaves besides results.json: the tagger file, the figures and what its
+predictions.npz holds."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from torch import nn
 
 from autotag.data.datamodule import ShardSampler, TagDataModule
 from autotag.data.normalize import NORMS, Normalizer, norm_description
-from autotag.models.tagger_file import TaggerFile, write_tagger
+from autotag.runs.folder import RunFolder
+from autotag.runs.tagger_file import TaggerFile, write_tagger
 from autotag.training import plots
-from autotag.training.results import save_predictions
 
 
 def save_tagger(
@@ -48,7 +49,7 @@ def save_tagger(
 
 def make_figures(out: Path, results: Mapping[str, Any], test: Mapping[str, Any], dm: TagDataModule):
     """AUC through training, per-tag test ROC-AUC, ROC curves, one clip under each norm."""
-    figs = out / "figures"
+    figs = RunFolder(out).figures
     paths: dict[str, Path] = {}
     if results["history"]:
         paths["auc_through_training"] = plots.auc_through_training(
@@ -98,11 +99,14 @@ def in_dataset_order(
     return out
 
 
-def save_eval_predictions(
-    out: Path, dm: TagDataModule, ordered: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> Path:
-    """``predictions.npz`` of a network run: the val and test scores of the best checkpoint."""
-    scores = {split: s for split, (s, _) in ordered.items()}
-    labels = {split: y for split, (_, y) in ordered.items()}
-    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in ordered}
-    return save_predictions(out, dm.tag_names, scores, labels, clip_ids)
+def eval_predictions(
+    dm: TagDataModule, ordered: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
+    """What ``predictions.npz`` of a network run holds (the keyword arguments of
+    :func:`autotag.runs.end.end_run`): the val and test scores of the best checkpoint."""
+    return {
+        "tag_names": list(dm.tag_names),
+        "scores": {split: s for split, (s, _) in ordered.items()},
+        "labels": {split: y for split, (_, y) in ordered.items()},
+        "clip_ids": {s: dm.store.clip_ids[dm.datasets[s].index] for s in ordered},
+    }

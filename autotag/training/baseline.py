@@ -19,17 +19,13 @@ from autotag.data.normalize import Normalizer
 from autotag.data.store import MelStore
 from autotag.models import build_baseline
 from autotag.models.baselines import SpectrogramBaseline
+from autotag.runs.end import closing_logger, end_run
+from autotag.runs.folder import RunFolder
+from autotag.runs.results import RunInfo, build_results
 from autotag.training.artifacts import evaluation_figures
 from autotag.training.bootstrap import confidence_interval
-from autotag.training.loggers import build_logger, finish, log_results
+from autotag.training.loggers import build_logger, log_results
 from autotag.training.metrics import tag_scores
-from autotag.training.results import (
-    RunInfo,
-    build_results,
-    save_predictions,
-    summary,
-    write_results,
-)
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -130,24 +126,28 @@ def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -
         extra={"baseline": details},
     )
     test = {**test, "preds": scores["test"], "target": y["test"]}
-    figures = evaluation_figures(out / "figures", test, dm.tag_names)
-    clip_ids = {s: dm.store.clip_ids[dm.datasets[s].index] for s in ("val", "test")}
-    save_predictions(out, dm.tag_names, scores, {s: y[s] for s in scores}, clip_ids)
-    write_results(out, results)
-    _log(cfg, out, run, results, figures)
-    print(summary(results, out), flush=True)
-    return results
-
-
-def _log(cfg: Mapping[str, Any], out: Path, run: RunInfo, results: dict, figures: dict) -> None:
-    """The run's metrics to the configured logger (wandb: one run, as a network run)."""
+    figures = evaluation_figures(RunFolder(out).figures, test, dm.tag_names)
     logger = build_logger(
         cfg["logger"], out, run.name, [*run.tags, "baseline"], cfg["group"], dict(cfg)
     )
+    with closing_logger(logger):
+        end_run(
+            out,
+            results,
+            tag_names=dm.tag_names,
+            scores=scores,
+            labels={s: y[s] for s in scores},
+            clip_ids={s: dm.store.clip_ids[dm.datasets[s].index] for s in scores},
+            publish=lambda: _publish(logger, results, figures),
+        )
+    return results
+
+
+def _publish(logger: Any, results: dict, figures: dict) -> None:
+    """The run's metrics to the configured logger (wandb: one run, as a network run)."""
     if logger is None:
         return
     metrics = {f"{s}/{m}": results[s][m] for s in ("val", "test") for m in ("roc_auc", "pr_auc")}
     logger.log_metrics({**metrics, "fit_seconds": results["fit_seconds"]}, step=0)
     log_results(logger, results, figures)
     logger.save()
-    finish(logger)

@@ -22,22 +22,19 @@ from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
 from autotag.models.chunks import ChunkPlan, input_frames
 from autotag.pretrained import is_pretrained_name
+from autotag.runs.end import closing_logger, end_run
+from autotag.runs.folder import RunFolder
+from autotag.runs.results import RunInfo, build_results
 from autotag.training import artifacts
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.finetune import check_finetune, finetune_callbacks
-from autotag.training.loggers import build_logger, finish, log_results
+from autotag.training.loggers import build_logger, log_results
 from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
 from autotag.training.module import TaggingModule
 from autotag.training.recipe import stages_of
-from autotag.training.results import (
-    RunInfo,
-    build_results,
-    summary,
-    write_results,
-)
 from autotag.training.thresholds import f1_thresholds
 from autotag.training.warm_start import warm_start
 
@@ -92,69 +89,77 @@ def fit(
         eval_batch=max(16, plain["data"]["batch_size"]),
     )
     logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
-    callbacks = RunCallbacks(
-        out, plain["progress_refresh"], logger is not None, plain["last_ckpt_every_s"]
-    )
-    trainer = pl.Trainer(
-        max_epochs=plain["epochs"],
-        logger=logger if logger is not None else False,
-        callbacks=callbacks.all + finetune_callbacks(net, plain["finetune"]),
-        default_root_dir=str(out),
-        **plain["trainer"],
-    )
-    if plain["channels_last"] and trainer.strategy.root_device.type == "cuda":
-        net.to(memory_format=torch.channels_last)  # 4-d weights only; kept by .to(device)
-    t0 = time.perf_counter()
-    trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
-    fit_seconds = time.perf_counter() - t0
-    history = list(module.history)
-    best = callbacks.to_test(last_epoch=plain["shuffle_labels"])  # a control: its last epoch
-    trainer.validate(module, dm, ckpt_path=best, verbose=False)
-    assert module.last_val is not None
-    val_preds, val_target = module.last_val
-    trainer.test(module, dm, ckpt_path=best, verbose=False)
-    test = module.test_results
-    assert test is not None
-
-    val = tag_scores(val_preds, val_target, dm.tag_names, warn=False)
-    ordered = artifacts.in_dataset_order(
-        {"val": (val_preds, val_target), "test": (test["preds"], test["target"])},
-        trainer.world_size,
-    )
-    results = build_results(
-        plain,
-        run,
-        val,
-        test,
-        dm.tag_names,
-        epochs=plain["epochs"],
-        epochs_run=trainer.current_epoch,
-        history=history,
-        best_checkpoint=best,
-        train_seconds=callbacks.speed.train_seconds,
-        fit_seconds=fit_seconds,
-        train_clips_per_second=callbacks.speed.clips_per_second,
-        n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
-        n_parameters=sum(p.numel() for p in net.parameters()),
-        store=store,
-        test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])
-        if trainer.is_global_zero  # the other DDP ranks need no interval
-        else {},
-        extra={"train_step_clips_per_second": callbacks.speed.step_clips_per_second},
-    )
-    if trainer.is_global_zero:
-        thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
-        metrics = {"val": results["val"], "test": results["test"]}
-        artifacts.save_tagger(
-            out / "tagger.pt", net, module.normalizer, dm, thresholds, plain, metrics, chunks.n
+    with closing_logger(logger):  # closed on success and on failure alike
+        callbacks = RunCallbacks(
+            out, plain["progress_refresh"], logger is not None, plain["last_ckpt_every_s"]
         )
-        figures = artifacts.make_figures(out, results, test, dm)
-        artifacts.save_eval_predictions(out, dm, ordered)
-        write_results(out, results)
-        log_results(logger, results, figures)
-        print(summary(results, out), flush=True)
-    if logger is not None and plain["logger"]["name"] == "wandb":
-        finish(logger)
+        trainer = pl.Trainer(
+            max_epochs=plain["epochs"],
+            logger=logger if logger is not None else False,
+            callbacks=callbacks.all + finetune_callbacks(net, plain["finetune"]),
+            default_root_dir=str(out),
+            **plain["trainer"],
+        )
+        if plain["channels_last"] and trainer.strategy.root_device.type == "cuda":
+            net.to(memory_format=torch.channels_last)  # 4-d weights only; kept by .to(device)
+        t0 = time.perf_counter()
+        trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
+        fit_seconds = time.perf_counter() - t0
+        history = list(module.history)
+        best = callbacks.to_test(last_epoch=plain["shuffle_labels"])  # a control: its last epoch
+        trainer.validate(module, dm, ckpt_path=best, verbose=False)
+        assert module.last_val is not None
+        val_preds, val_target = module.last_val
+        trainer.test(module, dm, ckpt_path=best, verbose=False)
+        test = module.test_results
+        assert test is not None
+
+        val = tag_scores(val_preds, val_target, dm.tag_names, warn=False)
+        ordered = artifacts.in_dataset_order(
+            {"val": (val_preds, val_target), "test": (test["preds"], test["target"])},
+            trainer.world_size,
+        )
+        results = build_results(
+            plain,
+            run,
+            val,
+            test,
+            dm.tag_names,
+            epochs=plain["epochs"],
+            epochs_run=trainer.current_epoch,
+            history=history,
+            best_checkpoint=best,
+            train_seconds=callbacks.speed.train_seconds,
+            fit_seconds=fit_seconds,
+            train_clips_per_second=callbacks.speed.clips_per_second,
+            n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
+            n_parameters=sum(p.numel() for p in net.parameters()),
+            store=store,
+            test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])
+            if trainer.is_global_zero  # the other DDP ranks need no interval
+            else {},
+            extra={"train_step_clips_per_second": callbacks.speed.step_clips_per_second},
+        )
+        if trainer.is_global_zero:
+            thresholds = f1_thresholds(val_preds.numpy(), val_target.numpy())
+            metrics = {"val": results["val"], "test": results["test"]}
+            artifacts.save_tagger(
+                RunFolder(out).tagger,
+                net,
+                module.normalizer,
+                dm,
+                thresholds,
+                plain,
+                metrics,
+                chunks.n,
+            )
+            figures = artifacts.make_figures(out, results, test, dm)
+            end_run(
+                out,
+                results,
+                **artifacts.eval_predictions(dm, ordered),
+                publish=lambda: log_results(logger, results, figures),
+            )
     return results
 
 

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from autotag.data.features import FeatureConfig
-from autotag.models.tagger_file import read_tagger
 from autotag.pretrained import PretrainedError, resolve
+from autotag.runs.tagger_file import read_tagger
 
 log = logging.getLogger(__name__)
 NEW_TAGS = ("fresh", "error")

@@ -14,9 +14,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from autotag.data.audio import AudioError
-from autotag.models.tagger_file import TaggerError
 from autotag.pretrained import PretrainedError, is_pretrained_name
-from autotag.training.results import RunInfo
+from autotag.runs.results import RunInfo
+from autotag.runs.tagger_file import TaggerError
 
 # Config keys holding paths: relative ones mean "relative to where the command was started".
 PATH_KEYS = ("data.root", "data.store_dir", "data.audio_root", "ckpt_path", "init_from")

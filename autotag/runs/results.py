@@ -1,9 +1,9 @@
-"""``results.json``: built by one function for networks and baselines alike, printed, logged."""
+"""``results.json``: built by one function for networks and baselines alike, written, read and
+summarized here (:func:`build_results`, :func:`write_results`, :func:`read_results`)."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from autotag import __version__
+from autotag.runs.folder import RESULTS, RunFileError, RunFolder, write_json
 
 
 @dataclass
@@ -94,31 +95,26 @@ def build_results(
     return results
 
 
-def save_predictions(
-    out: Path,
-    tag_names: list[str],
-    scores: Mapping[str, np.ndarray],
-    labels: Mapping[str, np.ndarray],
-    clip_ids: Mapping[str, np.ndarray],
-) -> Path:
-    """``predictions.npz``: per split (val, test) the scores, labels and clip ids, and the tag
-    names, so any metric can be recomputed without the model (networks and baselines alike)."""
-    path = Path(out) / "predictions.npz"
-    arrays = {"tag_names": np.array(tag_names)}
-    for split in scores:
-        arrays[f"{split}_scores"] = np.asarray(scores[split], dtype=np.float32)
-        arrays[f"{split}_labels"] = np.asarray(labels[split], dtype=np.uint8)
-        arrays[f"{split}_clip_ids"] = np.asarray(clip_ids[split])
-    np.savez_compressed(path, **arrays)
-    return path
+def write_results(out: str | Path, results: Mapping[str, Any]) -> Path:
+    """``results.json`` of the run folder ``out``, written whole or not at all: a sweep skips a
+    job on it."""
+    return write_json(RunFolder(out).results, dict(results))
 
 
-def write_results(out: Path, results: Mapping[str, Any]) -> Path:
-    path = Path(out) / "results.json"
-    tmp = path.with_name("results.json.tmp")  # written whole or not at all: a sweep skips on it
-    tmp.write_text(json.dumps(results, indent=2, allow_nan=True))
-    os.replace(tmp, path)
-    return path
+def read_results(run: str | Path) -> dict[str, Any]:
+    """The ``results.json`` of a run folder (or that file's path); a missing, unreadable or
+    foreign file raises :class:`RunFileError` naming it."""
+    p = Path(run)
+    path = RunFolder(p).results if p.is_dir() else p
+    if not path.is_file():
+        raise RunFileError(f"{path}: not found (a finished run folder holds {RESULTS})")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RunFileError(f"{path}: cannot be read as a run's {RESULTS} ({e})") from None
+    if not isinstance(results, dict) or not {"val", "test"} <= set(results):
+        raise RunFileError(f"{path}: not a run's {RESULTS} (no val and test scores)")
+    return results
 
 
 def summary(results: Mapping[str, Any], out: Path) -> str:

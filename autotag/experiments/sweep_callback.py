@@ -1,0 +1,32 @@
+"""The Hydra callback of ``sweep.py`` (``hydra.callbacks`` of ``conf/sweep.yaml``): the sweep
+report at the end of a multirun."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from autotag.experiments.report import log_report_to_wandb, report_sweep
+
+log = logging.getLogger(__name__)
+
+
+class SweepReport(Callback):
+    """Write the report into the sweep folder, log it to wandb (``sweep.report_wandb`` with
+    ``logger=wandb``) and print it."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        report = report_sweep(sweep_dir, config)
+        if config.sweep.report_wandb and config.logger.name == "wandb":
+            try:
+                log_report_to_wandb(report, sweep_dir, config)
+            except Exception:  # the files are written; a logging problem must not hide them
+                log.exception("could not log the report to wandb")
+        print(report["markdown"], flush=True)
