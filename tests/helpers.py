@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import soundfile as sf
 
+from autotag.data.datasets.mtat.layout import CLIP_INFO_COLUMNS
 from autotag.data.features import FeatureConfig
-from autotag.data.synthetic.layout import CLIP_INFO_COLUMNS
 
 FOLDERS = "0123456789abcdef"
 TAGS188 = resources.files("autotag.data.resources").joinpath("tags188.txt").read_text().split("\n")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from autotag.data.datasets.jamendo import sources as jm
+from autotag.data.datasets.jamendo.download import download_jamendo
 from autotag.data.download import archive as dl_archive
 from autotag.data.download import cli as dl_cli
-from autotag.data.download import jamendo as jm
 from autotag.data.download.errors import CorruptDataError
-from autotag.data.download.jamendo_pipeline import download_jamendo
 from tests.local_http import closed_port, fast_and_local, serve
 
 META = "/meta/"  # stands for raw.githubusercontent.com/MTG/mtg-jamendo-dataset/<commit>/

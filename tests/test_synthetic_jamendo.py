@@ -252,10 +252,10 @@ def test_vocabulary_and_long_tracks() -> None:
 def test_the_jamendo_reader_reads_the_corpus_and_prepare_reports_the_broken_files(
     corpus: tuple[Path, dict], mini_features: dict, tmp_path: Path
 ) -> None:
+    from autotag.data.datasets.jamendo.reader import read_jamendo
     from autotag.data.excerpt import Excerpt
     from autotag.data.features import FeatureConfig
     from autotag.data.prepare import build_store
-    from autotag.data.readers.jamendo import read_jamendo
     from autotag.data.store import MelStore
 
     root, _ = corpus

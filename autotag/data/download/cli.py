@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from autotag.data.download.errors import DownloadError, HostUnreachableError
-from autotag.data.download.jamendo import (
+from autotag.data.datasets.jamendo.download import download_jamendo
+from autotag.data.datasets.jamendo.sources import (
     AUDIO_SETS,
     AUDIO_URL,
     METADATA_COMMIT,
@@ -24,9 +24,9 @@ from autotag.data.download.jamendo import (
     offline_message,
     parse_folders,
 )
-from autotag.data.download.jamendo_pipeline import download_jamendo
-from autotag.data.download.mtat import OFFICIAL_URL, manual_instructions
-from autotag.data.download.pipeline import download_mtat
+from autotag.data.datasets.mtat.download import download_mtat
+from autotag.data.datasets.mtat.sources import OFFICIAL_URL, manual_instructions
+from autotag.data.download.errors import DownloadError, HostUnreachableError
 
 PROG = "python -m autotag.data.download"
 DATASETS = ("mtat", "jamendo")

@@ -53,11 +53,7 @@ Everything here depends only on the seed: the same arguments give the same CSVs 
 
 from __future__ import annotations
 
-from autotag.data.synthetic.cli import main
-from autotag.data.synthetic.corpus import format_summary, generate, write_mp3
-from autotag.data.synthetic.dsp import midi_hz
-from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
-from autotag.data.synthetic.jamendo import (
+from autotag.data.datasets.jamendo.synth import (
     JAMENDO_INFO,
     JAMENDO_PARTS,
     JAMENDO_SUBSETS,
@@ -67,14 +63,14 @@ from autotag.data.synthetic.jamendo import (
     render_jamendo_track,
     subset_file,
 )
-from autotag.data.synthetic.jamendo_plan import (
+from autotag.data.datasets.jamendo.synth_plan import (
     JAMENDO_BROKEN,
     JamendoTrack,
     jamendo_plan,
     jamendo_tag_names,
     sample_jamendo_tags,
 )
-from autotag.data.synthetic.layout import (
+from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     BROKEN_KINDS,
     CLIP_INFO,
@@ -84,6 +80,10 @@ from autotag.data.synthetic.layout import (
     INFO,
     TRAIN_FOLDERS,
 )
+from autotag.data.datasets.mtat.synth import format_summary, generate, write_mp3
+from autotag.data.synthetic.cli import main
+from autotag.data.synthetic.dsp import midi_hz
+from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
 from autotag.data.synthetic.names import slug
 from autotag.data.synthetic.plan import LOW_ATTENTION, LOW_ATTENTION_SHARE, ClipPlan, corpus_plan
 from autotag.data.synthetic.render import SOURCE_LEVEL_DB, SOURCES, synthesize

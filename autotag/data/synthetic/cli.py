@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from autotag.data.synthetic.corpus import format_summary, generate
-from autotag.data.synthetic.jamendo import format_jamendo_summary, generate_jamendo
+from autotag.data.datasets.jamendo.synth import format_jamendo_summary, generate_jamendo
+from autotag.data.datasets.mtat.synth import format_summary, generate
 
 DEFAULT_ROOTS = {"mtat": "data/synthetic", "jamendo": "data/jamendo_synthetic"}
 

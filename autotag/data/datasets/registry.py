@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from autotag.data.datasets.catalog.reader import read_catalog
+from autotag.data.datasets.jamendo.reader import metadata_file, read_jamendo
+from autotag.data.datasets.mtat.reader import ANNOTATIONS, read_mtat
 from autotag.data.manifest import DataError, Manifest
-from autotag.data.readers.catalog import read_catalog
-from autotag.data.readers.jamendo import metadata_file, read_jamendo
-from autotag.data.readers.mtat import ANNOTATIONS, read_mtat
 from autotag.data.synthetic import generate, generate_jamendo
 
 log = logging.getLogger(__name__)

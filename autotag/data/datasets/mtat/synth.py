@@ -15,8 +15,7 @@ from urllib.parse import quote
 import numpy as np
 import soundfile as sf
 
-from autotag.data.progress import progress as progress_bar
-from autotag.data.synthetic.layout import (
+from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     CLIP_INFO,
     CLIP_INFO_COLUMNS,
@@ -24,6 +23,7 @@ from autotag.data.synthetic.layout import (
     FORMAT_VERSION,
     INFO,
 )
+from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.names import slug
 from autotag.data.synthetic.plan import ClipPlan, corpus_plan
 from autotag.data.synthetic.render import synthesize

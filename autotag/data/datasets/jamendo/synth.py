@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from autotag.data.jamendo_layout import (
+from autotag.data.datasets.jamendo.layout import (
     AUDIO_DIR,
     CATEGORIES,
     COLUMNS,
@@ -28,9 +28,7 @@ from autotag.data.jamendo_layout import (
     metadata_path,
     split_path,
 )
-from autotag.data.progress import progress as progress_bar
-from autotag.data.synthetic.corpus import write_json_atomic, write_mp3
-from autotag.data.synthetic.jamendo_plan import (
+from autotag.data.datasets.jamendo.synth_plan import (
     ENCODER_PAD,
     JAMENDO_BROKEN,
     SECTION_SECONDS,
@@ -42,6 +40,8 @@ from autotag.data.synthetic.jamendo_plan import (
     sample_jamendo_tags,
     top_tags,
 )
+from autotag.data.datasets.mtat.synth import write_json_atomic, write_mp3
+from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.render import synthesize
 
 JAMENDO_VERSION = 1
