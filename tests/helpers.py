@@ -85,13 +85,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reader_args(name: str, keys: tuple[str, ...]) -> dict:
-    """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (with its base)."""
+    """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (its own keys)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf/data/synthetic.yaml"),
-        OmegaConf.load(ROOT / f"conf/data/{name}.yaml"),
-    )
+    cfg = OmegaConf.load(ROOT / f"conf/data/{name}.yaml")
     return {k: cfg[k] for k in keys}
 
 

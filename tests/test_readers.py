@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from autotag.data.datasets.catalog.reader import group_split, read_catalog
-from autotag.data.datasets.mtat.reader import folder_split, read_mtat
+from autotag.data.datasets.mtat.layout import folder_split
+from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.data.manifest import DataError, top_k_tags
 from tests.helpers import CATALOG, MTAT, TAGS188, quote_row, write_mini_mtat
 

@@ -1,5 +1,6 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained. It parses arguments and calls
-:mod:`autotag.inference`; nothing imports it.
+"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained, download,
+synth. It parses arguments and calls :mod:`autotag.inference` (download and synth:
+:mod:`autotag.data.datasets`); nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
 one ``error: <path>: <reason>`` line on stderr and the others go on), 2 for usage errors (bad
@@ -13,18 +14,29 @@ import os
 import sys
 from collections.abc import Sequence
 
-from autotag.cli import compare, embed, export, pretrained, robustness, similar, tag
+from autotag.cli import (
+    compare,
+    download,
+    embed,
+    export,
+    pretrained,
+    robustness,
+    similar,
+    synth,
+    tag,
+)
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from autotag.data.worker import keep_freed_memory
 
-COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained)
+COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, download, synth)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotag",
         description="Tag songs with a trained tagger, embed a catalogue, find similar songs, "
-        "export, compare two runs, measure robustness.",
+        "export, compare two runs, measure robustness; download a data set or write its "
+        "synthetic twin.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

@@ -26,7 +26,7 @@ import torch
 
 from autotag.data.assemble import assemble, save_unit, task_id, unit_file
 from autotag.data.audio import AudioError
-from autotag.data.datasets.registry import load_manifest
+from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd

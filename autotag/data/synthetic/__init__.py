@@ -15,7 +15,7 @@ frequencies follow the real MTAT counts, then ``label_drop`` of the true labels 
 (MTAT's labels are weak: a missing tag is not a false one). Every concept has its own sound, so
 every top-50 tag can be learned from a log-mel spectrogram.
 
-    python -m autotag.data.synthetic --root data/synthetic --clips 1600 --seconds 29.1
+    autotag synth mtat --root data/synthetic --clips 1600 --seconds 29.1
 
 :func:`generate_jamendo` writes the same concept model as a stand-in for MTG-Jamendo that the
 Jamendo reader reads unchanged: full-length tracks (log-uniform 40 s to 5 min by default,
@@ -28,7 +28,7 @@ CRLF line ends as published). Tags read ``genre---``, ``instrument---``, ``mood/
 hardrock), instrument tags from the sound sources, mood/theme tags from pace, dynamics and mode.
 A 0-byte, a truncated and a non-audio mp3 are listed like any track (``INFO.json`` names them).
 
-    python -m autotag.data.synthetic --layout jamendo --root data/jamendo_synthetic --tracks 400
+    autotag synth jamendo --root data/jamendo_synthetic --tracks 400
 
 The design runs concepts -> sounds -> tags; each step is a module, imported in this order:
 
@@ -53,35 +53,6 @@ Everything here depends only on the seed: the same arguments give the same CSVs 
 
 from __future__ import annotations
 
-from autotag.data.datasets.jamendo.synth import (
-    JAMENDO_INFO,
-    JAMENDO_PARTS,
-    JAMENDO_SUBSETS,
-    format_jamendo_summary,
-    generate_jamendo,
-    jamendo_splits,
-    render_jamendo_track,
-    subset_file,
-)
-from autotag.data.datasets.jamendo.synth_plan import (
-    JAMENDO_BROKEN,
-    JamendoTrack,
-    jamendo_plan,
-    jamendo_tag_names,
-    sample_jamendo_tags,
-)
-from autotag.data.datasets.mtat.layout import (
-    ANNOTATIONS,
-    BROKEN_KINDS,
-    CLIP_INFO,
-    CLIP_INFO_COLUMNS,
-    FOLDERS,
-    FORMAT_VERSION,
-    INFO,
-    TRAIN_FOLDERS,
-)
-from autotag.data.datasets.mtat.synth import format_summary, generate, write_mp3
-from autotag.data.synthetic.cli import main
 from autotag.data.synthetic.dsp import midi_hz
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
 from autotag.data.synthetic.names import slug
@@ -108,21 +79,10 @@ from autotag.data.synthetic.tags import (
 )
 
 __all__ = [
-    "ANNOTATIONS",
     "BACKGROUND_GAIN",
     "BPM",
-    "BROKEN_KINDS",
-    "CLIP_INFO",
-    "CLIP_INFO_COLUMNS",
     "FEATURED_GAIN",
-    "FOLDERS",
-    "FORMAT_VERSION",
     "GENRES",
-    "INFO",
-    "JAMENDO_BROKEN",
-    "JAMENDO_INFO",
-    "JAMENDO_PARTS",
-    "JAMENDO_SUBSETS",
     "LOW_ATTENTION",
     "LOW_ATTENTION_SHARE",
     "OTHER_TAGS",
@@ -136,34 +96,20 @@ __all__ = [
     "SOURCES",
     "SOURCE_LEVEL_DB",
     "SOURCE_TAGS",
-    "TRAIN_FOLDERS",
     "VOICES",
     "ClipPlan",
     "Emissions",
     "Genre",
-    "JamendoTrack",
     "Score",
     "clip_concepts",
     "corpus_plan",
     "emissions",
-    "format_jamendo_summary",
-    "format_summary",
-    "generate",
-    "generate_jamendo",
-    "jamendo_plan",
-    "jamendo_splits",
-    "jamendo_tag_names",
-    "main",
     "midi_hz",
     "real_tag_counts",
-    "render_jamendo_track",
-    "sample_jamendo_tags",
     "sample_labels",
     "slug",
-    "subset_file",
     "synthesize",
     "tag_names",
     "tag_statistics",
     "top50_tags",
-    "write_mp3",
 ]

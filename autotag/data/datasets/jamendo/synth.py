@@ -40,9 +40,9 @@ from autotag.data.datasets.jamendo.synth_plan import (
     sample_jamendo_tags,
     top_tags,
 )
-from autotag.data.datasets.mtat.synth import write_json_atomic, write_mp3
 from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.render import synthesize
+from autotag.data.synthetic.writers import write_json_atomic, write_mp3
 
 JAMENDO_VERSION = 1
 JAMENDO_INFO = "INFO.json"
