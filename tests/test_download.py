@@ -17,6 +17,7 @@ from autotag.data.datasets.mtat import download as dl_pipeline
 from autotag.data.datasets.mtat import sources as mtat
 from autotag.data.download import cli as dl_cli
 from autotag.data.download import http as dl_http
+from tests.helpers import run_cli
 from tests.local_http import closed_port, fast_and_local, serve
 
 PREFIX = "/datasets/magnatagatune/"
@@ -246,6 +247,24 @@ def test_rerun_is_a_noop(tmp_path, corpus, server, capsys):
     assert dl_cli.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
     assert "already complete" in capsys.readouterr().out
     _assert_layout(root, src)
+
+
+def test_autotag_download_mtat_is_the_same_command(tmp_path, corpus, server, capsys):
+    """`autotag download mtat` fetches and extracts as the old form does; a second run of the old
+    form finds it complete (the same files, manifest and flags)."""
+    src, _ = corpus
+    root = tmp_path / "mtat"
+    code, _, _ = run_cli(
+        capsys, "download", "mtat", "--root", root, "--base-url", server.url, "--no-progress"
+    )
+    assert code == 0
+    _assert_layout(root, src)
+    n = len(server.requests)
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
+    assert len(server.requests) == n and "already complete" in capsys.readouterr().out
+    url = f"http://127.0.0.1:{closed_port()}/"
+    code, _, err = run_cli(capsys, "download", "mtat", "--root", tmp_path / "m2", "--base-url", url)
+    assert code == 2 and "cannot be reached" in err  # the old form's exit codes and message
 
 
 def test_missing_clip_is_restored_skipping_the_others(tmp_path, corpus, server, capsys):
