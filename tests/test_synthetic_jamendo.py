@@ -16,7 +16,9 @@ import pytest
 import soundfile as sf
 
 from autotag.data.datasets.jamendo import synth as jamendo_synth
+from autotag.data.datasets.jamendo import synth_audio as jamendo_synth_audio
 from autotag.data.datasets.jamendo import synth_plan as jamendo_synth_plan
+from autotag.data.datasets.jamendo import synth_tags as jamendo_synth_tags
 from autotag.data.synthetic import cli as synthetic_cli
 
 N_TRACKS, MIN_S, MAX_S, SEED = 80, 3.0, 8.0, 5
@@ -231,20 +233,20 @@ def test_cli_jamendo_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_vocabulary_and_long_tracks() -> None:
-    names = jamendo_synth_plan.jamendo_tag_names()
+    names = jamendo_synth_tags.jamendo_tag_names()
     assert 50 <= len(names) <= 70 and all(TAG.match(t) for t in names)
     assert {t.split("---")[0] for t in names} == {"genre", "instrument", "mood/theme"}
     for t in ("genre---electronic", "instrument---acousticguitar", "mood/theme---relaxing"):
         assert t in names
     tracks = jamendo_synth_plan.jamendo_plan(2000, 40.0, 300.0, seed=0, broken=False)
-    tags = jamendo_synth_plan.sample_jamendo_tags([t.plan for t in tracks], seed=0, label_drop=0.2)
+    tags = jamendo_synth_tags.sample_jamendo_tags([t.plan for t in tracks], seed=0, label_drop=0.2)
     counts = Counter(t for ts in tags for t in ts).most_common()
     assert len(counts) >= 60 and counts[0][1] > 20 * counts[-1][1], "a long tail"
     seconds = np.array([t.seconds for t in tracks])
     assert 40.0 < seconds.min() and seconds.max() < 300.0 and np.median(seconds) < 130.0
     # a track longer than a section: cross-faded sections, no silence at the joins
     long = next(t for t in tracks if 70.0 < t.seconds < 90.0)
-    audio = jamendo_synth.render_jamendo_track(long, 16000, seed=0)
+    audio = jamendo_synth_audio.render_jamendo_track(long, 16000, seed=0)
     assert audio.dtype == np.float32 and len(audio) == round(long.seconds * 16000) - 2304
     assert len(long.sections) == 3 and np.isfinite(audio).all()
     for join in (30 * 16000, 60 * 16000):

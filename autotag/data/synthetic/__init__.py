@@ -30,9 +30,11 @@ A 0-byte, a truncated and a non-audio mp3 are listed like any track (``INFO.json
 
     autotag synth jamendo --root data/jamendo_synthetic --tracks 400
 
+This package is the music generator every synthetic twin uses; the twins, which write it in a
+data set's layout, live with their data sets: ``autotag/data/datasets/mtat/synth.py``
+(:func:`generate`) and ``autotag/data/datasets/jamendo/synth*.py`` (:func:`generate_jamendo`).
 The design runs concepts -> sounds -> tags; each step is a module, imported in this order:
 
-- ``layout``: MTAT's on-disk format (folders, CSV names and columns, broken entry kinds).
 - ``genres``: the concept model's genres (sources, pace, dynamics, vocals, genre tags).
 - ``names``: made-up artist, album and title names; :func:`slug` (MTAT's file-name form).
 - ``plan``: albums -> tracks -> :class:`ClipPlan` per clip, folders, :func:`corpus_plan`.
@@ -40,13 +42,13 @@ The design runs concepts -> sounds -> tags; each step is a module, imported in t
   frequencies, :func:`sample_labels` and :func:`tag_statistics`.
 - ``dsp``: oscillators, envelopes, decays, resonances, noise banks (module-level caches).
 - ``score``: :class:`Score`, a clip's tempo grid, key, chords and melodies.
-- ``instruments``, ``drums``, ``voices``: one function per sound source (``Score`` -> samples).
+- ``instruments`` (plucked and struck), ``orchestra`` (bowed, wind, brass, bells),
+  ``electronic`` (synths, drones, effects, nature), ``drums``, ``voices``: one function per
+  sound source (``Score`` -> samples).
 - ``render``: :data:`SOURCES` (source name -> function) and :func:`synthesize` (mix + master).
-- ``corpus``: :func:`generate` (worker processes, atomic mp3/CSV/info writes, resume, summary).
-- ``jamendo_plan``: artists -> albums -> tracks (:class:`JamendoTrack`), Jamendo's tags and
-  their emission table, :func:`sample_jamendo_tags`.
-- ``jamendo``: :func:`generate_jamendo` (tracks rendered in sections, TSVs, splits, summary).
-- ``cli``: :func:`main`, run by ``python -m autotag.data.synthetic [--layout jamendo]``.
+- ``writers``: :func:`write_mp3` (LAME) and atomic JSON, for the twins.
+- ``cli``: ``python -m autotag.data.synthetic [--layout jamendo]``, the old form of
+  ``autotag synth <dataset>``.
 
 Everything here depends only on the seed: the same arguments give the same CSVs and mp3 bytes.
 """
