@@ -47,10 +47,10 @@ bench-all: bench  ## also prepare stages and whole tracks, training steps, the m
 	$(PY) bench/models.py
 
 mtat: setup  ## download + verify + extract MagnaTagATune into data/mtat (resumable)
-	$(PY) -m autotag.data.download --root data/mtat
+	$(PY) -m autotag.cli download mtat --root data/mtat
 
 jamendo: setup  ## download + verify + extract MTG-Jamendo (audio, all 100 parts) into data/jamendo (resumable)
-	$(PY) -m autotag.data.download dataset=jamendo --root data/jamendo
+	$(PY) -m autotag.cli download jamendo --root data/jamendo
 
 clean:  ## remove generated data, runs and caches (keeps .venv)
 	rm -rf data outputs multirun wandb lightning_logs .pytest_cache .ruff_cache bench/out

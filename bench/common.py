@@ -156,7 +156,7 @@ def ensure_corpus(root: Path, n_clips: int, seconds: float, workers: int) -> tup
     helper ``write_mini_mtat`` when the generator is unavailable. Returns (root, how it was made).
     """
     try:
-        from autotag.data.synthetic import generate
+        from autotag.data.datasets.mtat.synth import generate
     except ImportError:
         generate = None
     if generate is not None:

@@ -374,7 +374,7 @@ def main() -> None:
 
     import torch
 
-    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.store import MelStore
 
     root, made = ensure_corpus(

@@ -45,9 +45,9 @@ def mini_features() -> dict:
 
 @pytest.fixture(scope="session")
 def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.features import FeatureConfig
     from autotag.data.prepare import build_store
-    from autotag.data.readers.mtat import read_mtat
 
     path = tmp_path_factory.mktemp("stores") / "mini.h5"
     return build_store(

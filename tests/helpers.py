@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import soundfile as sf
 
+from autotag.data.datasets.mtat.layout import CLIP_INFO_COLUMNS
 from autotag.data.features import FeatureConfig
-from autotag.data.synthetic.layout import CLIP_INFO_COLUMNS
 
 FOLDERS = "0123456789abcdef"
 TAGS188 = resources.files("autotag.data.resources").joinpath("tags188.txt").read_text().split("\n")
@@ -85,13 +85,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reader_args(name: str, keys: tuple[str, ...]) -> dict:
-    """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (with its base)."""
+    """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (its own keys)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.merge(
-        OmegaConf.load(ROOT / "conf/data/synthetic.yaml"),
-        OmegaConf.load(ROOT / f"conf/data/{name}.yaml"),
-    )
+    cfg = OmegaConf.load(ROOT / f"conf/data/{name}.yaml")
     return {k: cfg[k] for k in keys}
 
 

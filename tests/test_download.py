@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from autotag.data import download as dl
+from autotag.data.datasets.mtat import download as dl_pipeline
+from autotag.data.datasets.mtat import sources as mtat
+from autotag.data.download import cli as dl_cli
 from autotag.data.download import http as dl_http
-from autotag.data.download import pipeline as dl_pipeline
+from tests.helpers import run_cli
 from tests.local_http import closed_port, fast_and_local, serve
 
 PREFIX = "/datasets/magnatagatune/"
@@ -163,7 +166,7 @@ def _assert_layout(root: Path, src: Path) -> None:
 def test_full_download_join_extract(tmp_path, corpus, server, capsys):
     src, _ = corpus
     root = tmp_path / "mtat"
-    assert dl.download_mtat(root, base_url=server.url, progress=True) == root
+    assert dl_pipeline.download_mtat(root, base_url=server.url, progress=True) == root
     _assert_layout(root, src)
     assert sorted(d.name for d in root.iterdir() if d.is_dir()) == ["0", "c", "f"]
     assert (root / dl.MANIFEST).is_file()
@@ -174,10 +177,10 @@ def test_full_download_join_extract(tmp_path, corpus, server, capsys):
 def test_keep_zip_keeps_parts_and_joined_zip(tmp_path, corpus, server):
     src, files = corpus
     root = tmp_path / "mtat"
-    dl.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
-    for name in dl.ZIP_PARTS:
+    dl_pipeline.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
+    for name in mtat.ZIP_PARTS:
         assert (root / name).read_bytes() == files[name]
-    joined = b"".join(files[n] for n in dl.ZIP_PARTS)
+    joined = b"".join(files[n] for n in mtat.ZIP_PARTS)
     assert (root / "mp3.zip").read_bytes() == joined
     assert (root / "c").is_dir() and (root / "annotations_final.csv").is_file()
 
@@ -188,7 +191,7 @@ def test_resume_partial_download_with_range(tmp_path, corpus, server):
     root.mkdir()
     half = len(files["mp3.zip.002"]) // 2
     (root / "mp3.zip.002.part").write_bytes(files["mp3.zip.002"][:half])
-    dl.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
     assert server.gets("mp3.zip.002") == [f"bytes={half}-"]
     assert (root / "mp3.zip.002").read_bytes() == files["mp3.zip.002"]
     assert not (root / "mp3.zip.002.part").exists()
@@ -201,7 +204,7 @@ def test_complete_part_file_gets_416_and_is_kept(tmp_path, corpus, server):
     root = tmp_path / "mtat"
     root.mkdir()
     (root / "mp3.zip.003.part").write_bytes(files["mp3.zip.003"])  # finished but not renamed
-    dl.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, keep_zip=True, progress=False)
     assert server.gets("mp3.zip.003") == [f"bytes={len(files['mp3.zip.003'])}-"]
     assert (root / "mp3.zip.003").read_bytes() == files["mp3.zip.003"]
 
@@ -212,7 +215,7 @@ def test_server_without_range_support_restarts(tmp_path, corpus, server):
     root.mkdir()
     (root / "mp3.zip.001.part").write_bytes(b"garbage that must be discarded")
     server.ignore_range = True  # answers 200 with the whole file
-    dl.download_mtat(root, base_url=server.url, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     assert server.gets("mp3.zip.001") == ["bytes=30-"]
     _assert_layout(root, src)
 
@@ -221,7 +224,7 @@ def test_dropped_connection_is_retried_and_resumed(tmp_path, corpus, server, cap
     src, files = corpus
     root = tmp_path / "mtat"
     server.drop_once = {"mp3.zip.001", "annotations_final.csv"}
-    dl.download_mtat(root, base_url=server.url, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     gets = server.gets("mp3.zip.001")
     assert len(gets) == 2 and gets[0] is None
     assert gets[1] == f"bytes={len(files['mp3.zip.001']) // 2}-"
@@ -233,27 +236,45 @@ def test_dropped_connection_is_retried_and_resumed(tmp_path, corpus, server, cap
 def test_rerun_is_a_noop(tmp_path, corpus, server, capsys):
     src, _ = corpus
     root = tmp_path / "mtat"
-    assert dl.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
     n = len(server.requests)
     capsys.readouterr()
-    assert dl.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
     assert len(server.requests) == n  # nothing fetched
     assert "already complete" in capsys.readouterr().out
     # even with the host gone
     url = f"http://127.0.0.1:{closed_port()}/"
-    assert dl.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
     assert "already complete" in capsys.readouterr().out
     _assert_layout(root, src)
+
+
+def test_autotag_download_mtat_is_the_same_command(tmp_path, corpus, server, capsys):
+    """`autotag download mtat` fetches and extracts as the old form does; a second run of the old
+    form finds it complete (the same files, manifest and flags)."""
+    src, _ = corpus
+    root = tmp_path / "mtat"
+    code, _, _ = run_cli(
+        capsys, "download", "mtat", "--root", root, "--base-url", server.url, "--no-progress"
+    )
+    assert code == 0
+    _assert_layout(root, src)
+    n = len(server.requests)
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
+    assert len(server.requests) == n and "already complete" in capsys.readouterr().out
+    url = f"http://127.0.0.1:{closed_port()}/"
+    code, _, err = run_cli(capsys, "download", "mtat", "--root", tmp_path / "m2", "--base-url", url)
+    assert code == 2 and "cannot be reached" in err  # the old form's exit codes and message
 
 
 def test_missing_clip_is_restored_skipping_the_others(tmp_path, corpus, server, capsys):
     src, _ = corpus
     root = tmp_path / "mtat"
-    dl.download_mtat(root, base_url=server.url, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     victim = next(root.glob("c/*.mp3"))
     victim.unlink()
     capsys.readouterr()
-    dl.download_mtat(root, base_url=server.url, progress=False)
+    dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     out = capsys.readouterr().out
     assert "missing" in out and "8 of 9 files already extracted" in out
     _assert_layout(root, src)
@@ -262,11 +283,11 @@ def test_missing_clip_is_restored_skipping_the_others(tmp_path, corpus, server, 
 def test_unreachable_host_exit_code_2_with_instructions(tmp_path, capsys):
     root = tmp_path / "mtat"
     url = f"http://127.0.0.1:{closed_port()}/datasets/magnatagatune/"
-    rc = dl.main(["--root", str(root), "--base-url", url, "--no-progress"])
+    rc = dl_cli.main(["--root", str(root), "--base-url", url, "--no-progress"])
     assert rc == 2
     err = capsys.readouterr().err
     assert "cannot be reached" in err and url in err
-    for name in dl.DEFAULT_FILES:
+    for name in mtat.DEFAULT_FILES:
         assert name in err
     assert str(root) in err and "annotations_final.csv" in err
     assert "Traceback" not in err
@@ -276,7 +297,7 @@ def test_unreachable_host_exit_code_2_with_instructions(tmp_path, capsys):
 def test_manually_extracted_copy_is_adopted_offline(tmp_path, corpus, capsys):
     src, _ = corpus
     url = f"http://127.0.0.1:{closed_port()}/"
-    assert dl.main(["--root", str(src), "--base-url", url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(src), "--base-url", url, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "found an extracted copy" in out and "already complete" in out
     assert (src / dl.MANIFEST).is_file()
@@ -289,13 +310,13 @@ def test_manually_placed_parts_are_used_offline(tmp_path, corpus):
     for name, data in files.items():
         (root / name).write_bytes(data)
     url = f"http://127.0.0.1:{closed_port()}/"
-    assert dl.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", url, "--no-progress"]) == 0
     _assert_layout(root, src)
 
 
 def _corrupt_inside_part2(files: dict[str, bytes]) -> tuple[bytes, str]:
     """Flip one byte of a member's data that lies inside part 2; return (bad part, member)."""
-    blob = b"".join(files[n] for n in dl.ZIP_PARTS)
+    blob = b"".join(files[n] for n in mtat.ZIP_PARTS)
     lo = len(files["mp3.zip.001"])
     hi = lo + len(files["mp3.zip.002"])
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
@@ -314,7 +335,7 @@ def test_corrupt_part_detected_by_crc_names_the_part(tmp_path, corpus, server, c
     bad, member = _corrupt_inside_part2(files)
     server.files["mp3.zip.002"] = bad
     root = tmp_path / "mtat"
-    rc = dl.main(["--root", str(root), "--base-url", server.url, "--no-progress"])
+    rc = dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"])
     assert rc == 1
     err = capsys.readouterr().err
     assert "mp3.zip.002" in err and member in err and "corrupt" in err
@@ -324,7 +345,7 @@ def test_corrupt_part_detected_by_crc_names_the_part(tmp_path, corpus, server, c
     # the server is fixed: a rerun fetches only the removed part and finishes
     server.files["mp3.zip.002"] = files["mp3.zip.002"]
     n1 = len(server.gets("mp3.zip.001"))
-    assert dl.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-progress"]) == 0
     assert len(server.gets("mp3.zip.001")) == n1
     assert len(server.gets("mp3.zip.002")) == 2
     _assert_layout(root, src)
@@ -333,11 +354,11 @@ def test_corrupt_part_detected_by_crc_names_the_part(tmp_path, corpus, server, c
 def test_corrupt_part_detected_by_known_md5(tmp_path, corpus, server, monkeypatch):
     _, files = corpus
     good = hashlib.md5(files["mp3.zip.001"]).hexdigest()
-    monkeypatch.setitem(dl.KNOWN_MD5, "mp3.zip.001", good)
+    monkeypatch.setitem(mtat.KNOWN_MD5, "mp3.zip.001", good)
     server.files["mp3.zip.001"] = b"X" + files["mp3.zip.001"][1:]
     root = tmp_path / "mtat"
     with pytest.raises(dl.CorruptDataError, match=r"mp3\.zip\.001 is corrupt: md5") as exc:
-        dl.download_mtat(root, base_url=server.url, progress=False)
+        dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     assert exc.value.files == ["mp3.zip.001"]
     assert not (root / "mp3.zip.001").exists() and not (root / "mp3.zip.001.part").exists()
 
@@ -346,13 +367,13 @@ def test_html_instead_of_csv_is_rejected(tmp_path, corpus, server):
     server.files["annotations_final.csv"] = b"<!DOCTYPE html><html>login</html>\n"
     root = tmp_path / "mtat"
     with pytest.raises(dl.DownloadError, match="annotations_final.csv does not look like"):
-        dl.download_mtat(root, base_url=server.url, progress=False)
+        dl_pipeline.download_mtat(root, base_url=server.url, progress=False)
     assert not (root / "annotations_final.csv").exists()
 
 
 def test_http_404_is_a_clear_error(tmp_path, corpus, server, capsys):
     del server.files["clip_info_final.csv"]
-    rc = dl.main(["--root", str(tmp_path / "m"), "--base-url", server.url, "--no-progress"])
+    rc = dl_cli.main(["--root", str(tmp_path / "m"), "--base-url", server.url, "--no-progress"])
     assert rc == 1
     err = capsys.readouterr().err
     assert "clip_info_final.csv" in err and "404" in err and "Traceback" not in err
@@ -361,7 +382,7 @@ def test_http_404_is_a_clear_error(tmp_path, corpus, server, capsys):
 def test_no_extract_only_downloads(tmp_path, corpus, server):
     _, files = corpus
     root = tmp_path / "mtat"
-    assert dl.main(["--root", str(root), "--base-url", server.url, "--no-extract"]) == 0
+    assert dl_cli.main(["--root", str(root), "--base-url", server.url, "--no-extract"]) == 0
     assert sorted(p.name for p in root.iterdir()) == sorted(files)
     for name, data in files.items():
         assert (root / name).read_bytes() == data
@@ -370,9 +391,9 @@ def test_no_extract_only_downloads(tmp_path, corpus, server):
 def test_only_csv_files(tmp_path, corpus, server):
     _, files = corpus
     root = tmp_path / "mtat"
-    dl.download_mtat(root, base_url=server.url, files=list(dl.CSV_FILES), progress=False)
-    assert sorted(p.name for p in root.iterdir()) == sorted(dl.CSV_FILES)
-    assert {n for n, _ in server.requests} == set(dl.CSV_FILES)
+    dl_pipeline.download_mtat(root, base_url=server.url, files=list(mtat.CSV_FILES), progress=False)
+    assert sorted(p.name for p in root.iterdir()) == sorted(mtat.CSV_FILES)
+    assert {n for n, _ in server.requests} == set(mtat.CSV_FILES)
 
 
 def test_content_range_parser():

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from autotag.data.datasets.jamendo import sources as jm
+from autotag.data.datasets.jamendo.download import download_jamendo
 from autotag.data.download import archive as dl_archive
 from autotag.data.download import cli as dl_cli
-from autotag.data.download import jamendo as jm
 from autotag.data.download.errors import CorruptDataError
-from autotag.data.download.jamendo_pipeline import download_jamendo
 from tests.local_http import closed_port, fast_and_local, serve
 
 META = "/meta/"  # stands for raw.githubusercontent.com/MTG/mtg-jamendo-dataset/<commit>/
@@ -312,10 +312,10 @@ def test_key_value_tokens_parse():
         "--dataset", "jamendo", "--audio", "audio-low", "--root", "/data/jamendo",
         "--folders", "0-9", "--keep-tars", "--base-url", "http://h/?a=b",
     ]  # fmt: skip
-    args = dl_cli._jamendo_parser().parse_args(got)
+    args = dl_cli.parser("jamendo", dl_cli.downloads()["jamendo"]).parse_args(got)
     assert (args.audio, args.root, args.folders) == ("audio-low", "/data/jamendo", "0-9")
     assert args.keep_tars and not args.no_progress and args.base_url == "http://h/?a=b"
-    defaults = dl_cli._jamendo_parser().parse_args([])
+    defaults = dl_cli.parser("jamendo", dl_cli.downloads()["jamendo"]).parse_args([])
     assert defaults.audio == "audio" and defaults.base_url == jm.AUDIO_URL
     assert jm.METADATA_COMMIT in defaults.metadata_url and defaults.root == "data/jamendo"
     assert jm.parse_folders("0-9") == list(range(10)) and jm.parse_folders("3,7") == [3, 7]

@@ -58,7 +58,7 @@ def test_usage_errors_exit_2(model, mini_mtat, capsys):
 
 
 def test_tags_of_test_folder_clips_are_mostly_right(model, mini_mtat, capsys):
-    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.datasets.mtat.reader import read_mtat
 
     m = read_mtat(mini_mtat, **MTAT)
     cols = [m.tag_names.index(t) for t in TONE_TAGS]

@@ -40,7 +40,7 @@ def test_tagger_gives_the_trained_modules_test_predictions(tagger, tagger_run):
 
 def test_store_and_tagger_compute_identical_features(tagger, mini_store, mini_mtat):
     """One audio→features path: a file through `prepare` and through the Tagger."""
-    from autotag.data.readers.mtat import read_mtat
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.store import MelStore
 
     store, manifest = MelStore(mini_store), read_mtat(mini_mtat, **MTAT)

@@ -142,10 +142,10 @@ def test_a_waveform_store_holds_the_centre_samples(mini_mtat, mini_features, tmp
     the training statistics are the samples' mean and standard deviation."""
     import numpy as np
 
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.features import FeatureConfig
     from autotag.data.frontend import FrontEnd
     from autotag.data.prepare import build_store
-    from autotag.data.readers.mtat import read_mtat
     from autotag.data.store import MelStore
     from tests.helpers import MTAT
 

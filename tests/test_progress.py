@@ -37,9 +37,9 @@ def test_a_log_gets_lines_and_a_terminal_gets_a_bar():
 
 
 def test_prepare_in_a_log_writes_a_closing_line(tmp_path, mini_mtat, mini_features, capsys):
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.features import FeatureConfig
     from autotag.data.prepare import build_store
-    from autotag.data.readers.mtat import read_mtat
     from tests.helpers import MTAT
 
     build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),

@@ -7,9 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
+from autotag.data.datasets.catalog.reader import group_split, read_catalog
+from autotag.data.datasets.mtat.layout import folder_split
+from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.data.manifest import DataError, top_k_tags
-from autotag.data.readers.catalog import group_split, read_catalog
-from autotag.data.readers.mtat import folder_split, read_mtat
 from tests.helpers import CATALOG, MTAT, TAGS188, quote_row, write_mini_mtat
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.manifest import DataError
-from autotag.data.readers.jamendo import read_jamendo
 from tests.helpers import write_mini_jamendo
 
 ARGS = dict(categories=None, audio="audio", audio_root=None, missing_audio="error")

@@ -18,9 +18,9 @@ import torchaudio
 
 from autotag.data import prepare as prepare_mod
 from autotag.data.audio import AudioError, center_crop_or_pad, load_audio
+from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.data.features import FeatureConfig, LogMel
 from autotag.data.prepare import build_store
-from autotag.data.readers.mtat import read_mtat
 from autotag.data.store import MelStore, is_complete
 from tests.helpers import MTAT, assert_same_store, write_mini_mtat
 
@@ -155,9 +155,9 @@ STORE_DIGEST_760656C = "20b62f6db56d6ecdf37ba98fea0e66999ac6b1d17c731bf25c185bdd
 def test_the_store_is_the_same_as_before_the_speed_work(
     mini_store, mini_mtat, mini_features, tmp_path
 ):
+    from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.features import FeatureConfig
     from autotag.data.prepare import build_store
-    from autotag.data.readers.mtat import read_mtat
     from tests.helpers import MTAT, store_digest
 
     pooled = build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),

@@ -16,10 +16,10 @@ import torchaudio
 
 from autotag.data import prepare as prepare_mod
 from autotag.data.datamodule import ragged_chunks, ragged_crop
+from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.prepare import build_store
-from autotag.data.readers.jamendo import read_jamendo
 from autotag.data.store import MelStore, is_complete
 from tests.helpers import assert_same_store, write_mini_jamendo
 

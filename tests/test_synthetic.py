@@ -13,6 +13,9 @@ import pytest
 import soundfile as sf
 
 from autotag.data import synthetic as syn
+from autotag.data.datasets.mtat import layout
+from autotag.data.datasets.mtat import synth as mtat_synth
+from autotag.data.synthetic import cli as synthetic_cli
 
 N_CLIPS, SECONDS, SEED = 48, 4.0, 3
 NAME = re.compile(r"^([0-9a-f])/([a-z0-9_]+)-([a-z0-9_]+)-(\d\d)-([a-z0-9_]+)-(\d+)-(\d+)\.mp3$")
@@ -28,7 +31,7 @@ def read_tsv(path: Path) -> tuple[list[str], list[list[str]]]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("mtat")
-    summary = syn.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=2, progress=False)
+    summary = mtat_synth.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=2, progress=False)
     return root, summary
 
 
@@ -36,7 +39,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def corpus_serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same corpus made by a single process (determinism across worker counts)."""
     root = tmp_path_factory.mktemp("mtat_serial")
-    syn.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
+    mtat_synth.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
     return root
 
 
@@ -52,7 +55,7 @@ def test_top50_and_resources() -> None:
 
 def test_layout_and_names(corpus: tuple[Path, dict]) -> None:
     root, summary = corpus
-    _, rows = read_tsv(root / syn.ANNOTATIONS)
+    _, rows = read_tsv(root / layout.ANNOTATIONS)
     paths = [r[-1] for r in rows]
     assert len(paths) == len(set(paths)) == N_CLIPS
     album_folders: dict[tuple[str, str], set[str]] = {}
@@ -64,18 +67,18 @@ def test_layout_and_names(corpus: tuple[Path, dict]) -> None:
         album_folders.setdefault((artist, album), set()).add(folder)
     assert all(len(f) == 1 for f in album_folders.values()), "every album sits in one folder"
     counts = summary["folders"]
-    assert sorted(counts) == list(syn.FOLDERS) and sum(counts.values()) == N_CLIPS
+    assert sorted(counts) == list(layout.FOLDERS) and sum(counts.values()) == N_CLIPS
     assert min(counts.values()) >= 1, "every folder gets clips"
-    assert {p.name for p in root.iterdir() if p.is_dir()} == set(syn.FOLDERS)
+    assert {p.name for p in root.iterdir() if p.is_dir()} == set(layout.FOLDERS)
     assert not list(root.glob("*/.*.tmp")), "no temporary files left behind"
 
 
 def test_annotations_format(corpus: tuple[Path, dict]) -> None:
     root, _ = corpus
-    text = (root / syn.ANNOTATIONS).read_text(encoding="utf-8")
+    text = (root / layout.ANNOTATIONS).read_text(encoding="utf-8")
     lines = text.splitlines()
     assert all(QUOTED_LINE.match(line) for line in lines), "tab-separated, every field quoted"
-    header, rows = read_tsv(root / syn.ANNOTATIONS)
+    header, rows = read_tsv(root / layout.ANNOTATIONS)
     assert header == ["clip_id", *syn.tag_names(), "mp3_path"]
     assert len(rows) == N_CLIPS and all(len(r) == 190 for r in rows)
     ids = [int(r[0]) for r in rows]
@@ -86,11 +89,11 @@ def test_annotations_format(corpus: tuple[Path, dict]) -> None:
 
 def test_clip_info_format(corpus: tuple[Path, dict]) -> None:
     root, _ = corpus
-    lines = (root / syn.CLIP_INFO).read_text(encoding="utf-8").splitlines()
+    lines = (root / layout.CLIP_INFO).read_text(encoding="utf-8").splitlines()
     assert all(QUOTED_LINE.match(line) for line in lines)
-    header, rows = read_tsv(root / syn.CLIP_INFO)
-    assert tuple(header) == syn.CLIP_INFO_COLUMNS
-    _, ann = read_tsv(root / syn.ANNOTATIONS)
+    header, rows = read_tsv(root / layout.CLIP_INFO)
+    assert tuple(header) == layout.CLIP_INFO_COLUMNS
+    _, ann = read_tsv(root / layout.ANNOTATIONS)
     assert [(r[0], r[-1]) for r in rows] == [(r[0], r[-1]) for r in ann]
     for _, track, title, artist, album, url, start, end, original, path in rows:
         _, _, _, track_in_path, _, start_in_path, end_in_path = NAME.match(path).groups()
@@ -102,15 +105,15 @@ def test_clip_info_format(corpus: tuple[Path, dict]) -> None:
 
 def test_broken_entries(corpus: tuple[Path, dict]) -> None:
     root, summary = corpus
-    info = json.loads((root / syn.INFO).read_text())
+    info = json.loads((root / layout.INFO).read_text())
     broken = info["broken_clip_ids"]
-    assert set(broken) == set(syn.BROKEN_KINDS) and broken == summary["broken_clip_ids"]
-    _, rows = read_tsv(root / syn.ANNOTATIONS)
+    assert set(broken) == set(layout.BROKEN_KINDS) and broken == summary["broken_clip_ids"]
+    _, rows = read_tsv(root / layout.ANNOTATIONS)
     path_of = {int(r[0]): root / r[-1] for r in rows}
-    _, info_rows = read_tsv(root / syn.CLIP_INFO)
+    _, info_rows = read_tsv(root / layout.CLIP_INFO)
     assert set(broken.values()) <= {int(r[0]) for r in info_rows}, "listed in both CSVs"
     for clip_id in broken.values():
-        assert path_of[clip_id].parent.name in syn.TRAIN_FOLDERS
+        assert path_of[clip_id].parent.name in layout.TRAIN_FOLDERS
     assert path_of[broken["empty"]].stat().st_size == 0
     assert not path_of[broken["missing"]].exists()
     assert path_of[broken["not_mp3"]].read_bytes().startswith(b"This is not an MP3")
@@ -128,10 +131,10 @@ def test_broken_entries(corpus: tuple[Path, dict]) -> None:
 
 def test_audio_is_16k_mono_of_requested_length(corpus: tuple[Path, dict]) -> None:
     root, summary = corpus
-    _, rows = read_tsv(root / syn.ANNOTATIONS)
+    _, rows = read_tsv(root / layout.ANNOTATIONS)
     broken = set(summary["broken_clip_ids"].values())
     good = [root / r[-1] for r in rows if int(r[0]) not in broken]
-    assert len(good) == N_CLIPS - len(syn.BROKEN_KINDS)
+    assert len(good) == N_CLIPS - len(layout.BROKEN_KINDS)
     for path in good[:: len(good) // 8]:
         info = sf.info(path)
         assert info.samplerate == 16000 and info.channels == 1 and info.format == "MP3"
@@ -143,9 +146,9 @@ def test_audio_is_16k_mono_of_requested_length(corpus: tuple[Path, dict]) -> Non
 
 def test_deterministic_across_worker_counts(corpus: tuple[Path, dict], corpus_serial: Path) -> None:
     root, _ = corpus
-    for name in (syn.ANNOTATIONS, syn.CLIP_INFO):
+    for name in (layout.ANNOTATIONS, layout.CLIP_INFO):
         assert (root / name).read_bytes() == (corpus_serial / name).read_bytes()
-    _, rows = read_tsv(root / syn.ANNOTATIONS)
+    _, rows = read_tsv(root / layout.ANNOTATIONS)
     for r in rows[::5]:
         a, b = root / r[-1], corpus_serial / r[-1]
         assert a.exists() == b.exists()
@@ -156,32 +159,32 @@ def test_deterministic_across_worker_counts(corpus: tuple[Path, dict], corpus_se
 
 def test_rerun_is_quick_and_resume_fills_gaps(corpus_serial: Path) -> None:
     root = corpus_serial
-    again = syn.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
+    again = mtat_synth.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
     assert again["generated"] == 0 and again["skipped"] == N_CLIPS
-    _, rows = read_tsv(root / syn.ANNOTATIONS)
+    _, rows = read_tsv(root / layout.ANNOTATIONS)
     victim = root / rows[-1][-1]
     original = sf.read(victim)[0]
-    annotations = (root / syn.ANNOTATIONS).read_bytes()
+    annotations = (root / layout.ANNOTATIONS).read_bytes()
     victim.unlink()
-    (root / syn.ANNOTATIONS).unlink()  # an interrupted run leaves no CSVs behind
-    info = json.loads((root / syn.INFO).read_text())
-    (root / syn.INFO).write_text(json.dumps({"params": info["params"], "complete": False}))
-    resumed = syn.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
+    (root / layout.ANNOTATIONS).unlink()  # an interrupted run leaves no CSVs behind
+    info = json.loads((root / layout.INFO).read_text())
+    (root / layout.INFO).write_text(json.dumps({"params": info["params"], "complete": False}))
+    resumed = mtat_synth.generate(root, N_CLIPS, SECONDS, seed=SEED, workers=1, progress=False)
     assert resumed["generated"] == 1
-    assert (root / syn.ANNOTATIONS).read_bytes() == annotations
+    assert (root / layout.ANNOTATIONS).read_bytes() == annotations
     assert np.array_equal(sf.read(victim)[0], original)
     with pytest.raises(FileExistsError):
-        syn.generate(root, N_CLIPS, SECONDS, seed=SEED + 1, workers=1, progress=False)
+        mtat_synth.generate(root, N_CLIPS, SECONDS, seed=SEED + 1, workers=1, progress=False)
 
 
 def test_cli_without_broken_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--root", str(tmp_path), "--clips", "20", "--seconds", "2", "--workers", "1"]
-    assert syn.main([*argv, "--no-broken", "--quiet"]) == 0
+    assert synthetic_cli.main([*argv, "--no-broken", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "top-50 labels per clip" in out and "clips without a top-50 tag" in out
-    info = json.loads((tmp_path / syn.INFO).read_text())
+    info = json.loads((tmp_path / layout.INFO).read_text())
     assert info["complete"] and info["broken_clip_ids"] == {}
-    _, rows = read_tsv(tmp_path / syn.ANNOTATIONS)
+    _, rows = read_tsv(tmp_path / layout.ANNOTATIONS)
     for r in rows:
         assert 0 <= len(sf.read(tmp_path / r[-1])[0]) - 32000 <= 2 * 1152  # LAME padding
 
@@ -232,7 +235,7 @@ def test_tag_statistics_follow_mtat() -> None:
     assert full.sum() / labels.sum() == pytest.approx(1.25, rel=0.05)
     # every folder holds a mix of tags (split is by folder)
     folders = np.array([p.path[0] for p in plans])
-    for f in syn.FOLDERS:
+    for f in layout.FOLDERS:
         assert stats_in_folder(labels[folders == f]) >= 40
 
 
@@ -276,14 +279,14 @@ def learnability(root: Path) -> tuple[float, dict[str, float]]:
     from sklearn.preprocessing import StandardScaler
 
     torch.set_num_threads(1)
-    header, rows = read_tsv(root / syn.ANNOTATIONS)
+    header, rows = read_tsv(root / layout.ANNOTATIONS)
     feats = [summary_features(root / r[-1]) for r in rows]
     keep = [i for i, f in enumerate(feats) if f is not None]
     x = np.array([feats[i] for i in keep])
     cols = [header.index(t) for t in syn.top50_tags()]
     y = np.array([[int(rows[i][c]) for c in cols] for i in keep])
     folder = np.array([rows[i][-1][0] for i in keep])
-    train, test = np.isin(folder, list(syn.TRAIN_FOLDERS)), np.isin(folder, list("def"))
+    train, test = np.isin(folder, list(layout.TRAIN_FOLDERS)), np.isin(folder, list("def"))
     scaler = StandardScaler().fit(x[train])
     aucs = {}
     for j, tag in enumerate(syn.top50_tags()):
@@ -297,7 +300,7 @@ def learnability(root: Path) -> tuple[float, dict[str, float]]:
 @pytest.mark.slow
 def test_tags_are_learnable(tmp_path: Path) -> None:
     """Summary features + logistic regression learn the top-50 tags well above chance."""
-    syn.generate(tmp_path, 400, 10.0, seed=0, progress=False)
+    mtat_synth.generate(tmp_path, 400, 10.0, seed=0, progress=False)
     macro, aucs = learnability(tmp_path)
     assert len(aucs) >= 35
     assert macro > 0.75, sorted(aucs.items(), key=lambda kv: kv[1])[:5]

@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from autotag.data import synthetic as syn
+from autotag.data.datasets.jamendo import synth as jamendo_synth
+from autotag.data.datasets.jamendo import synth_audio as jamendo_synth_audio
+from autotag.data.datasets.jamendo import synth_plan as jamendo_synth_plan
+from autotag.data.datasets.jamendo import synth_tags as jamendo_synth_tags
+from autotag.data.synthetic import cli as synthetic_cli
 
 N_TRACKS, MIN_S, MAX_S, SEED = 80, 3.0, 8.0, 5
 ARGS = {"n_tracks": N_TRACKS, "min_seconds": MIN_S, "max_seconds": MAX_S, "seed": SEED}
@@ -49,7 +53,7 @@ def all_files(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("jamendo")
-    summary = syn.generate_jamendo(root, **ARGS, workers=2, progress=False)
+    summary = jamendo_synth.generate_jamendo(root, **ARGS, workers=2, progress=False)
     return root, summary
 
 
@@ -57,7 +61,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def corpus_serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same corpus made by one process (determinism across worker counts)."""
     root = tmp_path_factory.mktemp("jamendo_serial")
-    syn.generate_jamendo(root, **ARGS, workers=1, progress=False)
+    jamendo_synth.generate_jamendo(root, **ARGS, workers=1, progress=False)
     return root
 
 
@@ -192,14 +196,14 @@ def test_resume_after_a_kill(corpus_serial: Path, tmp_path: Path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(corpus_serial, root)
     args = {**ARGS, "workers": 1}
-    again = syn.generate_jamendo(root, **args, progress=False)
+    again = jamendo_synth.generate_jamendo(root, **args, progress=False)
     assert again["generated"] == 0 and again["skipped"] == N_TRACKS
     victim = sorted((root / "audio").rglob("*.mp3"), key=lambda p: -p.stat().st_size)[0]
     victim.unlink()
     (root / "data/autotagging_genre.tsv").unlink()
     (root / "data/splits/split-3/autotagging-test.tsv").unlink()
     (victim.parent / f".{victim.name}.123.tmp").write_bytes(b"half an mp3")  # a killed worker's
-    resumed = syn.generate_jamendo(root, **args, progress=False)
+    resumed = jamendo_synth.generate_jamendo(root, **args, progress=False)
     assert resumed["generated"] == 1
     after = all_files(root)
     assert after.keys() == original.keys()
@@ -210,16 +214,16 @@ def test_resume_after_a_kill(corpus_serial: Path, tmp_path: Path) -> None:
     (root / "data/autotagging.tsv").unlink()
     info = json.loads((root / "INFO.json").read_text())
     (root / "INFO.json").write_text(json.dumps({"params": info["params"], "complete": False}))
-    assert syn.generate_jamendo(root, **args, progress=False)["generated"] == 0
+    assert jamendo_synth.generate_jamendo(root, **args, progress=False)["generated"] == 0
     assert (root / "data/autotagging.tsv").read_bytes() == original["data/autotagging.tsv"]
     with pytest.raises(FileExistsError):
-        syn.generate_jamendo(root, **{**args, "seed": SEED + 1}, progress=False)
+        jamendo_synth.generate_jamendo(root, **{**args, "seed": SEED + 1}, progress=False)
 
 
 def test_cli_jamendo_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--layout", "jamendo", "--root", str(tmp_path), "--tracks", "12"]
     argv += ["--min-seconds", "2", "--max-seconds", "3", "--workers", "1", "--no-broken"]
-    assert syn.main([*argv, "--quiet"]) == 0
+    assert synthetic_cli.main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "synthetic MTG-Jamendo" in out and "split sizes" in out
     info = json.loads((tmp_path / "INFO.json").read_text())
@@ -229,20 +233,20 @@ def test_cli_jamendo_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_vocabulary_and_long_tracks() -> None:
-    names = syn.jamendo_tag_names()
+    names = jamendo_synth_tags.jamendo_tag_names()
     assert 50 <= len(names) <= 70 and all(TAG.match(t) for t in names)
     assert {t.split("---")[0] for t in names} == {"genre", "instrument", "mood/theme"}
     for t in ("genre---electronic", "instrument---acousticguitar", "mood/theme---relaxing"):
         assert t in names
-    tracks = syn.jamendo_plan(2000, 40.0, 300.0, seed=0, broken=False)
-    tags = syn.sample_jamendo_tags([t.plan for t in tracks], seed=0, label_drop=0.2)
+    tracks = jamendo_synth_plan.jamendo_plan(2000, 40.0, 300.0, seed=0, broken=False)
+    tags = jamendo_synth_tags.sample_jamendo_tags([t.plan for t in tracks], seed=0, label_drop=0.2)
     counts = Counter(t for ts in tags for t in ts).most_common()
     assert len(counts) >= 60 and counts[0][1] > 20 * counts[-1][1], "a long tail"
     seconds = np.array([t.seconds for t in tracks])
     assert 40.0 < seconds.min() and seconds.max() < 300.0 and np.median(seconds) < 130.0
     # a track longer than a section: cross-faded sections, no silence at the joins
     long = next(t for t in tracks if 70.0 < t.seconds < 90.0)
-    audio = syn.render_jamendo_track(long, 16000, seed=0)
+    audio = jamendo_synth_audio.render_jamendo_track(long, 16000, seed=0)
     assert audio.dtype == np.float32 and len(audio) == round(long.seconds * 16000) - 2304
     assert len(long.sections) == 3 and np.isfinite(audio).all()
     for join in (30 * 16000, 60 * 16000):
@@ -252,10 +256,10 @@ def test_vocabulary_and_long_tracks() -> None:
 def test_the_jamendo_reader_reads_the_corpus_and_prepare_reports_the_broken_files(
     corpus: tuple[Path, dict], mini_features: dict, tmp_path: Path
 ) -> None:
+    from autotag.data.datasets.jamendo.reader import read_jamendo
     from autotag.data.excerpt import Excerpt
     from autotag.data.features import FeatureConfig
     from autotag.data.prepare import build_store
-    from autotag.data.readers.jamendo import read_jamendo
     from autotag.data.store import MelStore
 
     root, _ = corpus

@@ -1,6 +1,6 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained, report.
-It parses arguments and calls :mod:`autotag.inference` (report: :mod:`autotag.experiments`);
-nothing imports it.
+"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained, report,
+download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
+:mod:`autotag.experiments`; download and synth: :mod:`autotag.data.datasets`); nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
 one ``error: <path>: <reason>`` line on stderr and the others go on), 2 for usage errors (bad
@@ -14,18 +14,30 @@ import os
 import sys
 from collections.abc import Sequence
 
-from autotag.cli import compare, embed, export, pretrained, report, robustness, similar, tag
+from autotag.cli import (
+    compare,
+    download,
+    embed,
+    export,
+    pretrained,
+    report,
+    robustness,
+    similar,
+    synth,
+    tag,
+)
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from autotag.data.worker import keep_freed_memory
 
-COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, report)
+COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, report, download, synth)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotag",
         description="Tag songs with a trained tagger, embed a catalogue, find similar songs, "
-        "export, compare two runs, measure robustness, report a sweep.",
+        "export, compare two runs, measure robustness, report a sweep; download a data set or "
+        "write its synthetic twin.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

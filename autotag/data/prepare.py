@@ -26,12 +26,12 @@ import torch
 
 from autotag.data.assemble import assemble, save_unit, task_id, unit_file
 from autotag.data.audio import AudioError
+from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
 from autotag.data.progress import progress as progress_bar
-from autotag.data.readers import load_manifest
 from autotag.data.store import is_complete, report, store_name
 from autotag.data.worker import init_worker_process, pool_context, usable_cores
 

@@ -22,17 +22,18 @@ reported and the others go on; the run then exits 1 naming every failed part.
 Exit codes: 0 success, 1 download/verification error, 2 host unreachable (with instructions for a
 manual download), 130 interrupted (run again to resume).
 
-Modules, one job each:
+Modules, one job each (the data sets' own files, addresses and runs are in
+:mod:`autotag.data.datasets`: ``mtat/sources.py`` + ``mtat/download.py``, ``jamendo/...``):
 
-* :mod:`~autotag.data.download.mtat` -- the data set's files, address, md5/sizes, manual steps;
+* :mod:`~autotag.data.datasets.mtat.sources` -- the data set's files, address, md5/sizes, manual steps;
 * :mod:`~autotag.data.download.http` -- resumable, retried HTTP transfer of one file;
 * :mod:`~autotag.data.download.verify` -- checks of a downloaded file (md5, annotation header);
-* :mod:`~autotag.data.download.jamendo` -- MTG-Jamendo's files, addresses, sha256 lists;
+* :mod:`~autotag.data.datasets.jamendo.sources` -- MTG-Jamendo's files, addresses, sha256 lists;
 * :mod:`~autotag.data.download.archive` -- md5/sha256 of a file, joining parts, testing and
   extracting (zip; tar with every member checked first);
 * :mod:`~autotag.data.download.completion` -- the completion manifest, adopting a manual copy;
-* :mod:`~autotag.data.download.pipeline` -- :func:`download_mtat`, the whole run;
-* :mod:`~autotag.data.download.jamendo_pipeline` -- :func:`download_jamendo`, the whole run;
+* :mod:`~autotag.data.datasets.mtat.download` -- :func:`download_mtat`, the whole run;
+* :mod:`~autotag.data.datasets.jamendo.download` -- :func:`download_jamendo`, the whole run;
 * :mod:`~autotag.data.download.cli` -- :func:`main`: flags, messages and exit codes;
 * :mod:`~autotag.data.download.errors`, :mod:`~autotag.data.download.console` -- errors, output.
 
@@ -41,46 +42,16 @@ module that reads them (e.g. ``autotag.data.download.http.BACKOFF_S``).
 """
 
 from autotag.data.download.archive import extract_zip, join_parts
-from autotag.data.download.cli import main
 from autotag.data.download.completion import MANIFEST
 from autotag.data.download.errors import CorruptDataError, DownloadError, HostUnreachableError
 from autotag.data.download.http import download_file
-from autotag.data.download.mtat import (
-    AUDIO_FOLDERS,
-    CSV_FILES,
-    CSV_HEADER_FIELD,
-    DEFAULT_FILES,
-    JOINED_ZIP,
-    KNOWN_MD5,
-    KNOWN_SIZES,
-    LEGACY_URL,
-    OFFICIAL_URL,
-    REPORTED_MD5,
-    ZIP_PARTS,
-    manual_instructions,
-)
-from autotag.data.download.pipeline import download_mtat
 
 __all__ = [
-    "AUDIO_FOLDERS",
-    "CSV_FILES",
-    "CSV_HEADER_FIELD",
-    "DEFAULT_FILES",
-    "JOINED_ZIP",
-    "KNOWN_MD5",
-    "KNOWN_SIZES",
-    "LEGACY_URL",
     "MANIFEST",
-    "OFFICIAL_URL",
-    "REPORTED_MD5",
-    "ZIP_PARTS",
     "CorruptDataError",
     "DownloadError",
     "HostUnreachableError",
     "download_file",
-    "download_mtat",
     "extract_zip",
     "join_parts",
-    "main",
-    "manual_instructions",
 ]

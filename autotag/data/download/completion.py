@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from autotag.data.datasets.mtat.sources import AUDIO_FOLDERS
 from autotag.data.download.console import log
-from autotag.data.download.mtat import AUDIO_FOLDERS
 
 MANIFEST = ".mtat_complete.tsv"
 

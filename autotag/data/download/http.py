@@ -20,9 +20,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from autotag.data.datasets.mtat.sources import OFFICIAL_URL
 from autotag.data.download.console import byte_bar, log
 from autotag.data.download.errors import DownloadError, HostUnreachableError
-from autotag.data.download.mtat import OFFICIAL_URL
 from autotag.data.download.verify import verify_file
 
 MAX_RETRIES = 6  # per file, for errors after the host has answered at least once

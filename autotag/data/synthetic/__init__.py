@@ -15,7 +15,7 @@ frequencies follow the real MTAT counts, then ``label_drop`` of the true labels 
 (MTAT's labels are weak: a missing tag is not a false one). Every concept has its own sound, so
 every top-50 tag can be learned from a log-mel spectrogram.
 
-    python -m autotag.data.synthetic --root data/synthetic --clips 1600 --seconds 29.1
+    autotag synth mtat --root data/synthetic --clips 1600 --seconds 29.1
 
 :func:`generate_jamendo` writes the same concept model as a stand-in for MTG-Jamendo that the
 Jamendo reader reads unchanged: full-length tracks (log-uniform 40 s to 5 min by default,
@@ -28,11 +28,13 @@ CRLF line ends as published). Tags read ``genre---``, ``instrument---``, ``mood/
 hardrock), instrument tags from the sound sources, mood/theme tags from pace, dynamics and mode.
 A 0-byte, a truncated and a non-audio mp3 are listed like any track (``INFO.json`` names them).
 
-    python -m autotag.data.synthetic --layout jamendo --root data/jamendo_synthetic --tracks 400
+    autotag synth jamendo --root data/jamendo_synthetic --tracks 400
 
+This package is the music generator every synthetic twin uses; the twins, which write it in a
+data set's layout, live with their data sets: ``autotag/data/datasets/mtat/synth.py``
+(:func:`generate`) and ``autotag/data/datasets/jamendo/synth*.py`` (:func:`generate_jamendo`).
 The design runs concepts -> sounds -> tags; each step is a module, imported in this order:
 
-- ``layout``: MTAT's on-disk format (folders, CSV names and columns, broken entry kinds).
 - ``genres``: the concept model's genres (sources, pace, dynamics, vocals, genre tags).
 - ``names``: made-up artist, album and title names; :func:`slug` (MTAT's file-name form).
 - ``plan``: albums -> tracks -> :class:`ClipPlan` per clip, folders, :func:`corpus_plan`.
@@ -40,50 +42,21 @@ The design runs concepts -> sounds -> tags; each step is a module, imported in t
   frequencies, :func:`sample_labels` and :func:`tag_statistics`.
 - ``dsp``: oscillators, envelopes, decays, resonances, noise banks (module-level caches).
 - ``score``: :class:`Score`, a clip's tempo grid, key, chords and melodies.
-- ``instruments``, ``drums``, ``voices``: one function per sound source (``Score`` -> samples).
+- ``instruments`` (plucked and struck), ``orchestra`` (bowed, wind, brass, bells),
+  ``electronic`` (synths, drones, effects, nature), ``drums``, ``voices``: one function per
+  sound source (``Score`` -> samples).
 - ``render``: :data:`SOURCES` (source name -> function) and :func:`synthesize` (mix + master).
-- ``corpus``: :func:`generate` (worker processes, atomic mp3/CSV/info writes, resume, summary).
-- ``jamendo_plan``: artists -> albums -> tracks (:class:`JamendoTrack`), Jamendo's tags and
-  their emission table, :func:`sample_jamendo_tags`.
-- ``jamendo``: :func:`generate_jamendo` (tracks rendered in sections, TSVs, splits, summary).
-- ``cli``: :func:`main`, run by ``python -m autotag.data.synthetic [--layout jamendo]``.
+- ``writers``: :func:`write_mp3` (LAME) and atomic JSON, for the twins.
+- ``cli``: ``python -m autotag.data.synthetic [--layout jamendo]``, the old form of
+  ``autotag synth <dataset>``.
 
 Everything here depends only on the seed: the same arguments give the same CSVs and mp3 bytes.
 """
 
 from __future__ import annotations
 
-from autotag.data.synthetic.cli import main
-from autotag.data.synthetic.corpus import format_summary, generate, write_mp3
 from autotag.data.synthetic.dsp import midi_hz
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
-from autotag.data.synthetic.jamendo import (
-    JAMENDO_INFO,
-    JAMENDO_PARTS,
-    JAMENDO_SUBSETS,
-    format_jamendo_summary,
-    generate_jamendo,
-    jamendo_splits,
-    render_jamendo_track,
-    subset_file,
-)
-from autotag.data.synthetic.jamendo_plan import (
-    JAMENDO_BROKEN,
-    JamendoTrack,
-    jamendo_plan,
-    jamendo_tag_names,
-    sample_jamendo_tags,
-)
-from autotag.data.synthetic.layout import (
-    ANNOTATIONS,
-    BROKEN_KINDS,
-    CLIP_INFO,
-    CLIP_INFO_COLUMNS,
-    FOLDERS,
-    FORMAT_VERSION,
-    INFO,
-    TRAIN_FOLDERS,
-)
 from autotag.data.synthetic.names import slug
 from autotag.data.synthetic.plan import LOW_ATTENTION, LOW_ATTENTION_SHARE, ClipPlan, corpus_plan
 from autotag.data.synthetic.render import SOURCE_LEVEL_DB, SOURCES, synthesize
@@ -108,21 +81,10 @@ from autotag.data.synthetic.tags import (
 )
 
 __all__ = [
-    "ANNOTATIONS",
     "BACKGROUND_GAIN",
     "BPM",
-    "BROKEN_KINDS",
-    "CLIP_INFO",
-    "CLIP_INFO_COLUMNS",
     "FEATURED_GAIN",
-    "FOLDERS",
-    "FORMAT_VERSION",
     "GENRES",
-    "INFO",
-    "JAMENDO_BROKEN",
-    "JAMENDO_INFO",
-    "JAMENDO_PARTS",
-    "JAMENDO_SUBSETS",
     "LOW_ATTENTION",
     "LOW_ATTENTION_SHARE",
     "OTHER_TAGS",
@@ -136,34 +98,20 @@ __all__ = [
     "SOURCES",
     "SOURCE_LEVEL_DB",
     "SOURCE_TAGS",
-    "TRAIN_FOLDERS",
     "VOICES",
     "ClipPlan",
     "Emissions",
     "Genre",
-    "JamendoTrack",
     "Score",
     "clip_concepts",
     "corpus_plan",
     "emissions",
-    "format_jamendo_summary",
-    "format_summary",
-    "generate",
-    "generate_jamendo",
-    "jamendo_plan",
-    "jamendo_splits",
-    "jamendo_tag_names",
-    "main",
     "midi_hz",
     "real_tag_counts",
-    "render_jamendo_track",
-    "sample_jamendo_tags",
     "sample_labels",
     "slug",
-    "subset_file",
     "synthesize",
     "tag_names",
     "tag_statistics",
     "top50_tags",
-    "write_mp3",
 ]

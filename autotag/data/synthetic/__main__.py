@@ -1,4 +1,4 @@
-"""``python -m autotag.data.synthetic``: write a synthetic MTAT corpus (see :mod:`.cli`)."""
+"""``python -m autotag.data.synthetic``: see :mod:`.cli` (the new form: ``autotag synth``)."""
 
 import sys
 

@@ -1,71 +1,29 @@
-"""Command line of the synthetic corpus generators (``python -m autotag.data.synthetic``)."""
+"""``python -m autotag.data.synthetic``: the old form of ``autotag synth <dataset>``.
+
+``--layout mtat`` (the default) or ``--layout jamendo`` picks the data set; the other flags are
+that data set's synth flags (``autotag/data/datasets/<name>/commands.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from autotag.data.synthetic.corpus import format_summary, generate
-from autotag.data.synthetic.jamendo import format_jamendo_summary, generate_jamendo
+from autotag.data.datasets.registry import datasets
 
-DEFAULT_ROOTS = {"mtat": "data/synthetic", "jamendo": "data/jamendo_synthetic"}
+PROG = "python -m autotag.data.synthetic"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m autotag.data.synthetic --root data/synthetic --clips 1600``,
-    or ``--layout jamendo --tracks 400`` for MTG-Jamendo's layout."""
-    parser = argparse.ArgumentParser(
-        prog="python -m autotag.data.synthetic",
-        description="Write a synthetic corpus in MagnaTagATune's (or MTG-Jamendo's) exact "
-        "on-disk format.",
-    )
+    """``python -m autotag.data.synthetic [--layout jamendo] ...``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    synths = {name: d.synth for name, d in datasets().items() if d.synth is not None}
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--layout", choices=list(synths), default="mtat")
+    layout = pre.parse_known_args(argv)[0].layout
+    command = synths[layout]
+    parser = argparse.ArgumentParser(prog=PROG, description=command.help)
     parser.add_argument(
-        "--layout", choices=("mtat", "jamendo"), default="mtat", help="whose format to write"
+        "--layout", choices=list(synths), default=layout, help="whose format to write"
     )
-    parser.add_argument(
-        "--root",
-        default=None,
-        help="output folder (default: data/synthetic for mtat, data/jamendo_synthetic for jamendo)",
-    )
-    parser.add_argument("--clips", type=int, default=1600, help="mtat: number of clips")
-    parser.add_argument("--seconds", type=float, default=29.1, help="mtat: clip length")
-    parser.add_argument("--tracks", type=int, default=400, help="jamendo: number of tracks")
-    parser.add_argument("--min-seconds", type=float, default=40.0, help="jamendo: shortest track")
-    parser.add_argument("--max-seconds", type=float, default=300.0, help="jamendo: longest track")
-    parser.add_argument("--sample-rate", type=int, default=16000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--label-drop", type=float, default=0.2, help="share of true labels dropped"
-    )
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--no-broken", action="store_true", help="no deliberately broken entries")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    root = args.root or DEFAULT_ROOTS[args.layout]
-    if args.layout == "jamendo":
-        summary = generate_jamendo(
-            root,
-            n_tracks=args.tracks,
-            min_seconds=args.min_seconds,
-            max_seconds=args.max_seconds,
-            seed=args.seed,
-            label_drop=args.label_drop,
-            broken=not args.no_broken,
-            workers=args.workers,
-            sample_rate=args.sample_rate,
-            progress=not args.quiet,
-        )
-        print(format_jamendo_summary(summary))
-        return 0
-    summary = generate(
-        root,
-        n_clips=args.clips,
-        clip_seconds=args.seconds,
-        sample_rate=args.sample_rate,
-        seed=args.seed,
-        label_drop=args.label_drop,
-        broken=not args.no_broken,
-        workers=args.workers,
-        progress=not args.quiet,
-    )
-    print(format_summary(summary))
-    return 0
+    command.add_arguments(parser)
+    return command.run(parser.parse_args(argv))

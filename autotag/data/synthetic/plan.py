@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from autotag.data.datasets.mtat.layout import BROKEN_KINDS, FOLDERS, TRAIN_FOLDERS
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES
-from autotag.data.synthetic.layout import BROKEN_KINDS, FOLDERS, TRAIN_FOLDERS
 from autotag.data.synthetic.names import _album_name, _artist_name, _track_title, slug
 
 LOW_ATTENTION, LOW_ATTENTION_SHARE = 0.1, 0.14

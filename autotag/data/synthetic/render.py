@@ -8,30 +8,20 @@ import numpy as np
 
 from autotag.data.synthetic.drums import beat, breakbeat, drums, percussion, tabla
 from autotag.data.synthetic.dsp import _noise_bank, _pink_bank
+from autotag.data.synthetic.electronic import acid, drone, nature, pad, synth, weird_fx
 from autotag.data.synthetic.genres import VOICES
 from autotag.data.synthetic.instruments import (
     _distorted_guitar,
-    acid,
     banjo,
     bass,
-    bells,
-    cello,
-    drone,
-    flute,
     guitar,
     harp,
     harpsichord,
-    horns,
-    nature,
-    pad,
     piano,
     sitar,
-    strings,
-    synth,
     tanpura,
-    violin,
-    weird_fx,
 )
+from autotag.data.synthetic.orchestra import bells, cello, flute, horns, strings, violin
 from autotag.data.synthetic.plan import ClipPlan
 from autotag.data.synthetic.score import SCALES, Score
 from autotag.data.synthetic.voices import (

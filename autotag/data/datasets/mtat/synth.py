@@ -1,4 +1,5 @@
-"""Writing the corpus: rendering clips in worker processes, mp3s and CSVs written atomically,
+"""The synthetic MTAT twin: the shared generator's clips (:mod:`autotag.data.synthetic`) written in
+MTAT's on-disk layout: rendering clips in worker processes, mp3s and CSVs written atomically,
 resuming a partial corpus, and summary statistics."""
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-import soundfile as sf
-
-from autotag.data.progress import progress as progress_bar
-from autotag.data.synthetic.layout import (
+from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     CLIP_INFO,
     CLIP_INFO_COLUMNS,
@@ -24,6 +21,7 @@ from autotag.data.synthetic.layout import (
     FORMAT_VERSION,
     INFO,
 )
+from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.names import slug
 from autotag.data.synthetic.plan import ClipPlan, corpus_plan
 from autotag.data.synthetic.render import synthesize
@@ -34,24 +32,7 @@ from autotag.data.synthetic.tags import (
     tag_names,
     tag_statistics,
 )
-
-
-def write_mp3(path: Path, audio: np.ndarray, sr: int, kbps: int = 32) -> None:
-    """Mono mp3 at MTAT's ~32 kbps: LAME via lameenc at a fast quality setting (about 6x faster
-    than libsndfile's encoder), libsndfile when lameenc is missing. LAME pads ~0.1 s at the end,
-    like real MTAT clips a little longer than 29.1 s."""
-    try:
-        import lameenc
-    except ImportError:
-        sf.write(path, audio, sr, format="MP3")
-        return
-    enc = lameenc.Encoder()
-    enc.set_bit_rate(kbps)
-    enc.set_in_sample_rate(sr)
-    enc.set_channels(1)
-    enc.set_quality(7)  # 2 = best, 7 = fastest; the difference is inaudible to a mel spectrogram
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-    path.write_bytes(enc.encode(pcm.tobytes()) + enc.flush())
+from autotag.data.synthetic.writers import write_json_atomic, write_mp3
 
 
 def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int, bool]:
@@ -87,13 +68,6 @@ def _write_csv_atomic(path: Path, header: list[str], rows: Iterable[list[str]]) 
         writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """JSON written to a temp name first."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

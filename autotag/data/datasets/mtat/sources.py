@@ -10,19 +10,17 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+from autotag.data.datasets.mtat.layout import ANNOTATIONS, CLIP_INFO, COMPARISONS, FOLDERS
+
 OFFICIAL_URL = "https://mirg.city.ac.uk/datasets/magnatagatune/"
 #: The address used in older papers and scripts (may no longer answer): try it with --base-url.
 LEGACY_URL = "http://mi.soi.city.ac.uk/datasets/magnatagatune/"
 
 ZIP_PARTS: tuple[str, ...] = ("mp3.zip.001", "mp3.zip.002", "mp3.zip.003")
-CSV_FILES: tuple[str, ...] = (
-    "annotations_final.csv",
-    "clip_info_final.csv",
-    "comparisons_final.csv",
-)
+CSV_FILES: tuple[str, ...] = (ANNOTATIONS, CLIP_INFO, COMPARISONS)
 DEFAULT_FILES: tuple[str, ...] = ZIP_PARTS + CSV_FILES
 JOINED_ZIP = "mp3.zip"
-AUDIO_FOLDERS: tuple[str, ...] = tuple("0123456789abcdef")
+AUDIO_FOLDERS: tuple[str, ...] = tuple(FOLDERS)
 
 #: md5 checked strictly (a mismatch is an error). No value has been confirmed against the server,
 #: so all are ``None`` (skipped); fill in a value only after checking it on a real download.
@@ -31,16 +29,16 @@ KNOWN_MD5: dict[str, str | None] = dict.fromkeys((*DEFAULT_FILES, JOINED_ZIP))
 #: unconfirmed, so a mismatch only prints a warning. The CRC test of every member is what decides.
 REPORTED_MD5: dict[str, str] = {
     JOINED_ZIP: "f12add0eb4cd6c2a3ab7e4afaf7b7467",
-    "annotations_final.csv": "f04fa01752a8cc64f6e1ca142a0fef1d",
+    ANNOTATIONS: "f04fa01752a8cc64f6e1ca142a0fef1d",
 }
 #: Sizes in bytes, where known (otherwise the server's Content-Length is used). None are confirmed.
 KNOWN_SIZES: dict[str, int | None] = dict.fromkeys(DEFAULT_FILES)
 #: First-line checks: a field name that must appear in a tab-separated header (None: only check
 #: that the file is not an HTML page, e.g. a login or error page served with status 200).
 CSV_HEADER_FIELD: dict[str, str | None] = {
-    "annotations_final.csv": "clip_id",
-    "clip_info_final.csv": "clip_id",
-    "comparisons_final.csv": None,
+    ANNOTATIONS: "clip_id",
+    CLIP_INFO: "clip_id",
+    COMPARISONS: None,
 }
 
 DISK_NEEDED_GB = 9.0  # ~3 GB parts + ~3 GB joined zip + ~3 GB extracted, at the peak

@@ -10,17 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autotag.data.download.archive import extract_zip, join_parts, md5_file
-from autotag.data.download.completion import (
-    MANIFEST,
-    adopt_extracted_copy,
-    audio_complete,
-    write_manifest,
-)
-from autotag.data.download.console import log
-from autotag.data.download.errors import CorruptDataError, DownloadError
-from autotag.data.download.http import Session, download, part_path
-from autotag.data.download.mtat import (
+from autotag.data.datasets.mtat.sources import (
     DEFAULT_FILES,
     DISK_NEEDED_GB,
     JOINED_ZIP,
@@ -31,6 +21,16 @@ from autotag.data.download.mtat import (
     ZIP_PARTS,
     file_url,
 )
+from autotag.data.download.archive import extract_zip, join_parts, md5_file
+from autotag.data.download.completion import (
+    MANIFEST,
+    adopt_extracted_copy,
+    audio_complete,
+    write_manifest,
+)
+from autotag.data.download.console import log
+from autotag.data.download.errors import CorruptDataError, DownloadError
+from autotag.data.download.http import Session, download, part_path
 
 
 def _cleanup(root: Path) -> None:

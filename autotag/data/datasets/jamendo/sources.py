@@ -17,8 +17,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from autotag.data.datasets.jamendo.layout import N_SPLITS, PARTS, SUBSETS, metadata_path, split_path
 from autotag.data.download.errors import CorruptDataError, DownloadError
-from autotag.data.jamendo_layout import N_SPLITS, PARTS, SUBSETS, metadata_path, split_path
 
 #: The commit of MTG/mtg-jamendo-dataset whose metadata is fetched (the published splits).
 METADATA_COMMIT = "1b4fa8c32e076c73b5175c1703ae805b4109309d"

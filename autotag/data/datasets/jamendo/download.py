@@ -14,11 +14,8 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from autotag.data.download.archive import TarMember, extract_tar, sha256_file
-from autotag.data.download.console import log
-from autotag.data.download.errors import CorruptDataError, DownloadError
-from autotag.data.download.http import Session, download
-from autotag.data.download.jamendo import (
+from autotag.data.datasets.jamendo.layout import AUDIO_DIR
+from autotag.data.datasets.jamendo.sources import (
     AUDIO_SETS,
     AUDIO_URL,
     COMPLETE_DIR,
@@ -35,7 +32,10 @@ from autotag.data.download.jamendo import (
     sha256_list,
     url_join,
 )
-from autotag.data.jamendo_layout import AUDIO_DIR
+from autotag.data.download.archive import TarMember, extract_tar, sha256_file
+from autotag.data.download.console import log
+from autotag.data.download.errors import CorruptDataError, DownloadError
+from autotag.data.download.http import Session, download
 
 
 def _marker(root: Path, tar_name: str) -> Path:

@@ -2,10 +2,11 @@
 on-disk layout (metadata TSVs, five artist-disjoint splits, ``audio/NN/<id>.mp3``).
 
 Artists have a few albums (mostly of one genre), albums several tracks. A track is rendered as
-30-second sections of :func:`.render.synthesize` (vocals pause and instruments drop out from
-section to section, as in the MTAT clips of one track), cross-faded into one mp3; tags come from
-:mod:`.jamendo_plan`. The TSVs are written last, ``data/autotagging.tsv`` very last: a root that
-has it is complete."""
+30-second sections of :func:`autotag.data.synthetic.render.synthesize` (vocals pause and
+instruments drop out from section to section, as in the MTAT clips of one track), cross-faded into
+one mp3 (:mod:`.synth_audio`); the plan is :mod:`.synth_plan`, the tags :mod:`.synth_tags`. This
+module writes the corpus: the TSVs last, ``data/autotagging.tsv`` very last (a root that has it
+is complete), the splits and the summary."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from autotag.data.jamendo_layout import (
+from autotag.data.datasets.jamendo.layout import (
     AUDIO_DIR,
     CATEGORIES,
     COLUMNS,
@@ -28,21 +28,16 @@ from autotag.data.jamendo_layout import (
     metadata_path,
     split_path,
 )
-from autotag.data.progress import progress as progress_bar
-from autotag.data.synthetic.corpus import write_json_atomic, write_mp3
-from autotag.data.synthetic.jamendo_plan import (
-    ENCODER_PAD,
-    JAMENDO_BROKEN,
-    SECTION_SECONDS,
-    JamendoTrack,
+from autotag.data.datasets.jamendo.synth_audio import render_tracks
+from autotag.data.datasets.jamendo.synth_plan import JAMENDO_BROKEN, JamendoTrack, jamendo_plan
+from autotag.data.datasets.jamendo.synth_tags import (
     category,
-    jamendo_plan,
     jamendo_subset,
     jamendo_tag_names,
     sample_jamendo_tags,
     top_tags,
 )
-from autotag.data.synthetic.render import synthesize
+from autotag.data.synthetic.writers import write_json_atomic
 
 JAMENDO_VERSION = 1
 JAMENDO_INFO = "INFO.json"
@@ -50,7 +45,6 @@ JAMENDO_HEADER = COLUMNS
 JAMENDO_SUBSETS = ("", *(k for k in SUBSETS if k != "all"))  # "" = all tags
 JAMENDO_PARTS = PARTS
 PART_SHARES = (0.6, 0.2, 0.2)
-CROSSFADE_SECONDS = 0.5
 
 
 def subset_file(subset: str, split: int | None = None, part: str = "") -> str:
@@ -77,73 +71,6 @@ def jamendo_splits(tracks: list[JamendoTrack], seed: int) -> list[dict[int, str]
             load[part] += size[artists[i]]
         splits.append({t.track_id: part_of[t.artist_id] for t in tracks})
     return splits
-
-
-def render_jamendo_track(track: JamendoTrack, sr: int, seed: int, limit: int = 0) -> np.ndarray:
-    """A track's audio (float32 mono): its sections cross-faded, a fade-out at the end. Memory
-    is the track's float32 samples plus one section's intermediates. ``limit``: at most that
-    many samples."""
-    n = max(round(track.seconds * sr) - ENCODER_PAD, sr // 10)
-    n = min(n, limit) if limit else n
-    section = min(round(SECTION_SECONDS * sr), n)
-    xf = round(CROSSFADE_SECONDS * sr)
-    fade_in = np.sin(np.linspace(0.0, np.pi / 2, xf, dtype=np.float32)) ** 2
-    out = np.zeros(n + xf, np.float32)
-    for k, start in enumerate(range(0, n, section)):
-        plan = track.sections[min(k, len(track.sections) - 1)]
-        x = synthesize(plan, section + xf, sr, seed)[: len(out) - start]
-        if k:
-            x[:xf] *= fade_in
-            out[start : start + xf] *= 1.0 - fade_in
-        out[start : start + len(x)] += x
-    out = out[:n]
-    tail = min(n // 4, 2 * sr)
-    out[n - tail :] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
-    return out
-
-
-def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | None, bool]:
-    """Worker: write one track's mp3 atomically unless it exists; returns (track id, decoded
-    frames of a good file, rendered?)."""
-    track, root, sr, seed = task
-    path = Path(root) / AUDIO_DIR / track.path
-    rendered = not path.exists()
-    if rendered:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        if track.kind == "empty":
-            tmp.write_bytes(b"")
-        elif track.kind == "not_audio":
-            tmp.write_text("This is not an MP3 file: synthetic MTG-Jamendo broken entry.\n")
-        else:
-            limit = 4 * sr if track.kind == "truncated" else 0  # 1 kB survives: render 4 s
-            write_mp3(tmp, render_jamendo_track(track, sr, seed, limit), sr)
-            if track.kind == "truncated":
-                tmp.write_bytes(tmp.read_bytes()[:1024])
-        os.replace(tmp, path)
-    frames = sf.info(path).frames if track.kind == "ok" else None
-    return track.track_id, frames, rendered
-
-
-def _run(tasks: list, workers: int | None, progress: bool) -> tuple[dict[int, int | None], int]:
-    """Render the tasks, longest first (in a worker pool unless workers == 1); returns decoded
-    frames per track id and how many were rendered."""
-    from autotag.data.worker import init_worker_process, pool_context, usable_cores  # torch
-
-    tasks = sorted(tasks, key=lambda t: -t[0].seconds)
-    workers = max(1, workers or usable_cores())
-    bar = progress_bar(len(tasks), "synthetic jamendo", "track", disable=not progress)
-    frames, rendered = {}, 0
-    if workers == 1 or len(tasks) <= 1:
-        for track_id, n, done in map(_render_task, tasks):
-            frames[track_id], rendered = n, rendered + done
-            bar.update()
-    else:
-        with pool_context().Pool(workers, initializer=init_worker_process) as pool:
-            for track_id, n, done in pool.imap_unordered(_render_task, tasks):
-                frames[track_id], rendered = n, rendered + done
-                bar.update()
-    bar.close()
-    return frames, rendered
 
 
 def _write_tsv_atomic(path: Path, rows: list[list[str]]) -> None:
@@ -234,7 +161,7 @@ def generate_jamendo(
             stale.unlink(missing_ok=True)
     write_json_atomic(info_path, {"params": params, "complete": False})
     tasks = [(t, str(root), sample_rate, seed) for t in tracks]
-    frames, rendered = _run(tasks, workers, progress)
+    frames, rendered = render_tracks(tasks, workers, progress)
     tags = sample_jamendo_tags([t.plan for t in tracks], seed, label_drop)
     top50 = set(top_tags(tags))
     durations = {

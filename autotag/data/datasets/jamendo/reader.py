@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autotag.data.jamendo_layout import (
+from autotag.data.datasets.jamendo.layout import (
     AUDIO_DIR,
     CATEGORIES,
     COLUMNS,
@@ -30,8 +30,8 @@ from autotag.data.jamendo_layout import (
     metadata_path,
     split_path,
 )
-from autotag.data.jamendo_layout import AUDIO_SUFFIX as AUDIO_SETS
-from autotag.data.jamendo_layout import PARTS as LAYOUT_PARTS
+from autotag.data.datasets.jamendo.layout import AUDIO_SUFFIX as AUDIO_SETS
+from autotag.data.datasets.jamendo.layout import PARTS as LAYOUT_PARTS
 from autotag.data.manifest import DataError, Manifest
 
 log = logging.getLogger(__name__)

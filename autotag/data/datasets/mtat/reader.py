@@ -8,27 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from autotag.data.datasets.mtat.layout import ANNOTATIONS, CLIP_INFO, folder_split
 from autotag.data.manifest import DataError, Manifest, top_k_tags
 
 log = logging.getLogger(__name__)
 
-ANNOTATIONS = "annotations_final.csv"
-CLIP_INFO = "clip_info_final.csv"
-FOLDERS = "0123456789abcdef"
 SPLIT_RULES = ("folds", "clean")
 CLEAN_MIN_SECONDS = 29.1
 META_COLUMNS = ("track_number", "title", "artist", "album", "url", "segmentStart", "segmentEnd")
-
-
-def folder_split(folder: str) -> str:
-    """Split of an MTAT folder: ``0``-``b`` train, ``c`` validation, ``d``-``f`` test."""
-    if folder in "0123456789ab":
-        return "train"
-    if folder == "c":
-        return "val"
-    if folder in "def":
-        return "test"
-    raise ValueError(f"not an MTAT folder: {folder!r}")
 
 
 def _read_tsv(path: Path) -> tuple[list[str], list[list[str]]]:

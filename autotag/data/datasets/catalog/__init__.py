@@ -1,0 +1,1 @@
+"""A user's own catalogue: a CSV of audio paths and tags."""

@@ -1,0 +1,1 @@
+"""MTG-Jamendo: its on-disk layout, reader, download and synthetic twin."""

@@ -1,0 +1,1 @@
+"""MagnaTagATune: its on-disk layout, reader, download and synthetic twin."""

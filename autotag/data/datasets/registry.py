@@ -1,0 +1,128 @@
+"""The data sets' registry: every folder under ``autotag/data/datasets/`` whose ``entry.py``
+defines ``DATASET`` is a data set, found by its folder (no list to edit).
+
+A :class:`Dataset` names its entry points: the reader (``data.reader`` picks it), and optionally
+a synthetic twin, a download command and a synth command. The ``data`` config's reader keys are
+the reader's keyword arguments, checked against its signature: an unknown key is an error that
+names the valid ones. Paths in ``data`` are used as given: the entry points make them absolute.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import pkgutil
+from argparse import ArgumentParser, Namespace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autotag.data.manifest import DataError, Manifest
+
+log = logging.getLogger(__name__)
+
+# Keys of the `data` group that belong to the store (`prepare`) and the loader (TagDataModule),
+# not to the reader: they pass by it. `split` and `top_k` go to the reader too when it takes them.
+STORE_KEYS = ("name", "split", "store_dir", "prepare_workers", "shard_size", "shard", "num_shards")
+STORE_KEYS += ("excerpt", "min_audio_seconds")
+LOADER_KEYS = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop", "eval_chunks")
+LOADER_KEYS += ("crops_per_item", "train_fraction")
+NOT_READER_KEYS = frozenset(("reader", "generate", *STORE_KEYS, *LOADER_KEYS))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand of ``autotag download`` or ``autotag synth`` for one data set."""
+
+    help: str
+    add_arguments: Callable[[ArgumentParser], None]
+    run: Callable[[Namespace], int]  # returns the exit code
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A data set's synthetic twin: ``generate(root, **data.generate)`` writes it in the data
+    set's own layout; ``exists(root)`` tells whether ``root`` already holds a corpus."""
+
+    generate: Callable[..., dict]
+    exists: Callable[[Path], bool]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set's entry points. ``reader(root, **keys)`` returns its :class:`Manifest`."""
+
+    name: str
+    reader: Callable[..., Manifest]
+    twin: Twin | None = None
+    download: Command | None = None
+    synth: Command | None = None
+
+
+def datasets() -> dict[str, Dataset]:
+    """Every data set, by name: the ``entry.DATASET`` of each folder of this package."""
+    package = importlib.import_module(__package__)
+    found: dict[str, Dataset] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        dataset = importlib.import_module(f"{__package__}.{info.name}.entry").DATASET
+        if dataset.name in found:
+            raise RuntimeError(f"two data sets are named {dataset.name!r}")
+        found[dataset.name] = dataset
+    return found
+
+
+def get_dataset(name: str) -> Dataset:
+    """The data set ``name``; a :class:`DataError` naming the others when there is none."""
+    known = datasets()
+    if name not in known:
+        raise DataError(f"data.reader={name!r}: choose one of {', '.join(known)}")
+    return known[name]
+
+
+def keyword_arguments(fn: Callable[..., Any], given: Mapping[str, Any], where: str) -> dict:
+    """``given`` checked against ``fn``'s keyword parameters (its first parameter excluded: the
+    root). An unknown key or a missing required one is a :class:`DataError` naming the valid ones."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = [k for k in given if k not in valid]
+    if unknown:
+        raise DataError(
+            f"{where}.{unknown[0]}: not a key of {fn.__module__}.{fn.__name__} "
+            f"(its keys: {', '.join(valid)})"
+        )
+    missing = [p.name for p in params if p.name in valid and p.default is p.empty]
+    missing = [k for k in missing if k not in given]
+    if missing:
+        raise DataError(f"{where}: {', '.join(missing)} missing (set {where}.{missing[0]})")
+    return dict(given)
+
+
+def load_manifest(data: Mapping[str, Any]) -> Manifest:
+    """The manifest of ``data``: its data set's reader on ``data.root`` with the reader's keys
+    (the synthetic twin is generated first when ``data.generate`` is set and root has none)."""
+    dataset = get_dataset(data["reader"])
+    root = Path(data["root"]).expanduser()
+    reader_keys = {k: v for k, v in data.items() if k != "root" and k not in NOT_READER_KEYS}
+    taken = inspect.signature(dataset.reader).parameters
+    reader_keys |= {k: data[k] for k in ("split", "top_k") if k in taken and k in data}
+    kwargs = keyword_arguments(dataset.reader, reader_keys, "data")
+    generate = data.get("generate")  # absent or null: real data, read as it is
+    if generate is not None:
+        if dataset.twin is None:
+            raise DataError(f"data.generate: the {dataset.name} data set has no synthetic twin")
+        if not dataset.twin.exists(root):
+            log.info("generating the synthetic %s corpus in %s", dataset.name, root)
+            gen = keyword_arguments(dataset.twin.generate, dict(generate), "data.generate")
+            dataset.twin.generate(root, **gen)
+    return dataset.reader(root, **kwargs)
+
+
+def signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s parameters that have a default, with it (commands take their defaults here, so
+    that a default lives once: in the signature)."""
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: p.default for p in params if p.default is not p.empty}
