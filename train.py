@@ -13,7 +13,7 @@ def main(cfg: DictConfig) -> float:
         run_dir,
         run_info,
     )  # after argument parsing
-    from autotag.data.worker import keep_freed_memory
+    from autotag.common.worker import keep_freed_memory
     from autotag.training.run import fit
 
     keep_freed_memory()  # this process is ours: 2x faster CPU training (bench/RESULTS.md)

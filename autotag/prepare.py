@@ -15,10 +15,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from autotag.common.worker import keep_freed_memory
 from autotag.config import absolute_paths, reporting_input_errors
 from autotag.data.prepare import ensure_store
 from autotag.data.store import is_complete
-from autotag.data.worker import keep_freed_memory
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")

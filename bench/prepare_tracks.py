@@ -43,7 +43,7 @@ from autotag.data.excerpt import Excerpt
 from autotag.data.manifest import Manifest
 from autotag.data.prepare import build_store
 from autotag.data.synthetic import generate_jamendo
-from autotag.data.worker import init_worker_process, pool_context
+from autotag.common.worker import init_worker_process, pool_context
 
 SECTION = "Prepare of whole tracks (bench/prepare_tracks.py)"
 BENCH_DATA = REPO / "data" / "bench"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from autotag.cli import compare, embed, export, pretrained, robustness, similar, tag
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
-from autotag.data.worker import keep_freed_memory
+from autotag.common.worker import keep_freed_memory
 
 COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained)
 

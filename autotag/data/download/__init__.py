@@ -34,7 +34,7 @@ Modules, one job each:
 * :mod:`~autotag.data.download.pipeline` -- :func:`download_mtat`, the whole run;
 * :mod:`~autotag.data.download.jamendo_pipeline` -- :func:`download_jamendo`, the whole run;
 * :mod:`~autotag.data.download.cli` -- :func:`main`: flags, messages and exit codes;
-* :mod:`~autotag.data.download.errors`, :mod:`~autotag.data.download.console` -- errors, output.
+* :mod:`~autotag.data.download.errors` -- errors (output: :mod:`autotag.common.console`).
 
 Tunables (``BACKOFF_S``, ``TIMEOUT_S``, ``CHUNK``, ...) are not re-exported here: set them on the
 module that reads them (e.g. ``autotag.data.download.http.BACKOFF_S``).

@@ -14,8 +14,8 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from autotag.common.console import log
 from autotag.data.download.archive import TarMember, extract_tar, sha256_file
-from autotag.data.download.console import log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download
 from autotag.data.download.jamendo import (

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import numpy as np
 import soundfile as sf
 
-from autotag.data.progress import progress as progress_bar
+from autotag.common.console import progress as progress_bar
 from autotag.data.synthetic.layout import (
     ANNOTATIONS,
     CLIP_INFO,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from autotag.common.console import progress as progress_bar
 from autotag.data.jamendo_layout import (
     AUDIO_DIR,
     CATEGORIES,
@@ -28,7 +29,6 @@ from autotag.data.jamendo_layout import (
     metadata_path,
     split_path,
 )
-from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.corpus import write_json_atomic, write_mp3
 from autotag.data.synthetic.jamendo_plan import (
     ENCODER_PAD,
@@ -127,7 +127,7 @@ def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | N
 def _run(tasks: list, workers: int | None, progress: bool) -> tuple[dict[int, int | None], int]:
     """Render the tasks, longest first (in a worker pool unless workers == 1); returns decoded
     frames per track id and how many were rendered."""
-    from autotag.data.worker import init_worker_process, pool_context, usable_cores  # torch
+    from autotag.common.worker import init_worker_process, pool_context, usable_cores  # torch
 
     tasks = sorted(tasks, key=lambda t: -t[0].seconds)
     workers = max(1, workers or usable_cores())
