@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sweep")
 def main(cfg: DictConfig) -> float:
-    from autotag.data.worker import keep_freed_memory
+    from autotag.common.worker import keep_freed_memory
     from autotag.entry import absolute_paths, check_group_names, launch_dir, run_dir, run_info
     from autotag.experiments.job import Job, run_job
 

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from autotag.data.worker import keep_freed_memory
+    from autotag.common.worker import keep_freed_memory
     from autotag.entry import (
         absolute_paths,
         check_group_names,

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from autotag.data.worker import keep_freed_memory
+    from autotag.common.worker import keep_freed_memory
 
     keep_freed_memory()  # the program's own process (see autotag.cli.command)
     raise SystemExit(main())

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from autotag.common.worker import keep_freed_memory
 from autotag.data.prepare import ensure_store
 from autotag.data.store import is_complete
-from autotag.data.worker import keep_freed_memory
 from autotag.entry import absolute_paths, reporting_input_errors
 
 

@@ -36,9 +36,9 @@ import pytorch_lightning as pl
 import torch
 from common import REPO, feature_config, fmt, load_conf, machine_table, median, table, write_section
 
+from autotag.data.chunks import ChunkPlan
 from autotag.data.datamodule import TagDataModule
 from autotag.models import build_model
-from autotag.models.chunks import ChunkPlan
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.losses import WeightedBCE, positive_weights
 from autotag.training.module import TaggingModule

@@ -33,9 +33,9 @@ from common import (
 from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
+from autotag.data.chunks import ChunkPlan, input_frames
 from autotag.data.features import FeatureConfig
 from autotag.models import build_model, is_network
-from autotag.models.chunks import ChunkPlan, input_frames
 
 ORDER = ["fcn", "fcn_bn", "fcn_choi", "fcn_bn_choi", "fcn_choi_stft", "fcn_choi_mfcc",
          "choi_fcn5", "won_fcn", "musicnn", "crnn", "cnnsa", "short_cnn", "short_res"]  # fmt: skip

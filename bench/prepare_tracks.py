@@ -38,12 +38,12 @@ from common import (
     write_section,
 )
 
+from autotag.common.worker import init_worker_process, pool_context
 from autotag.data.audio import load_audio
 from autotag.data.datasets.jamendo.synth import generate_jamendo
 from autotag.data.excerpt import Excerpt
 from autotag.data.manifest import Manifest
 from autotag.data.prepare import build_store
-from autotag.data.worker import init_worker_process, pool_context
 
 SECTION = "Prepare of whole tracks (bench/prepare_tracks.py)"
 BENCH_DATA = REPO / "data" / "bench"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from autotag.common.metrics import macro_scores
 from autotag.training.bootstrap import (
     confidence_interval,
-    macro_scores,
     paired_difference,
     resample_counts,
 )

@@ -8,9 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from autotag.data.datamodule import random_crops
+from autotag.common.signal import random_crops
+from autotag.data.chunks import ChunkPlan, chunk_starts, input_frames
 from autotag.data.features import FeatureConfig
-from autotag.models.chunks import ChunkPlan, chunk_starts, input_frames
 from autotag.training.module import TaggingModule
 from tests.helpers import compose_train, mini_overrides, train_run
 

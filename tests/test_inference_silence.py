@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from autotag.inference.decode import peak_dbfs
-from autotag.inference.tagger import SILENCE_DBFS, SongPrediction
+from autotag.common.signal import peak_dbfs
+from autotag.inference.prediction import SILENCE_DBFS, SongPrediction
 from tests.helpers import SR, run_cli, tone
 
 

@@ -186,7 +186,7 @@ def test_the_gpu_path_decodes_in_a_pool_and_batches_here(tagger, mini_mtat, monk
     (checked on the CPU by making the song pool unavailable, as it is on a GPU)."""
     import autotag.inference.tagger as tagger_module
 
-    monkeypatch.setattr(tagger_module, "_FORK", False)
+    monkeypatch.setattr(tagger_module, "FORK", False)
     paths = [str(p) for p in sorted((mini_mtat / "4").glob("*.mp3"))[:5]]
     pooled = list(tagger.tag_files(paths, workers=2))
     alone = list(tagger.tag_files(paths, workers=0))
@@ -198,7 +198,7 @@ def test_the_gpu_path_decodes_in_a_pool_and_batches_here(tagger, mini_mtat, monk
 def _faults_of_repeated_rounds(keep: bool) -> int:
     import resource
 
-    from autotag.data.worker import keep_freed_memory
+    from autotag.common.worker import keep_freed_memory
 
     if keep:
         assert keep_freed_memory()

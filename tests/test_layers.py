@@ -9,13 +9,14 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "autotag"
-# data → models → runs → pretrained → training | inference → experiments → cli / entry points.
-# Training and inference sit side by side: neither imports the other. The run folder's owner
-# (paths, results.json, predictions.npz, the tagger file, the end of a run) sits above models so
-# that every layer that writes or reads a run can use it. Pretrained models (converted from
-# other projects' files into tagger files) sit between models and their users, which take their
-# names wherever they take a tagger file.
-RANK = {"base": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained": 2.5}
+# common (the ground floor: pool, console, atomic files, signal crops, metrics) → data → models →
+# runs → pretrained → training | inference → experiments → cli / entry points. Training and
+# inference sit side by side: neither imports the other. The run folder's owner (paths,
+# results.json, predictions.npz, the tagger file, the end of a run) sits above models so that
+# every layer that writes or reads a run can use it. Pretrained models (converted from other
+# projects' files into tagger files) sit between models and their users, which take their names
+# wherever they take a tagger file.
+RANK = {"base": 0, "common": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained": 2.5}
 RANK |= {"training": 3, "inference": 3}
 RANK |= {"experiments": 4}
 RANK |= {"entry": 5, "cli": 5}
@@ -101,6 +102,20 @@ def test_imports_point_up_the_flow_only():
             if RANK[there] > RANK[here] or side_by_side or entry_cli:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {here} imports {there} ({name})")
     assert not wrong, "imports against the flow:\n" + "\n".join(wrong)
+
+
+def test_the_ground_floor_imports_nothing_else_of_autotag():
+    """``autotag.common`` is below every layer: it may import the version string
+    (``autotag``) and itself, nothing more."""
+    known = modules()
+    bad = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for module, path in known.items()
+        if layer(module) == "common"
+        for name, line in imports(path, known)
+        if name.startswith("autotag") and layer(name) not in ("common", "base")
+    ]
+    assert not bad, "the ground floor imports a layer above it:\n" + "\n".join(bad)
 
 
 def test_nothing_outside_the_cli_imports_it():

@@ -31,9 +31,9 @@ def test_fcn_shapes_for_both_presets_and_too_small_input():
 
 
 def test_every_model_config_builds_through_the_registry():
+    from autotag.data.chunks import input_frames
     from autotag.data.features import FeatureConfig
     from autotag.models import MODELS, build_baseline, build_model, is_network
-    from autotag.models.chunks import input_frames
 
     for path in sorted((ROOT / "conf/model").glob("*.yaml")):
         composed = compose_train([f"model={path.stem}"])  # with the preset's own features

@@ -6,7 +6,7 @@ import io
 
 from tqdm.auto import tqdm
 
-from autotag.data.progress import LogLines, progress
+from autotag.common.console import LogLines, progress
 
 
 class Terminal(io.StringIO):

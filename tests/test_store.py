@@ -16,8 +16,9 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from autotag.common.signal import crop_or_pad as center_crop_or_pad
 from autotag.data import prepare as prepare_mod
-from autotag.data.audio import AudioError, center_crop_or_pad, load_audio
+from autotag.data.audio import AudioError, load_audio
 from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.data.features import FeatureConfig, LogMel
 from autotag.data.prepare import build_store

@@ -15,7 +15,8 @@ import torch
 import torchaudio
 
 from autotag.data import prepare as prepare_mod
-from autotag.data.datamodule import ragged_chunks, ragged_crop
+from autotag.data.assemble import STALE_LOCK_S
+from autotag.data.crops import ragged_chunks, ragged_crop
 from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
@@ -222,7 +223,7 @@ def test_a_crash_during_assembly_frees_the_lock_and_a_stale_lock_is_taken_over(
     assert not target.exists()  # ...so this shard task leaves the assembly to it
     with pytest.raises(RuntimeError, match="otherhost.123 since yesterday is assembling"):
         build_store(m, features, target, **run)
-    old = 2 * prepare_mod.STALE_LOCK_S
+    old = 2 * STALE_LOCK_S
     os.utime(lock, (lock.stat().st_atime - old, lock.stat().st_mtime - old))  # killed long ago
     build_store(m, features, target, **run)
     assert is_complete(target) and not lock.parent.exists()

@@ -27,7 +27,7 @@ from autotag.cli import (
     tag,
 )
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
-from autotag.data.worker import keep_freed_memory
+from autotag.common.worker import keep_freed_memory
 
 COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, report, download, synth)
 
@@ -72,7 +72,7 @@ if __name__ == "__main__":
 
 def command() -> int:
     """The ``autotag`` program (console script, ``python -m autotag.cli``): its process is
-    ours, so it keeps freed memory first (autotag/data/worker.py says why); :func:`main`, which
+    ours, so it keeps freed memory first (autotag/common/worker.py says why); :func:`main`, which
     other programs and the tests call, leaves their allocator alone."""
     keep_freed_memory()
     return main()

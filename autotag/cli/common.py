@@ -10,9 +10,10 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from autotag.data.progress import progress
-from autotag.data.worker import usable_cores
+from autotag.common.console import progress
+from autotag.common.worker import usable_cores
 from autotag.inference import Tagger, TaggerError, find_audio
+from autotag.inference.tagger import AGGREGATIONS, DEFAULT_AGG, DEFAULT_BATCH
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,16 +73,16 @@ def add_windowing(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--agg",
-        choices=("mean", "max"),
-        default="mean",
-        help="how window predictions make the song's (default: mean)",
+        choices=AGGREGATIONS,
+        default=DEFAULT_AGG,
+        help=f"how window predictions make the song's (default: {DEFAULT_AGG})",
     )
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=16,
+        default=DEFAULT_BATCH,
         metavar="N",
-        help="windows per forward pass (default: 16)",
+        help=f"windows per forward pass (default: {DEFAULT_BATCH})",
     )
     p.add_argument(
         "--workers",

@@ -24,7 +24,7 @@ from autotag.cli.common import (
     progress_bar,
     report_error,
 )
-from autotag.inference.tagger import SILENCE_DBFS, SongPrediction
+from autotag.inference.prediction import SILENCE_DBFS, SongPrediction
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -10,8 +10,10 @@ order into ``<name>.h5.partial`` with the training-split statistics and renames 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,13 @@ import h5py
 import numpy as np
 
 from autotag import __version__
+from autotag.common.files import atomic_path
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.manifest import Manifest
 from autotag.data.store import STR, chunk_frames
+
+log = logging.getLogger(__name__)
 
 
 def task_id() -> str:
@@ -39,17 +44,45 @@ def unit_file(parts: Path, shard: int) -> Path:
 def save_unit(parts: Path, result: dict[str, Any]) -> None:
     """Write a unit atomically (a temporary name of this host and process, then a rename: two
     tasks writing the same unit never share a half-written file)."""
-    final = unit_file(parts, result["shard"])
-    tmp = parts / f"{final.stem}.{task_id()}.tmp.npz"
     ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
-    np.savez(
-        tmp,
-        mel=result["mel"],
-        duration=result["duration"],
-        status=result["status"].astype(str),
-        **ragged,
-    )
-    os.replace(tmp, final)
+    with atomic_path(unit_file(parts, result["shard"]), suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            mel=result["mel"],
+            duration=result["duration"],
+            status=result["status"].astype(str),
+            **ragged,
+        )
+
+
+def broken_unit(shard: int, cfg: FeatureConfig, ragged: bool, reason: str) -> dict[str, Any]:
+    """The unit of one clip that could not be prepared (its decoding killed the worker):
+    status ``broken: <reason>``, as an undecodable file's."""
+    out: dict[str, Any] = {
+        "shard": shard,
+        "duration": np.zeros(1, np.float32),
+        "status": np.array([f"broken: {reason}"], dtype=object),
+    }
+    if ragged:
+        out["mel"] = np.zeros((cfg.n_rows, 0), np.float16)
+        out["seg_frames"] = np.zeros(0, np.int64)
+        out["n_segs"] = np.zeros(1, np.int64)
+    else:
+        out["mel"] = np.zeros((1, cfg.n_rows, cfg.n_frames), np.float16)
+    return out
+
+
+def merge_units(units: list[dict[str, Any]]) -> dict[str, Any]:
+    """Units of consecutive clips (of one shard) as one: what preparing them together gives."""
+    cat = lambda key, axis=0: np.concatenate([u[key] for u in units], axis=axis)  # noqa: E731
+    out = {"shard": units[0]["shard"], "duration": cat("duration"), "status": cat("status")}
+    if "seg_frames" in units[0]:  # ragged: the segments' frames side by side
+        return out | {
+            "mel": cat("mel", -1),
+            "seg_frames": cat("seg_frames"),
+            "n_segs": cat("n_segs"),
+        }
+    return out | {"mel": cat("mel")}
 
 
 def assemble(
@@ -153,3 +186,51 @@ def assemble(
             complete=True,
         )
     os.replace(tmp, path)
+
+
+STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this
+
+
+def take_lock(parts: Path, shard_task: bool) -> Path | None:
+    """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
+    it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
+    of this host) was left by a killed task and is taken over. A live lock: a shard task returns
+    None (the holder assembles), a plain run stops naming the holder."""
+    lock = parts / "assemble.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = lock.read_text().strip() if lock.exists() else ""
+            if _stale(lock, owner):
+                log.warning("%s was left by a stopped task (%s); taking it over", lock, owner)
+                lock.unlink(missing_ok=True)
+                continue
+            if shard_task:
+                log.info("%s assembles the store (%s)", owner or "another task", lock)
+                return None
+            raise RuntimeError(
+                f"{lock}: {owner or 'another task'} is assembling the store; run again when it "
+                f"has finished (a lock untouched for {STALE_LOCK_S:.0f} s is taken over)"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        return lock
+    raise RuntimeError(f"{lock}: could not take the assembly lock")
+
+
+def _stale(lock: Path, owner: str) -> bool:
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            return True
+    except FileNotFoundError:
+        return True
+    host, _, pid = owner.split(" ", 1)[0].rpartition(".")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False

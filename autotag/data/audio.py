@@ -13,6 +13,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from autotag.common.signal import spread_starts
+
 
 class AudioError(RuntimeError):
     """An audio file that cannot be used; the message starts with the file's path."""
@@ -95,22 +97,13 @@ def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> 
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def center_crop_or_pad(x: np.ndarray, n: int) -> np.ndarray:
-    """The centre ``n`` samples of ``x``, zero-padded on both sides when ``x`` is shorter."""
-    if len(x) >= n:
-        start = (len(x) - n) // 2
-        return x[start : start + n]
-    left = (n - len(x)) // 2
-    return np.pad(x, (left, n - len(x) - left))
-
-
 def window_starts(n_samples: int, window: int, hop: int, max_unheard: int) -> list[int]:
     """Start samples of the windows that cover a signal.
 
     Every ``hop`` samples on a grid centred in the signal, when that grid leaves at most
     ``max_unheard`` samples unheard at its two ends together: with ``hop == window``, a clip a
     little longer than one window (MTAT's 30 s clips against 29.1 s windows) gets one window at
-    :func:`center_crop_or_pad`'s crop, like a store clip. Otherwise one window more, all spread
+    :func:`autotag.common.signal.crop_or_pad`'s centre crop, like a store clip. Otherwise one window more, all spread
     evenly from the first sample to the last (as evaluation spreads its chunks), so that no part
     of a song goes unheard: the grid of a 58 s song and 29.1 s windows would leave 28.9 s out.
     """
@@ -122,5 +115,4 @@ def window_starts(n_samples: int, window: int, hop: int, max_unheard: int) -> li
     unheard = n_samples - ((k - 1) * hop + window)
     if unheard <= max_unheard:
         return [unheard // 2 + i * hop for i in range(k)]
-    span = n_samples - window  # k + 1 windows, spaced span / k < hop apart: no gap
-    return [round(i * span / k) for i in range(k + 1)]
+    return spread_starts(n_samples, window, k + 1)  # spaced (n - window) / k < hop: no gap

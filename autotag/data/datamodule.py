@@ -12,7 +12,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from autotag.data.features import chunk_starts, fit_frames, pad_value
+from autotag.common.signal import random_crop, random_crops
+from autotag.data.crops import ragged_chunks, ragged_crop
 from autotag.data.manifest import top_k_tags
 from autotag.data.normalize import Normalizer, norm_description
 from autotag.data.store import MelStore
@@ -28,10 +29,10 @@ class MelDataset(Dataset):
     indices: the DataModule gathers whole batches from a device-resident copy.
 
     In a store of variable-length items (whole tracks, ``store.ragged``) a training item is a
-    random crop of ``crop_frames`` anywhere in the track (:func:`ragged_crop`), and an
-    evaluation item (``chunks = (length, n)``) is ``n`` chunks spread over the track, side by
-    side (:func:`ragged_chunks`): ``(n_rows, n * length)``, which the chunk protocol
-    (:class:`autotag.models.chunks.ChunkPlan` with the same length and n) cuts back into exactly
+    random crop of ``crop_frames`` anywhere in the track (:func:`~autotag.data.crops.ragged_crop`),
+    and an evaluation item (``chunks = (length, n)``) is ``n`` chunks spread over the track, side
+    by side (:func:`~autotag.data.crops.ragged_chunks`): ``(n_rows, n * length)``, which the chunk protocol
+    (:class:`autotag.data.chunks.ChunkPlan` with the same length and n) cuts back into exactly
     those chunks and averages.
     """
 
@@ -73,56 +74,11 @@ class MelDataset(Dataset):
                 x = ragged_crop(self.store, row, self.crop_frames, np.random)
             return torch.from_numpy(x), torch.from_numpy(self.labels[i])
         x = self.store.mel(self.index[i])
-        if self.crop_frames and self.crop_frames < x.shape[-1]:
-            start = np.random.randint(0, x.shape[-1] - self.crop_frames + 1)
-            x = x[..., start : start + self.crop_frames]
+        if self.crop_frames:
+            x = random_crop(x, self.crop_frames, np.random)
         # float16 as stored: half the bytes between loader processes and to the GPU; the
         # DataModule makes it float32 after the transfer (on_after_batch_transfer)
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(self.labels[i])
-
-
-def _fit(x: np.ndarray, length: int, kind: str) -> np.ndarray:
-    """``x`` padded (a segment shorter than the crop) or centre-cropped to ``length`` frames."""
-    if x.shape[-1] == length:
-        return x
-    return fit_frames(torch.from_numpy(x), length, pad_value(kind)).numpy()
-
-
-def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomState) -> np.ndarray:
-    """A random crop of ``length`` frames of item ``row`` of a ragged store: every start in
-    every segment equally likely (a segment shorter than the crop is padded)."""
-    segs = store.segments_of(row)
-    room = np.maximum(segs[:, 1] - length + 1, 1)  # crop starts in each segment
-    k = int(rng.randint(0, int(room.sum())))
-    j = int(np.searchsorted(np.cumsum(room), k, side="right"))
-    start = k - int(room[:j].sum())
-    x = store.read(segs[j, 0], start, min(length, int(segs[j, 1])))
-    return _fit(x, length, store.features.kind)
-
-
-def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
-    """``n`` chunks of ``length`` frames spread evenly over item ``row`` of a ragged store (over
-    each of its segments in turn, ``n`` shared out as evenly as possible; with fewer chunks than
-    segments, one in each of ``n`` segments spread over the item), side by side:
-    ``(n_rows, n * length)``. A segment shorter than a chunk gives its padded self, repeated."""
-    segs = store.segments_of(row)
-    n_segs = len(segs)
-    if n < n_segs:  # fewer chunks than segments: one each in segments spread over the item
-        picked = {round(i * (n_segs - 1) / (n - 1)) for i in range(n)} if n > 1 else {n_segs // 2}
-        share = [int(j in picked) for j in range(n_segs)]
-    else:
-        share = [n // n_segs + (j < n % n_segs) for j in range(n_segs)]
-    out = []
-    for (col, frames), k in zip(segs, share):
-        if k == 0:
-            continue
-        starts = chunk_starts(int(frames), length, k)
-        if len(starts) < k:  # a segment shorter than a chunk: its one chunk, k times
-            starts = starts * k
-        for s in starts:
-            x = store.read(col, s, min(length, int(frames)))
-            out.append(_fit(x, length, store.features.kind))
-    return np.concatenate(out, axis=-1)
 
 
 class ShardSampler(Sampler[int]):
@@ -262,14 +218,11 @@ class TagDataModule(pl.LightningDataModule):
                 self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks, repeats
             )
         log.info(
-            "data: %s | train %d, val %d, test %d %s | %d tags | input %dx%d",
-            self.store.path.name,
+            "data: %s | train %d, val %d, test %d %s | %d tags | input %dx%d", self.store.path.name,
             *(len(self.datasets[s].index) for s in ("train", "val", "test")),
-            "tracks" if self.store.ragged else "clips",
-            len(self.tag_names),
-            self.n_mels,
+            "tracks" if self.store.ragged else "clips", len(self.tag_names), self.n_mels,
             self.n_frames,
-        )
+        )  # fmt: skip
 
     def train_label_counts(self) -> tuple[np.ndarray, int]:
         """Positives per tag and number of clips in the training split."""
@@ -295,16 +248,12 @@ class TagDataModule(pl.LightningDataModule):
         on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
         workers = 0 if self.in_memory else self.num_workers
         return DataLoader(
-            ds,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            num_workers=workers,
-            persistent_workers=workers > 0,
+            ds, batch_size=self.batch_size, shuffle=shuffle, sampler=sampler,
+            num_workers=workers, persistent_workers=workers > 0,
             pin_memory=on_gpu if self.pin_memory is None else self.pin_memory,
             # a last training batch of one clip would fail a model's BatchNorm1d head (short_cnn)
             drop_last=train and len(sampler or ds) % self.batch_size == 1,
-        )
+        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -347,12 +296,3 @@ class TagDataModule(pl.LightningDataModule):
                 torch.from_numpy(ds.labels).to(device),
             )
         return self._device_cache[key]
-
-
-def random_crops(x: torch.Tensor, length: int) -> torch.Tensor:
-    """A random crop of ``length`` frames of each item of ``(batch, rows, frames)``, each from its
-    own start (drawn from torch's generator, seeded with the run)."""
-    b, rows, frames = x.shape
-    starts = torch.randint(0, frames - length + 1, (b,), device=x.device)
-    idx = starts[:, None] + torch.arange(length, device=x.device)[None]
-    return x.gather(-1, idx[:, None, :].expand(b, rows, length))

@@ -14,6 +14,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from autotag.common.signal import crop_or_pad
+
 KINDS = ("mel", "stft", "mfcc", "waveform")
 COMPRESSIONS = ("db", "logc")
 PAD_MODES = ("reflect", "constant")
@@ -170,23 +172,11 @@ class LogMel(nn.Module):
         with warnings.catch_warnings():
             # won128 has an all-zero filter 0, as the reference code: conf/features/won128.yaml
             warnings.filterwarnings("ignore", "At least one mel filterbank has all zero values")
-            self.mel = self._mel(cfg)
-
-    @staticmethod
-    def _mel(cfg: FeatureConfig) -> nn.Module:
-        return torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            f_min=cfg.f_min,
-            f_max=cfg.f_max,
-            n_mels=cfg.n_mels,
-            power=2.0,
-            norm=cfg.mel_norm,
-            mel_scale=cfg.mel_scale,
-            center=True,
-            pad_mode=cfg.pad_mode,
-        )
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                f_min=cfg.f_min, f_max=cfg.f_max, n_mels=cfg.n_mels, power=2.0,
+                norm=cfg.mel_norm, mel_scale=cfg.mel_scale, center=True, pad_mode=cfg.pad_mode,
+            )  # fmt: skip
 
     def db(self, wav: torch.Tensor) -> torch.Tensor:
         """The compressed mel of every frame of ``wav`` (before the frames are fitted)."""
@@ -228,19 +218,6 @@ def compress(power: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     return power_to_db(power, cfg.amin)
 
 
-def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
-    """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
-    last (the first starts at 0, the last ends at the clip's end)."""
-    if n_chunks < 1:
-        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
-    span = n_frames - length
-    if span <= 0:
-        return [0]
-    if n_chunks == 1:
-        return [span // 2]
-    return [round(i * span / (n_chunks - 1)) for i in range(n_chunks)]
-
-
 def pad_value(kind: str) -> float | None:
     """What :func:`fit_frames` pads ``kind`` with: silence (0) for a waveform, else the item's
     minimum (the dB floor)."""
@@ -248,17 +225,11 @@ def pad_value(kind: str) -> float | None:
 
 
 def fit_frames(spec: torch.Tensor, n_frames: int, pad: float | None = None) -> torch.Tensor:
-    """Centre-crop or pad the last axis to ``n_frames``; padding with ``pad``, or by default with
-    the minimum value (the dB floor of a spectrogram)."""
-    t = spec.shape[-1]
-    if t == n_frames:
-        return spec
-    if t > n_frames:
-        start = (t - n_frames) // 2
-        return spec[..., start : start + n_frames]
-    left = (n_frames - t) // 2
-    value = float(spec.min()) if pad is None else pad
-    return nn.functional.pad(spec, (left, n_frames - t - left), value=value)
+    """Centre-crop or pad the last axis to ``n_frames`` (:func:`autotag.common.signal.crop_or_pad`);
+    padding with ``pad``, or by default with the minimum value (a spectrogram's dB floor)."""
+    if pad is None and spec.shape[-1] < n_frames:
+        pad = float(spec.min())
+    return crop_or_pad(spec, n_frames, 0.0 if pad is None else pad)
 
 
 class LogStft(nn.Module):

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autotag.data.audio import center_crop_or_pad, load_audio, window_starts
+from autotag.common.signal import crop_or_pad
+from autotag.data.audio import load_audio, window_starts
 from autotag.data.features import FeatureConfig, fit_frames, spectrogram
 
 MEL_CHUNK = 16  # windows turned into log-mel at once (bounds memory for hour-long files)
@@ -59,7 +60,7 @@ class FrontEnd:
 
     def centre(self, wav: np.ndarray) -> np.ndarray:
         """The centre window (zero-padded around the centre when shorter): a store clip."""
-        return center_crop_or_pad(np.asarray(wav, dtype=np.float32), self.window_samples)
+        return crop_or_pad(np.asarray(wav, dtype=np.float32), self.window_samples)
 
     def grid(self, wav: np.ndarray, hop_seconds: float | None) -> tuple[np.ndarray, list[int]]:
         """The song (centre-padded to one window when shorter) and its window starts."""

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,16 +22,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from autotag.data.assemble import assemble, save_unit, task_id, unit_file
+from autotag.common.console import progress as progress_bar
+from autotag.common.files import write_json
+from autotag.common.pool import WorkerCrash, crash_safe_map
+from autotag.common.worker import usable_cores
+from autotag.data.assemble import (
+    assemble,
+    broken_unit,
+    merge_units,
+    save_unit,
+    take_lock,
+    unit_file,
+)
 from autotag.data.audio import AudioError
 from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
-from autotag.data.progress import progress as progress_bar
 from autotag.data.store import is_complete, report, store_name
-from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +79,6 @@ _worker_excerpt: Excerpt | None = None
 
 
 def _init_worker(features: dict[str, Any], excerpt: dict[str, Any] | None) -> None:
-    init_worker_process()
     _set_front(FeatureConfig.from_dict(features), excerpt and Excerpt.from_dict(excerpt))
 
 
@@ -183,9 +189,7 @@ def build_store(
         log.warning("%s holds shards of another configuration; starting over", parts)
         shutil.rmtree(parts)
     parts.mkdir(exist_ok=True)
-    tmp_key = parts / f"key.{task_id()}.tmp"  # concurrent shard tasks write the same key
-    tmp_key.write_text(json.dumps(key))
-    os.replace(tmp_key, key_file)
+    write_json(key_file, key)  # concurrent shard tasks write the same key: each its own temp
 
     n_units = (len(manifest) + shard_size - 1) // shard_size
     mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
@@ -215,7 +219,7 @@ def build_store(
             what, len(missing), n_units,
         )  # fmt: skip
         return path
-    lock = _lock(parts, shard_task=shard is not None)
+    lock = take_lock(parts, shard_task=shard is not None)
     if lock is None:
         return path
     try:
@@ -226,54 +230,6 @@ def build_store(
     shutil.rmtree(parts)
     report(path)
     return path
-
-
-STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this
-
-
-def _lock(parts: Path, shard_task: bool) -> Path | None:
-    """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
-    it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
-    of this host) was left by a killed task and is taken over. A live lock: a shard task returns
-    None (the holder assembles), a plain run stops naming the holder."""
-    lock = parts / "assemble.lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            owner = lock.read_text().strip() if lock.exists() else ""
-            if _stale(lock, owner):
-                log.warning("%s was left by a stopped task (%s); taking it over", lock, owner)
-                lock.unlink(missing_ok=True)
-                continue
-            if shard_task:
-                log.info("%s assembles the store (%s)", owner or "another task", lock)
-                return None
-            raise RuntimeError(
-                f"{lock}: {owner or 'another task'} is assembling the store; run again when it "
-                f"has finished (a lock untouched for {STALE_LOCK_S:.0f} s is taken over)"
-            ) from None
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        return lock
-    raise RuntimeError(f"{lock}: could not take the assembly lock")
-
-
-def _stale(lock: Path, owner: str) -> bool:
-    try:
-        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
-            return True
-    except FileNotFoundError:
-        return True
-    host, _, pid = owner.split(" ", 1)[0].rpartition(".")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
 
 
 def _run_tasks(
@@ -303,8 +259,10 @@ def _run_tasks(
                 torch.set_num_threads(threads)
             return
         init = (features.to_dict(), excerpt and excerpt.to_dict())
-        with pool_context().Pool(workers, initializer=_init_worker, initargs=init) as pool:
-            yield from pool.imap_unordered(_process_shard, tasks)
+        for task, res in crash_safe_map(
+            _process_shard, tasks, workers, initializer=_init_worker, initargs=init, ordered=False
+        ):
+            yield _clip_by_clip(task, init, workers) if isinstance(res, WorkerCrash) else res
 
     try:
         for res in results():
@@ -321,3 +279,20 @@ def _run_tasks(
         )
         raise
     bar.close()
+
+
+def _clip_by_clip(task: Task, init: tuple[Any, ...], workers: int) -> dict[str, Any]:
+    """A unit whose worker died (a decoder crash): its clips prepared one by one, a clip that
+    kills its worker again recorded as broken like any undecodable file, then the unit again."""
+    shard, paths, clip_ids, *limits = task
+    singles = [(shard, [p], [c], *limits) for p, c in zip(paths, clip_ids)]
+    run = crash_safe_map(_process_shard, singles, min(workers, len(singles)),
+                         initializer=_init_worker, initargs=init)  # fmt: skip
+    units = []
+    for (_, [path], *_), res in run:  # in the clips' order
+        if isinstance(res, WorkerCrash):
+            log.warning("%s: the decoder crashed on this file; it is left out", path)
+            cfg, ragged = FeatureConfig.from_dict(init[0]), init[1] is not None
+            res = broken_unit(shard, cfg, ragged, "the decoder crashed on this file")
+        units.append(res)
+    return merge_units(units)

@@ -1,5 +1,5 @@
 """Find audio files and decode them to window log-mels, in a process pool that survives a
-decoder crash. The features come from :class:`autotag.data.frontend.FrontEnd`: the store's path.
+decoder crash (:func:`autotag.common.pool.crash_safe_map`). The features come from :class:`autotag.data.frontend.FrontEnd`: the store's path.
 The peak level of each decoded song is measured here too (before any padding), so that the
 tagger can tell silence from music whichever process decoded the file.
 """
@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
+from autotag.common.pool import WorkerCrash, crash_safe_map
+from autotag.common.signal import peak_dbfs
+from autotag.common.worker import usable_cores
 from autotag.data.audio import AudioError
 from autotag.data.features import FeatureConfig
 from autotag.data.frontend import FrontEnd
-from autotag.data.worker import init_worker_process, pool_context, usable_cores
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
-T = TypeVar("T")
-R = TypeVar("R")
 POOL_MIN_FILES = 8  # fewer files are decoded in the main process unless workers are asked for
 
 
@@ -67,16 +64,6 @@ def find_audio(
     return files, problems
 
 
-def peak_dbfs(wav: np.ndarray) -> float:
-    """Peak level of a waveform in dB relative to full scale (1.0): ``20·log10(max |x|)``.
-
-    ``-inf`` for digital silence (every sample 0) or no samples at all.
-    """
-    x = np.asarray(wav)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
-
-
 @dataclass
 class Decoded:
     """One decoded file: its window log-mels and peak level, or the reason it failed.
@@ -114,7 +101,6 @@ _worker_hop: float | None = None
 
 def _init_worker(features: dict[str, Any], hop_seconds: float | None) -> None:
     global _worker_front, _worker_hop
-    init_worker_process()
     _worker_front = FrontEnd(FeatureConfig.from_dict(features))
     _worker_hop = hop_seconds
 
@@ -146,7 +132,7 @@ def decode_files(
 
     At most ``prefetch`` files per worker are decoded ahead of the consumer, so memory stays
     bounded however slow the model is. A worker that dies (a decoder crash on a corrupt file)
-    fails that file only (see :func:`map_files`).
+    fails that file only (:func:`~autotag.common.pool.crash_safe_map`).
     """
     workers = pool_workers(workers, len(paths))
     if workers <= 1:
@@ -154,81 +140,12 @@ def decode_files(
             yield decode(front, p, hop_seconds)
         return
     init = (front.cfg.to_dict(), hop_seconds)
-
-    def pool(n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(n, pool_context(), initializer=_init_worker, initargs=init)
-
-    yield from map_files(paths, task, pool, workers, prefetch, _crashed)
+    for path, res in crash_safe_map(
+        task, paths, workers, initializer=_init_worker, initargs=init, prefetch=prefetch
+    ):
+        yield Decoded(path, None, error=crash_error(path)) if isinstance(res, WorkerCrash) else res
 
 
 def crash_error(path: str) -> str:
     """The error of a file whose decoding killed its worker process."""
     return f"{path}: the decoder crashed on this file"
-
-
-def _crashed(path: str) -> Decoded:
-    return Decoded(path, None, error=crash_error(path))
-
-
-def map_files(
-    items: Sequence[T],
-    task: Callable[[T], R],
-    pool: Callable[[int], ProcessPoolExecutor],
-    workers: int,
-    prefetch: int,
-    crashed: Callable[[T], R],
-    split: Callable[[T], list[T]] = lambda item: [item],
-) -> Iterator[R]:
-    """``task(item)`` for every item (a path, or a group of paths) in a pool from
-    ``pool(workers)``; results in order, at most ``workers * prefetch`` items in flight.
-
-    A worker that dies (a decoder crash on a corrupt file) fails that file only: the items in
-    flight are ``split`` into single files and retried one by one, the first in a pool of its
-    own (``crashed(item)`` if it kills that one too), the rest in a new pool.
-    """
-    todo = deque(items)
-    ex = pool(workers)
-    pending: deque[tuple[T, Future]] = deque()
-    try:
-        while todo or pending:
-            while todo and len(pending) < workers * prefetch:
-                try:
-                    fut = ex.submit(task, todo[0])
-                except BrokenProcessPool:  # a worker died since the last submission
-                    break
-                pending.append((todo.popleft(), fut))
-            if not pending:  # the pool broke with nothing in flight: start a new one
-                ex.shutdown(wait=False, cancel_futures=True)
-                ex = pool(workers)
-                continue
-            item, fut = pending.popleft()
-            try:
-                yield fut.result()
-                continue
-            except BrokenProcessPool:
-                pass
-            # a worker died: rerun the files in flight alone, then go on with a new pool
-            ex.shutdown(wait=False, cancel_futures=True)
-            retry = [one for it in (item, *(q for q, _ in pending)) for one in split(it)]
-            pending.clear()
-            head = retry.pop(0)
-            yield _isolated(pool, task, head, crashed)
-            todo.extendleft(reversed(retry))
-            ex = pool(workers)
-        ex.shutdown(wait=True)
-    finally:  # the consumer stopped early (an error, ^C): do not wait for the work ahead
-        ex.shutdown(wait=False, cancel_futures=True)
-
-
-def _isolated(
-    pool: Callable[[int], ProcessPoolExecutor],
-    task: Callable[[T], R],
-    item: T,
-    crashed: Callable[[T], R],
-) -> R:
-    """Run ``task`` on ``item`` in a pool of its own; a crash fails this item only."""
-    with pool(1) as ex:
-        try:
-            return ex.submit(task, item).result()
-        except BrokenProcessPool:
-            return crashed(item)

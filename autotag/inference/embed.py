@@ -16,7 +16,6 @@ Layout of the index (``autotag embed ... --out catalogue.h5``):
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ import h5py
 import numpy as np
 
 from autotag import __version__
-from autotag.inference.tagger import SongPrediction, Tagger
+from autotag.common.files import atomic_path
+from autotag.inference.tagger import DEFAULT_AGG, SongPrediction, Tagger
 
 INDEX_FORMAT = "autotag-index/1"
 _STR = h5py.string_dtype()
@@ -53,7 +53,7 @@ def write_index(
     results: Iterator[SongPrediction],
     ids: dict[str, str] | None = None,
     hop: float | None = None,
-    agg: str = "mean",
+    agg: str = DEFAULT_AGG,
     on_result: Callable[[SongPrediction], None] | None = None,
 ) -> int:
     """Write the songs of ``results`` that succeeded to the index ``out``; returns their number.
@@ -63,51 +63,44 @@ def write_index(
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     d, t = tagger.embedding_dim, len(tagger.tag_names)
     n = 0
-    try:
-        with h5py.File(tmp, "w") as f:
-            emb = f.create_dataset("embeddings", (0, d), "f4", maxshape=(None, d), chunks=(64, d))
-            prob = f.create_dataset(
-                "probabilities", (0, t), "f4", maxshape=(None, t), chunks=(64, t)
-            )
-            paths = f.create_dataset("paths", (0,), _STR, maxshape=(None,), chunks=(256,))
-            id_ds = f.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(256,))
-            dur = f.create_dataset("durations", (0,), "f4", maxshape=(None,), chunks=(256,))
-            f.create_dataset("tag_names", data=np.array(tagger.tag_names, dtype=object), dtype=_STR)
-            f.create_dataset("thresholds", data=tagger.thresholds.astype(np.float32))
-            f.attrs.update(
-                {
-                    "format": INDEX_FORMAT,
-                    "model_path": str(tagger.path or ""),
-                    # a pretrained model's name (musicnn:MTT_musicnn): found again wherever
-                    # the cache folder is
-                    "model_name": tagger.pretrained_name,
-                    "model_sha256": tagger.sha256,
-                    "hop_seconds": float(hop) if hop is not None else tagger.window_seconds,
-                    "agg": agg,
-                    "embedding_dim": d,
-                    "embedding_layer": tagger.embedding_layer,
-                    "features": json.dumps(tagger.features.to_dict()),
-                    "autotag_version": __version__,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-            )
-            for r in results:
-                if on_result is not None:
-                    on_result(r)
-                if not r.ok:
-                    continue
-                for ds in (emb, prob, paths, id_ds, dur):
-                    ds.resize(n + 1, axis=0)
-                emb[n], prob[n], dur[n] = r.embedding, r.probs, r.duration
-                paths[n] = str(Path(r.path).resolve())
-                id_ds[n] = (ids or {}).get(r.path, Path(r.path).name)
-                n += 1
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        emb = f.create_dataset("embeddings", (0, d), "f4", maxshape=(None, d), chunks=(64, d))
+        prob = f.create_dataset("probabilities", (0, t), "f4", maxshape=(None, t), chunks=(64, t))
+        paths = f.create_dataset("paths", (0,), _STR, maxshape=(None,), chunks=(256,))
+        id_ds = f.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(256,))
+        dur = f.create_dataset("durations", (0,), "f4", maxshape=(None,), chunks=(256,))
+        f.create_dataset("tag_names", data=np.array(tagger.tag_names, dtype=object), dtype=_STR)
+        f.create_dataset("thresholds", data=tagger.thresholds.astype(np.float32))
+        f.attrs.update(
+            {
+                "format": INDEX_FORMAT,
+                "model_path": str(tagger.path or ""),
+                # a pretrained model's name (musicnn:MTT_musicnn): found again wherever
+                # the cache folder is
+                "model_name": tagger.pretrained_name,
+                "model_sha256": tagger.sha256,
+                "hop_seconds": float(hop) if hop is not None else tagger.window_seconds,
+                "agg": agg,
+                "embedding_dim": d,
+                "embedding_layer": tagger.embedding_layer,
+                "features": json.dumps(tagger.features.to_dict()),
+                "autotag_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+        for r in results:
+            if on_result is not None:
+                on_result(r)
+            if not r.ok:
+                continue
+            for ds in (emb, prob, paths, id_ds, dur):
+                ds.resize(n + 1, axis=0)
+            emb[n], prob[n], dur[n] = r.embedding, r.probs, r.duration
+            paths[n] = str(Path(r.path).resolve())
+            id_ds[n] = (ids or {}).get(r.path, Path(r.path).name)
+            n += 1
     return n
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autotag.common.signal import centre_span
 from autotag.data.audio import native_stderr_silenced
 from autotag.data.features import compress
 from autotag.inference.tagger import Tagger
@@ -63,10 +64,11 @@ class DftLogMel(nn.Module):
         self.pad_mode = cfg.pad_mode
         # what a short window is padded with: the compression's value for silence
         self.floor = float(compress(torch.zeros(()), cfg))
-        frames = 1 + tagger.front.window_samples // self.hop
-        start = max(0, (frames - cfg.n_frames) // 2)
-        self.crop = (start, start + min(frames, cfg.n_frames))
-        self.pad_frames = max(0, cfg.n_frames - frames)
+        # the window's frames fitted to the model's: the shape is fixed, so the slice and the
+        # padding are constants of the traced graph
+        start, stop, left, right = centre_span(1 + tagger.front.window_samples // self.hop,
+                                               cfg.n_frames)  # fmt: skip
+        self.crop, self.pad = (start, stop), (left, right)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = nn.functional.pad(wav.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2), self.pad_mode)
@@ -74,9 +76,8 @@ class DftLogMel(nn.Module):
         power = z[:, : self.n_bins] ** 2 + z[:, self.n_bins :] ** 2
         db = compress(torch.matmul(self.fb, power), self.features)
         db = db[..., self.crop[0] : self.crop[1]]
-        if self.pad_frames:  # a window shorter than the model's frames (never for store presets)
-            left = self.pad_frames // 2
-            db = nn.functional.pad(db, (left, self.pad_frames - left), value=self.floor)
+        if any(self.pad):  # a window shorter than the model's frames (never for store presets)
+            db = nn.functional.pad(db, self.pad, value=self.floor)
         return db
 
 

@@ -28,6 +28,9 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from autotag.common.mp3 import encode_mp3
+from autotag.common.signal import crop_or_pad
+
 DEFAULT_CONDITIONS = (
     "clean",
     "noise_20db",
@@ -161,23 +164,15 @@ def pitch_shift(
 
 
 def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    """``y`` trimmed or zero-padded at the end to ``n`` samples."""
-    y = np.asarray(y, dtype=np.float32)
-    return y[:n].copy() if len(y) >= n else np.pad(y, (0, n - len(y)))
+    """``y`` trimmed or zero-padded at the end to ``n`` samples (a copy: not a view that holds
+    the longer buffer)."""
+    return np.array(crop_or_pad(np.asarray(y, dtype=np.float32), n, centre=False))
 
 
 def _mp3_roundtrip_raw(wav: np.ndarray, sample_rate: int, kbps: int) -> np.ndarray:
     """Encode with LAME (which may pick a lower output rate for low bit rates), decode with
     soundfile, resample back to ``sample_rate``; the codec's delay is still there."""
-    import lameenc
-
-    enc = lameenc.Encoder()
-    enc.set_bit_rate(int(kbps))
-    enc.set_in_sample_rate(int(sample_rate))
-    enc.set_channels(1)
-    enc.set_quality(2)  # LAME's "high quality" (-h)
-    pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).astype(np.int16)
-    data = bytes(enc.encode(pcm.tobytes())) + bytes(enc.flush())
+    data = encode_mp3(wav, sample_rate, kbps, quality=2)  # LAME's "high quality" (-h)
     y, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
     if rate != sample_rate:

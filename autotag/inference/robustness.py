@@ -9,7 +9,7 @@ the model's rate), each perturbation is applied to that waveform, and the result
 on. The conditions (``--conditions``) are :mod:`autotag.inference.perturb`'s.
 
 A tag is scored only where the evaluated clips hold at least one positive and one negative (as
-:func:`autotag.training.metrics.tag_scores` does); drops are clean minus perturbed, so a positive
+:func:`autotag.common.metrics.macro_scores`); drops are clean minus perturbed, so a positive
 drop is a loss.
 """
 
@@ -25,30 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from autotag.common.figures import save_figure
+from autotag.common.metrics import macro_scores
 from autotag.data.audio import AudioError
 from autotag.data.store import MelStore
 from autotag.inference.perturb import Condition, check_conditions, parse_conditions
-from autotag.inference.tagger import Tagger
+from autotag.inference.tagger import DEFAULT_AGG, Tagger
 
 COLUMNS = ("condition", "roc_auc", "pr_auc", "roc_auc_drop", "pr_auc_drop", "clips")
 
 # --------------------------------------------------------------------------- scoring
-
-
-def macro_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Macro ROC-AUC and PR-AUC (average precision) over the tags that have at least one
-    positive and one negative clip; returns them and the boolean mask of scored tags."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels).astype(int)
-    pos = labels.sum(axis=0)
-    scored = (pos > 0) & (pos < len(labels))
-    if len(labels) == 0 or not scored.any():
-        return math.nan, math.nan, scored
-    cols = np.flatnonzero(scored)
-    roc = [roc_auc_score(labels[:, j], probs[:, j]) for j in cols]
-    ap = [average_precision_score(labels[:, j], probs[:, j]) for j in cols]
-    return float(np.mean(roc)), float(np.mean(ap)), scored
 
 
 def clip_seed(clip_id: Any) -> int:
@@ -103,7 +89,7 @@ def evaluate_robustness(
     conditions: str | Iterable[str | Condition] | None = None,
     limit: int | None = None,
     hop: float | None = None,
-    agg: str = "mean",
+    agg: str = DEFAULT_AGG,
     on_clip: Callable[[], None] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -148,7 +134,7 @@ def evaluate_robustness(
     rows = []
     for c in conds:
         p = np.stack(probs[c.name]) if kept else np.zeros((0, n_tags), np.float32)
-        roc, ap, _ = macro_scores(p, labels)
+        roc, ap = (float(v) for v in macro_scores(p, labels))
         rows.append({"condition": c.name, "roc_auc": roc, "pr_auc": ap, "clips": len(kept)})
     clean = rows[0]
     for r in rows:
@@ -209,12 +195,7 @@ def plot_robustness(rows: Sequence[dict[str, Any]], path: str | Path, title: str
     ax.set_title(textwrap.fill(title or "robustness", 80), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right", ncol=2)  # above the bars: AUCs stop at 1
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(

@@ -5,14 +5,11 @@ windows of the training clip length (``features.clip_seconds``), and every windo
 log-mel → normalization → FCN. Window probabilities (and penultimate-layer embeddings) are then
 aggregated per song (``mean`` by default, or ``max``).
 
-Windowing: windows start every ``hop`` seconds (default: one window length, i.e. no overlap) on a
-grid centred in the song when it leaves at most 1 s of the song out
-(:data:`autotag.data.frontend.MAX_UNHEARD_SECONDS`); else one more window, and the windows are
-spread evenly from the song's first sample to its last, so every part of the song is heard. A
-song of one window's length (or a little more, like MTAT's 30 s clips) is therefore tagged
-exactly like a training clip (centre crop); a shorter one is zero-padded around the centre, as the
-training store does. Decoding and log-mel are :class:`autotag.data.frontend.FrontEnd`'s, the
-store's own path; the model file is read by :mod:`autotag.models.tagger_file`.
+Windowing (:meth:`autotag.data.frontend.FrontEnd.song_mels`, the store's own decode and log-mel):
+windows every ``hop`` seconds (default: one window, no overlap) that cover the whole song; a song
+of one window's length is tagged exactly like a training clip (centre crop). The song pool is
+:mod:`~autotag.inference.song_pool`, the CPU backends :mod:`~autotag.inference.backends`, the model
+file is read by :mod:`autotag.runs.tagger_file`.
 
 Silence: a song whose peak is below :data:`SILENCE_DBFS` gets its probabilities like any other,
 but no tag is judged present (:meth:`Tagger.present_tags`).
@@ -20,53 +17,36 @@ but no tag is judged present (:meth:`Tagger.present_tags`).
 
 from __future__ import annotations
 
-import itertools
-import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from autotag.common.signal import peak_dbfs
+from autotag.common.worker import usable_cores
 from autotag.data.frontend import FrontEnd
-from autotag.data.worker import init_worker_process, pool_context, usable_cores
-from autotag.inference.decode import (
-    Decoded,
-    crash_error,
-    decode,
-    decode_files,
-    map_files,
-    peak_dbfs,
-    pool_workers,
+from autotag.inference.backends import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_LAYER,
+    optimized,
+    run_network,
 )
+from autotag.inference.decode import Decoded, decode, decode_files, pool_workers
+from autotag.inference.prediction import SongPrediction, TagDecisions
+from autotag.inference.song_pool import FORK, tag_in_song_pool
 from autotag.pretrained import PretrainedError, resolve
 from autotag.runs.tagger_file import TaggerError, TaggerFile, read_tagger
 
-AGGREGATIONS = ("mean", "max")
-BACKENDS = ("channels_last", "jit", "eager")
-DEFAULT_BACKEND = "channels_last"
-
-# A song whose peak (decoded mono waveform at the model's rate, before padding) is below this
-# level is silent: no tag is marked present. Why: the FCN learnt from music only; fed silence or
-# a faint noise floor, its normalized log-mels are unlike any training clip and several tags still
-# cross their thresholds (about 6 of 50 for a silent file), which would be pure invention.
-# -60 dBFS (max |x| < 0.001 of full scale) sits far below the peak of recorded music and above the
-# dither/noise floor of a blank 16-bit track (about -90 to -84 dBFS): only files with nothing to
-# hear are caught. The probabilities are still computed and reported.
-SILENCE_DBFS = -60.0
-# Song-parallel workers are forked (pool_context): they start in milliseconds with the model
-# already loaded. Linux only: elsewhere the decoding pool serves.
-_FORK = pool_context().get_start_method() == "fork"
-SONGS_PER_TASK = 4
+AGGREGATIONS = ("mean", "max")  # how window predictions make a song's
+# the one default of every method's, embed's, robustness's and the CLI's aggregation and batch
+DEFAULT_AGG = "mean"
+DEFAULT_BATCH = 16  # windows per forward pass
 EVAL_BATCH = 64  # chunks per forward pass: 16 windows of a chunk model are 256 chunks
-DEFAULT_LAYER = "penultimate"  # what `embed` gives: the layer the classifier reads
 
 
-class Tagger:
+class Tagger(TagDecisions):
     """A trained tagger: front end, normalizer and FCN rebuilt from a ``tagger.pt``.
 
     >>> tagger = Tagger.load("run/tagger.pt")
@@ -176,31 +156,20 @@ class Tagger:
 
     def _forward(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Window spectrograms → (probabilities, embeddings) in one pass; a chunk model's are
-        the means over the chunks of each window (:mod:`autotag.models.chunks`)."""
+        the means over the chunks of each window (:mod:`autotag.data.chunks`)."""
         probs, emb = self.chunks.mean(
             lambda c: self._forward_net(self.normalizer(c)), mels, EVAL_BATCH
         )
         return probs, emb
 
     def _forward_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._backend == "jit" and self._layer == DEFAULT_LAYER:
-            if self._fast is None:
-                self._fast = _optimized(self.net, x)
-            if self._fast is not None:
-                emb, logits = self._fast(x)
-                return torch.sigmoid(logits), emb
-        if self._backend == "channels_last" and x.device.type == "cpu":
-            x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
-        if self._layer != DEFAULT_LAYER:  # another layer than the penultimate, from one pass
-            layers = self.net.layers(x)
-            return torch.sigmoid(self.net.head(layers[DEFAULT_LAYER])), layers[self._layer]
-        emb = self.net.embed(x)
-        logits = self.net.head(emb)
-        return torch.sigmoid(logits), emb
+        if self._backend == "jit" and self._layer == DEFAULT_LAYER and self._fast is None:
+            self._fast = optimized(self.net, x)  # None where tracing fails: eager mode
+        return run_network(self.net, x, self._backend, self._layer, self._fast)
 
     @torch.inference_mode()
     def predict_mels(
-        self, mels: np.ndarray | torch.Tensor, batch_size: int = 16
+        self, mels: np.ndarray | torch.Tensor, batch_size: int = DEFAULT_BATCH
     ) -> tuple[np.ndarray, np.ndarray]:
         """Window log-mels ``(n, n_mels, n_frames)`` → probabilities ``(n, n_tags)``, embeddings."""
         x = torch.as_tensor(mels, dtype=torch.float32)
@@ -226,8 +195,8 @@ class Tagger:
         self,
         wav: np.ndarray,
         hop: float | None = None,
-        agg: str = "mean",
-        batch_size: int = 16,
+        agg: str = DEFAULT_AGG,
+        batch_size: int = DEFAULT_BATCH,
         path: str = "<audio>",
     ) -> SongPrediction:
         """Tag a mono waveform already at :attr:`sample_rate`."""
@@ -236,7 +205,11 @@ class Tagger:
         return next(self._aggregate([decoded], agg, batch_size))
 
     def tag_file(
-        self, path: str | Path, hop: float | None = None, agg: str = "mean", batch_size: int = 16
+        self,
+        path: str | Path,
+        hop: float | None = None,
+        agg: str = DEFAULT_AGG,
+        batch_size: int = DEFAULT_BATCH,
     ) -> SongPrediction:
         """Tag one file (the result's ``error`` is set when it cannot be decoded)."""
         return next(self.tag_files([str(path)], hop, agg, batch_size, workers=0))
@@ -245,8 +218,8 @@ class Tagger:
         self,
         paths: Sequence[str | Path],
         hop: float | None = None,
-        agg: str = "mean",
-        batch_size: int = 16,
+        agg: str = DEFAULT_AGG,
+        batch_size: int = DEFAULT_BATCH,
         workers: int | None = None,
     ) -> Iterator[SongPrediction]:
         """Tag files in order; a file that fails yields a :class:`SongPrediction` with
@@ -267,8 +240,8 @@ class Tagger:
         self.front.hop_samples(hop)  # validate before starting workers
         paths = [str(p) for p in paths]
         n = pool_workers(workers, len(paths))
-        if n > 1 and self.device.type == "cpu" and _FORK:
-            yield from self._tag_in_song_pool(paths, hop, agg, batch_size, n)
+        if n > 1 and self.device.type == "cpu" and FORK:
+            yield from tag_in_song_pool(self, paths, hop, agg, batch_size, n)
             return
         if self.device.type != "cpu" and workers is None:
             n = min(n, max(1, usable_cores() - 1))  # one core feeds the GPU
@@ -282,26 +255,6 @@ class Tagger:
                 pending, n_windows = [], 0
         if pending:
             yield from self._aggregate(pending, agg, batch_size)
-
-    def _tag_in_song_pool(
-        self, paths: list[str], hop: float | None, agg: str, batch_size: int, workers: int
-    ) -> Iterator[SongPrediction]:
-        key = next(_job_keys)
-        _pool_jobs[key] = (self, hop, agg, batch_size)  # inherited by the forked workers
-        # a few songs per task: the network runs 1.35x faster per window on batches of 4
-        # windows than of 1 (one thread); few enough that every worker gets several tasks
-        size = min(SONGS_PER_TASK, max(1, len(paths) // (2 * workers)))
-        tasks = [(key, tuple(paths[i : i + size])) for i in range(0, len(paths), size)]
-
-        def pool(n: int) -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(n, pool_context(), initializer=init_worker_process)
-
-        try:
-            for songs in map_files(tasks, _tag_in_worker, pool, workers, 2, _songs_crashed,
-                                   _one_by_one):  # fmt: skip
-                yield from songs
-        finally:
-            del _pool_jobs[key]
 
     def _tag_songs(
         self, paths: Sequence[str], hop: float | None, agg: str, batch_size: int
@@ -332,100 +285,3 @@ class Tagger:
                 peak_dbfs=d.peak_dbfs,
             )
             i += n
-
-    # ---------------------------------------------------------------- decisions
-
-    def top_k(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
-        """The ``k`` most probable tags, most probable first."""
-        order = np.argsort(-np.asarray(probs), kind="stable")[: max(0, k)]
-        return [(self.tag_names[j], float(probs[j])) for j in order]
-
-    def present(self, probs: np.ndarray, threshold: float | None = None) -> list[tuple[str, float]]:
-        """Tags judged present: probability ≥ the tag's validation-F1 threshold (or ``threshold``)."""
-        probs = np.asarray(probs)
-        cut = self.thresholds if threshold is None else np.full_like(self.thresholds, threshold)
-        idx = [j for j in np.argsort(-probs, kind="stable") if probs[j] >= cut[j]]
-        return [(self.tag_names[j], float(probs[j])) for j in idx]
-
-    def present_tags(
-        self, song: SongPrediction, threshold: float | None = None
-    ) -> list[tuple[str, float]]:
-        """Tags judged present in a song's result: :meth:`present` of its probabilities, except
-        that a silent song (peak below :data:`SILENCE_DBFS`) has none."""
-        if not song.ok or song.probs is None:
-            raise ValueError(f"{song.path}: no prediction ({song.error or 'no probabilities'})")
-        if song.silent:
-            return []
-        return self.present(song.probs, threshold)
-
-
-@dataclass
-class SongPrediction:
-    """One song's aggregated result (or its error).
-
-    ``peak_dbfs``: the peak level of the decoded mono waveform, ``20·log10(max |x|)`` (``-inf``
-    for digital silence, NaN where not measured).
-    """
-
-    path: str
-    probs: np.ndarray | None = None
-    embedding: np.ndarray | None = None
-    duration: float = 0.0
-    n_windows: int = 0
-    error: str | None = None
-    peak_dbfs: float = math.nan
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def silent(self) -> bool:
-        """Decoded and peaking below :data:`SILENCE_DBFS`: no tag is judged present."""
-        return self.ok and self.peak_dbfs < SILENCE_DBFS
-
-
-class _EmbedAndClassify(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.net.embed(x)
-        return emb, self.net.head(emb)
-
-
-def _optimized(net: nn.Module, example: torch.Tensor) -> Callable | None:
-    """The FCN traced, frozen and optimized for CPU inference (oneDNN convolutions with prepacked
-    weights, BN folded); ``None`` where that fails (then eager mode is used)."""
-    if example.device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(_EmbedAndClassify(net).eval(), example[:1].float())
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-    except Exception:
-        return None
-
-
-# the jobs of the song pools running in this process, by key; a worker forked while a job is
-# here finds it (a second pool started meanwhile, or a restarted one, has its own key)
-_pool_jobs: dict[int, tuple[Tagger, float | None, str, int]] = {}
-_job_keys = itertools.count()
-SongTask = tuple[int, tuple[str, ...]]
-
-
-def _tag_in_worker(task: SongTask) -> list[SongPrediction]:
-    key, paths = task
-    tagger, hop, agg, batch_size = _pool_jobs[key]
-    return tagger._tag_songs(paths, hop, agg, batch_size)
-
-
-def _one_by_one(task: SongTask) -> list[SongTask]:
-    key, paths = task
-    return [(key, (p,)) for p in paths]
-
-
-def _songs_crashed(task: SongTask) -> list[SongPrediction]:
-    return [SongPrediction(p, error=crash_error(p)) for p in task[1]]

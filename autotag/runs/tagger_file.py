@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from autotag import __version__
+from autotag.data.chunks import ChunkPlan
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import Normalizer
-from autotag.models.chunks import ChunkPlan
 from autotag.models.registry import MODELS, build_model, model_arguments
 
 FORMAT = "autotag-tagger/2"

@@ -3,23 +3,23 @@
 Test clips are resampled with replacement (``n_resamples`` times, a fixed seed: the same
 interval on every rerun). A resample is a vector of multiplicities (how often each clip was
 drawn), so every metric is computed as a weighted metric, vectorized over all resamples at once:
-exactly what scikit-learn gives on the resampled clips (``tests/test_bootstrap.py`` checks it).
+exactly what scikit-learn gives on the resampled clips (:mod:`autotag.common.metrics`).
 A tag without a positive or a negative in a resample has no AUC there and is left out of that
-resample's macro average, as :func:`autotag.training.metrics.tag_scores` does for a whole set.
+resample's macro average, as :func:`autotag.common.metrics.macro_scores` does for a whole set.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import numpy as np
 
+from autotag.common.metrics import macro_scores
+
 log = logging.getLogger(__name__)
 LEVEL = 0.95
 DROPOUT_WARN = 0.05  # above this share of resamples missing a tag, say so
-CHUNK = 100  # resamples scored at once: a few (CHUNK x clips) arrays in memory
 
 
 def check_resamples(n_resamples: int) -> None:
@@ -34,45 +34,6 @@ def resample_counts(n_clips: int, n_resamples: int, seed: int) -> np.ndarray:
     counts = np.zeros((n_resamples, n_clips), dtype=np.float64)
     np.add.at(counts, (np.arange(n_resamples)[:, None], idx), 1.0)
     return counts
-
-
-def _tag_metrics(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ROC-AUC and average precision of one tag under each weight row of ``w`` (B, n)."""
-    order = np.argsort(-s, kind="stable")
-    s, y, w = s[order], y[order].astype(bool), w[:, order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores, descending
-    pos = np.add.reduceat(w * y, starts, axis=1)  # (B, G) positive weight per score group
-    neg = np.add.reduceat(w * ~y, starts, axis=1)
-    w_pos, w_neg = pos.sum(1), neg.sum(1)
-    # ROC-AUC: each positive beats the negatives below its score; ties count one half
-    neg_below = w_neg[:, None] - np.cumsum(neg, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        roc = (pos * (neg_below + 0.5 * neg)).sum(1) / (w_pos * w_neg)
-        tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
-        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
-        ap = (pos * precision).sum(1) / w_pos
-    undefined = (w_pos == 0) | (w_neg == 0)
-    roc[undefined], ap[undefined] = np.nan, np.nan
-    return roc, ap
-
-
-def macro_scores(
-    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Macro ROC-AUC and PR-AUC ``(B,)`` of ``scores``/``labels`` ``(n, K)`` under each weight
-    row ``(B, n)``; tags undefined in a row are left out of its average."""
-    k = scores.shape[1]
-    roc = np.empty((len(weights), k))
-    ap = np.empty((len(weights), k))
-    for lo in range(0, len(weights), CHUNK):  # bounded memory for large test sets
-        w = weights[lo : lo + CHUNK]
-        for j in range(k):
-            roc[lo : lo + len(w), j], ap[lo : lo + len(w), j] = _tag_metrics(
-                scores[:, j], labels[:, j], w
-            )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where no tag is defined
-        return np.nanmean(roc, axis=1), np.nanmean(ap, axis=1)
 
 
 def _interval(values: np.ndarray, level: float) -> list[float]:

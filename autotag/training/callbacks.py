@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import (
     TQDMProgressBar,
 )
 
-from autotag.data.progress import is_terminal
+from autotag.common.console import is_terminal
 from autotag.training.module import StageSwitch
 
 

@@ -1,14 +1,15 @@
-"""Macro ROC-AUC / PR-AUC over tags, leaving out tags an evaluation set cannot score."""
+"""An evaluation pass's predictions (gathered across DDP ranks) and their scores: per-tag and
+macro ROC-AUC / PR-AUC (:mod:`autotag.common.metrics`), leaving out tags the set cannot score."""
 
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 from torchmetrics import Metric
-from torchmetrics.functional.classification import multilabel_auroc, multilabel_average_precision
 from torchmetrics.utilities import dim_zero_cat
+
+from autotag.common.metrics import macro_mean, per_tag_scores, scoreable
 
 log = logging.getLogger(__name__)
 
@@ -36,35 +37,24 @@ def tag_scores(
 ) -> dict:
     """Per-tag and macro ROC-AUC and PR-AUC (average precision), as plain Python numbers.
 
-    A tag with no positive (or no negative) in ``target`` has no ROC-AUC; torchmetrics would
-    score it 0 and drag the macro average down, so it is left out (value ``nan``) with a warning.
+    A tag with no positive (or no negative) in ``target`` has no ROC-AUC; it is left out of the
+    macro average (value ``nan``) with a warning.
     """
-    preds, target = preds.float().cpu(), target.int().cpu()
+    preds, target = preds.float().cpu().numpy(), target.int().cpu().numpy()
     n, k = target.shape
     tag_names = tag_names or [str(i) for i in range(k)]
     pos = target.sum(0)
-    defined = (pos > 0) & (pos < n)
-    roc = torch.full((k,), float("nan"))
-    ap = torch.full((k,), float("nan"))
-    if defined.any():
-        cols = defined.nonzero().flatten()
-        p, t = preds[:, cols], target[:, cols]
-        roc[cols] = multilabel_auroc(
-            p, t, num_labels=len(cols), average="none", thresholds=None
-        ).float()
-        ap[cols] = multilabel_average_precision(
-            p, t, num_labels=len(cols), average="none", thresholds=None
-        ).float()
+    defined = scoreable(target)
+    roc, ap = per_tag_scores(preds, target)
     left_out = [tag_names[j] for j in range(k) if not defined[j]]
     if left_out and warn:
         log.warning(
             "left out of the macro average (no positive or no negative clip): %s",
             ", ".join(left_out),
         )
-    macro = lambda v: float(v[defined].mean()) if defined.any() else math.nan  # noqa: E731
     return {
-        "roc_auc": macro(roc),
-        "pr_auc": macro(ap),
+        "roc_auc": float(macro_mean(roc)),
+        "pr_auc": float(macro_mean(ap)),
         "per_tag": {
             name: {"roc_auc": float(roc[j]), "pr_auc": float(ap[j]), "positives": int(pos[j])}
             for j, name in enumerate(tag_names)

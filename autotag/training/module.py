@@ -9,7 +9,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from autotag.models.chunks import ChunkPlan, in_pieces, mean_over
+from autotag.data.chunks import ChunkPlan, in_pieces, mean_over
 from autotag.training.losses import WeightedBCE
 from autotag.training.metrics import Predictions, tag_scores
 from autotag.training.optim import build_optimizer, build_scheduler
@@ -20,7 +20,7 @@ class TaggingModule(pl.LightningModule):
     """Wraps any ``nn.Module`` that maps a normalized spectrogram batch to tag logits.
 
     ``normalizer`` runs first inside ``forward`` (so checkpoints carry it). Validation, test and
-    prediction follow ``chunks`` (:mod:`autotag.models.chunks`): the mean of the sigmoid outputs
+    prediction follow ``chunks`` (:mod:`autotag.data.chunks`): the mean of the sigmoid outputs
     of chunks spread over each clip, or the whole clip. ``hparams`` hold
     only plain Python values (lists, dicts, numbers): checkpoints load with ``weights_only=True``.
     """

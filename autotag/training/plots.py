@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from autotag.common.figures import save_figure  # noqa: E402
+
 
 def auc_through_training(history: list[dict], path: str | Path, title: str = "") -> Path:
     """Validation ROC-AUC and PR-AUC per epoch (the seed paper's Fig. 6)."""
@@ -23,7 +25,7 @@ def auc_through_training(history: list[dict], path: str | Path, title: str = "")
     ax.set(xlabel="epoch", ylabel="macro AUC", ylim=(0, 1), title=title or "AUC through training")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def per_tag_bars(per_tag: dict[str, dict], path: str | Path, key: str = "roc_auc") -> Path:
@@ -36,7 +38,7 @@ def per_tag_bars(per_tag: dict[str, dict], path: str | Path, key: str = "roc_auc
     ax.set_xticks(range(len(items)), [t for t, _ in items], rotation=90, fontsize=7)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set(ylabel=f"test {key.replace('_', '-').upper()}", ylim=(0, 1), title="per-tag test score")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def roc_curves(
@@ -52,7 +54,7 @@ def roc_curves(
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curves (test)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def normalizations(
@@ -69,13 +71,9 @@ def normalizations(
     np.atleast_1d(axes)[-1].set_xlabel("frame")
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+# experiments/render.py still calls ``plots._save``: one name for the one saver until it imports
+# autotag.common.figures.save_figure itself
+_save = save_figure

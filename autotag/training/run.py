@@ -16,11 +16,11 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from autotag.data.chunks import ChunkPlan, input_frames
 from autotag.data.datamodule import TagDataModule, check_train_fraction
 from autotag.data.prepare import ensure_store
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
-from autotag.models.chunks import ChunkPlan, input_frames
 from autotag.pretrained import is_pretrained_name
 from autotag.runs.end import closing_logger, end_run
 from autotag.runs.folder import RunFolder

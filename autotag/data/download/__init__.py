@@ -35,7 +35,7 @@ Modules, one job each (the data sets' own files, addresses and runs are in
 * :mod:`~autotag.data.datasets.mtat.download` -- :func:`download_mtat`, the whole run;
 * :mod:`~autotag.data.datasets.jamendo.download` -- :func:`download_jamendo`, the whole run;
 * :mod:`~autotag.data.download.cli` -- :func:`main`: flags, messages and exit codes;
-* :mod:`~autotag.data.download.errors`, :mod:`~autotag.data.download.console` -- errors, output.
+* :mod:`~autotag.data.download.errors` -- errors (output: :mod:`autotag.common.console`).
 
 Tunables (``BACKOFF_S``, ``TIMEOUT_S``, ``CHUNK``, ...) are not re-exported here: set them on the
 module that reads them (e.g. ``autotag.data.download.http.BACKOFF_S``).

@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from autotag.data.download.console import byte_bar, log
+from autotag.common.console import byte_bar, log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 
 CHUNK = 1 << 20  # bytes per disk read (hashing, joining, extracting)
@@ -51,7 +51,7 @@ def join_parts(parts: list[Path], out: Path, progress: bool = True) -> str:
     h = hashlib.md5()
     with (
         open(tmp, "wb") as dst,
-        byte_bar(total, f"join {out.name}", progress, dynamic_ncols=True) as bar,
+        byte_bar(total, f"join {out.name}", progress) as bar,
     ):
         for p in parts:
             with open(p, "rb") as src:
@@ -136,7 +136,6 @@ def extract_zip(
             sum(i.file_size for i, _ in todo),
             f"test+extract ({len(todo)} files)",
             progress,
-            dynamic_ncols=True,
         ) as bar:
             for info, target in todo:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +218,6 @@ def extract_tar(tar_path: Path, dest: Path, progress: bool = True) -> list[TarMe
             sum(i.size for i in files),
             f"extract {tar_path.name} ({len(files)} files)",
             progress,
-            dynamic_ncols=True,
         ) as bar:
             for info in infos:
                 parts = PurePosixPath(info.name.replace("\\", "/")).parts

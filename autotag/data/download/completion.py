@@ -8,23 +8,19 @@ extracted by hand is adopted (manifest written) when ``annotations_final.csv`` c
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from autotag.common.console import log
+from autotag.common.files import write_text
 from autotag.data.datasets.mtat.sources import AUDIO_FOLDERS
-from autotag.data.download.console import log
 
 MANIFEST = ".mtat_complete.tsv"
 
 
 def write_manifest(root: Path, entries: Iterable[tuple[str, int]]) -> None:
     """Write ``(relative path, size)`` entries as ``root/MANIFEST`` (sorted, atomic rename)."""
-    tmp = root / (MANIFEST + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for name, size in sorted(set(entries)):
-            f.write(f"{size}\t{name}\n")
-    os.replace(tmp, root / MANIFEST)
+    write_text(root / MANIFEST, "".join(f"{size}\t{name}\n" for name, size in sorted(set(entries))))
 
 
 def read_manifest(root: Path) -> list[tuple[str, int]] | None:

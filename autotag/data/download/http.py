@@ -20,8 +20,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from autotag.common.console import byte_bar, log
 from autotag.data.datasets.mtat.sources import OFFICIAL_URL
-from autotag.data.download.console import byte_bar, log
 from autotag.data.download.errors import DownloadError, HostUnreachableError
 from autotag.data.download.verify import verify_file
 
@@ -154,7 +154,7 @@ def _fetch_once(
         received = offset
         with (
             open(part, mode) as f,
-            byte_bar(total, dest.name, progress, initial=offset, dynamic_ncols=True) as bar,
+            byte_bar(total, dest.name, progress, initial=offset) as bar,
         ):
             while True:
                 try:

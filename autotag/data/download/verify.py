@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autotag.common.console import log
 from autotag.data.datasets.mtat.sources import CSV_HEADER_FIELD, KNOWN_MD5, REPORTED_MD5
 from autotag.data.download.archive import md5_file
-from autotag.data.download.console import log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 
 

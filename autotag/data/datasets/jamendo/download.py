@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from autotag.common.console import log
 from autotag.data.datasets.jamendo.layout import AUDIO_DIR
 from autotag.data.datasets.jamendo.sources import (
     AUDIO_SETS,
@@ -33,7 +34,6 @@ from autotag.data.datasets.jamendo.sources import (
     url_join,
 )
 from autotag.data.download.archive import TarMember, extract_tar, sha256_file
-from autotag.data.download.console import log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from autotag.common.console import progress as progress_bar
 from autotag.data.datasets.jamendo.layout import AUDIO_DIR
 from autotag.data.datasets.jamendo.synth_plan import ENCODER_PAD, SECTION_SECONDS, JamendoTrack
-from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.render import synthesize
 from autotag.data.synthetic.writers import write_mp3
 
@@ -69,7 +69,7 @@ def render_tracks(
 ) -> tuple[dict[int, int | None], int]:
     """Render the tasks, longest first (in a worker pool unless workers == 1); returns decoded
     frames per track id and how many were rendered."""
-    from autotag.data.worker import init_worker_process, pool_context, usable_cores  # torch
+    from autotag.common.worker import init_worker_process, pool_context, usable_cores  # torch
 
     tasks = sorted(tasks, key=lambda t: -t[0].seconds)
     workers = max(1, workers or usable_cores())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from autotag.common.console import log
 from autotag.data.datasets.mtat.sources import (
     DEFAULT_FILES,
     DISK_NEEDED_GB,
@@ -28,7 +29,6 @@ from autotag.data.download.completion import (
     audio_complete,
     write_manifest,
 )
-from autotag.data.download.console import log
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download, part_path
 

@@ -13,6 +13,7 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from urllib.parse import quote
 
+from autotag.common.console import progress as progress_bar
 from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     CLIP_INFO,
@@ -21,7 +22,6 @@ from autotag.data.datasets.mtat.layout import (
     FORMAT_VERSION,
     INFO,
 )
-from autotag.data.progress import progress as progress_bar
 from autotag.data.synthetic.names import slug
 from autotag.data.synthetic.plan import ClipPlan, corpus_plan
 from autotag.data.synthetic.render import synthesize

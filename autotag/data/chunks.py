@@ -14,7 +14,16 @@ from typing import Any
 
 import torch
 
-from autotag.data.features import FeatureConfig, chunk_starts
+from autotag.common.signal import spread_starts
+from autotag.data.features import FeatureConfig
+
+
+def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
+    """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
+    last (the first starts at 0, the last ends at the clip's end): ``data.eval_chunks``'s."""
+    if n_chunks < 1:
+        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
+    return spread_starts(n_frames, length, n_chunks)
 
 
 def input_frames(

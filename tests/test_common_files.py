@@ -1,0 +1,31 @@
+"""Atomic writes of the ground floor: a file is replaced whole or not at all."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from autotag.common.files import atomic_path, write_json, write_text
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "results.json"
+    write_json(target, {"roc_auc": 0.9}, indent=1)
+    assert json.loads(target.read_text()) == {"roc_auc": 0.9}
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"roc_auc": 0.')  # half written, then the writer dies
+        raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"roc_auc": 0.9}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_any_writer_of_a_path_and_text(tmp_path):
+    unit = tmp_path / "shard-000001.npz"
+    with atomic_path(unit, suffix=".npz") as tmp:  # np.savez appends .npz to other names
+        np.savez(tmp, mel=np.arange(3))
+    np.testing.assert_array_equal(np.load(unit)["mel"], np.arange(3))
+    write_text(tmp_path / "a.tsv", "1\ta\n")
+    assert (tmp_path / "a.tsv").read_text() == "1\ta\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "shard-000001.npz"]
