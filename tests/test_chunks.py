@@ -3,6 +3,8 @@ training, in the tagger and in the exported file), and a chunk model that learns
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +145,61 @@ def test_evaluation_in_pieces_gives_the_same_probabilities():
     whole = TaggingModule(net, *args, chunks=plan, eval_batch=1000).evaluate(x)[0]
     pieces = TaggingModule(net, *args, chunks=plan, eval_batch=3).evaluate(x)[0]
     torch.testing.assert_close(whole, pieces)
+
+
+def test_a_chunk_model_hears_a_short_song_not_its_padding(tmp_path, mini_features):
+    """A 1.5 s song in a 3 s window (zero-padded around it): a chunk model's 4 chunks of 63
+    frames spread over the frames that hear the song, as evaluation spreads them over a track."""
+    from torch import nn
+
+    from autotag.inference.tagger import Tagger
+    from autotag.models import register
+    from autotag.runs.tagger_file import TaggerFile, write_tagger
+    from tests.helpers import TONE_TAGS, tone
+
+    @register("test_chunk_band_mean")
+    class BandMean(nn.Module):  # a mean over frames: padding frames would pull it
+        def __init__(self, n_mels: int, n_frames: int, n_classes: int) -> None:
+            super().__init__()
+            self.embedding_dim = 6
+            self.proj = nn.Linear(n_mels, 6)
+            self.classifier = nn.Linear(6, n_classes)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
+
+        def head(self, emb: torch.Tensor) -> torch.Tensor:
+            return self.classifier(emb)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x))
+
+    torch.manual_seed(0)
+    net = BandMean(24, 63, 4)
+    norm = {"mode": "per_spec", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10}
+    tf = TaggerFile({"arch": "test_chunk_band_mean"}, net.state_dict(), mini_features, norm,
+                    list(TONE_TAGS), [0.5] * 4, [24, 63], eval_chunks=4)  # fmt: skip
+    tagger = Tagger.load(write_tagger(tmp_path / "chunks.pt", tf))
+    song = tone(1.5, ("slow",))
+    window = torch.from_numpy(tagger.front.song_mels(song))  # (1, 24, 188)
+    assert window.shape[-1] == 188 and len(song) == 24000
+
+    # written out: 12,000 zeros before the song; frame f is centred on sample 256 f
+    first, last = math.ceil(12000 / 256), (12000 + 24000 - 1) // 256  # 47, 140
+    count = last - first + 1
+    heard = [first + round(i * (count - 63) / 3) for i in range(4)]
+    padded = [round(i * (188 - 63) / 3) for i in range(4)]  # over the whole window
+
+    def chunk_mean(starts: list[int]) -> np.ndarray:
+        chunks = torch.cat([window[..., s : s + 63] for s in starts])
+        with torch.no_grad():
+            return torch.sigmoid(net(tagger.normalizer(chunks))).mean(0).numpy()
+
+    got = tagger.tag_audio(song).probs
+    np.testing.assert_allclose(got, chunk_mean(heard), atol=1e-6)
+    assert np.abs(chunk_mean(padded) - got).max() > 1e-3  # the padding would have counted
+    assert tagger.tag_audio(song).n_windows == 1
+    # a song of a whole window keeps the evaluation chunks over the window
+    full = tone(3.0, ("slow",))
+    window = torch.from_numpy(tagger.front.song_mels(full))
+    np.testing.assert_allclose(tagger.tag_audio(full).probs, chunk_mean(padded), atol=1e-6)

@@ -65,6 +65,21 @@ class ChunkPlan:
         chunks = torch.stack([x[..., s : s + self.length] for s in starts], dim=1)
         return chunks.flatten(0, 1), len(starts)
 
+    def heard_chunks(self, window: torch.Tensor, first: int, count: int) -> torch.Tensor | None:
+        """A short song's chunks: ``window`` ``(..., frames)`` holds the song in frames
+        ``[first, first + count)`` only (zero-padded around it), so the ``n`` chunks spread over
+        those frames, as evaluation spreads them over a stored track, not over the padding
+        (one chunk centred on them when they are fewer than a chunk's). ``(k, ..., length)``;
+        None when :meth:`split` already sees only the song (a whole-clip model, a full window)."""
+        frames = int(window.shape[-1])
+        if self.length is None or frames <= self.length or count >= frames:
+            return None
+        if count <= self.length:
+            starts = [min(max(0, first + (count - self.length) // 2), frames - self.length)]
+        else:
+            starts = [first + s for s in chunk_starts(count, self.length, self.n)]
+        return torch.stack([window[..., s : s + self.length] for s in starts])
+
     def mean(
         self, fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.Tensor,
         max_items: int | None = None,

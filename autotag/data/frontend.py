@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autotag.common.signal import crop_or_pad
+from autotag.common.signal import centre_span, crop_or_pad
 from autotag.data.audio import load_audio, window_starts
 from autotag.data.features import FeatureConfig, fit_frames, spectrogram
 
@@ -70,6 +70,22 @@ class FrontEnd:
             return self.centre(wav), [0]
         unheard = int(MAX_UNHEARD_SECONDS * self.cfg.sample_rate)
         return wav, window_starts(len(wav), win, self.hop_samples(hop_seconds), unheard)
+
+    def heard_frames(self, n_samples: int) -> tuple[int, int]:
+        """``(first, count)``: the frames of a song's windows that hear it. A song shorter than
+        one window is padded around its centre (either ``song_windows``), so only the middle
+        frames of its one window hold it; a longer song fills every frame."""
+        n = self.cfg.n_frames
+        hop = 1 if self.cfg.kind == "waveform" else self.cfg.hop_length
+        if self.cfg.song_windows == "frames":
+            total = 1 + n_samples // hop  # the song's spectrogram, padded to n frames
+            return (0, n) if total >= n else (centre_span(total, n)[2], total)
+        if n_samples >= self.window_samples:
+            return 0, n
+        left = centre_span(n_samples, self.window_samples)[2]
+        first = -(-left // hop)  # the first frame centred on a sample of the song
+        stop = min(n, (left + n_samples - 1) // hop + 1)
+        return first, max(1, stop - first)
 
     def windows(self, wav: np.ndarray, hop_seconds: float | None = None) -> np.ndarray:
         """``(n_windows, window_samples)`` float32 windows covering the song."""

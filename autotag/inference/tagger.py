@@ -1,15 +1,13 @@
 """Tag new audio with a trained ``tagger.pt``: load safely, window, batch, aggregate.
 
 A song of any length, rate and channel count is decoded to mono at the model's rate, cut into
-windows of the training clip length (``features.clip_seconds``), and every window goes through
-log-mel → normalization → FCN. Window probabilities (and penultimate-layer embeddings) are then
-aggregated per song (``mean`` by default, or ``max``).
-
-Windowing (:meth:`autotag.data.frontend.FrontEnd.song_mels`, the store's own decode and log-mel):
-windows every ``hop`` seconds (default: one window, no overlap) that cover the whole song; a song
-of one window's length is tagged exactly like a training clip (centre crop). The song pool is
-:mod:`~autotag.inference.song_pool`, the CPU backends :mod:`~autotag.inference.backends`, the model
-file is read by :mod:`autotag.runs.tagger_file`.
+windows of the training clip length (``features.clip_seconds``) that go through log-mel →
+normalization → network; window probabilities (and embeddings) are aggregated per song (``mean``
+by default, or ``max``). Windowing (:meth:`autotag.data.frontend.FrontEnd.song_mels`, the store's
+own decode and log-mel): windows every ``hop`` seconds (default: one window, no overlap) that
+cover the whole song; a song of one window's length is tagged exactly like a training clip (centre
+crop); a shorter one is padded, and a chunk model's chunks spread over the song, not the padding.
+Song pool: :mod:`~autotag.inference.song_pool`; CPU backends: :mod:`~autotag.inference.backends`.
 
 Silence: a song whose peak is below :data:`SILENCE_DBFS` gets its probabilities like any other,
 but no tag is judged present (:meth:`Tagger.present_tags`).
@@ -266,7 +264,8 @@ class Tagger(TagDecisions):
     def _aggregate(
         self, songs: list[Decoded], agg: str, batch_size: int
     ) -> Iterator[SongPrediction]:
-        ok = [d for d in songs if d.mels is not None]
+        short = {id(d): c for d in songs if (c := self._heard_chunks(d)) is not None}
+        ok = [d for d in songs if d.mels is not None and id(d) not in short]
         if ok:
             probs, embs = self.predict_mels(np.concatenate([d.mels for d in ok]), batch_size)
         reduce = np.mean if agg == "mean" else np.max
@@ -275,13 +274,26 @@ class Tagger(TagDecisions):
             if d.mels is None:
                 yield SongPrediction(d.path, error=d.error or f"{d.path}: failed")
                 continue
-            n = len(d.mels)
+            if id(d) in short:  # one window, its chunks over the song: their mean
+                p, e = (x.mean(axis=0) for x in self.predict_mels(short[id(d)], batch_size))
+            else:
+                n = len(d.mels)
+                p, e = reduce(probs[i : i + n], axis=0), reduce(embs[i : i + n], axis=0)
+                i += n
             yield SongPrediction(
                 d.path,
-                probs=reduce(probs[i : i + n], axis=0).astype(np.float32),
-                embedding=reduce(embs[i : i + n], axis=0).astype(np.float32),
+                probs=p.astype(np.float32),
+                embedding=e.astype(np.float32),
                 duration=d.duration,
-                n_windows=n,
+                n_windows=len(d.mels),
                 peak_dbfs=d.peak_dbfs,
             )
-            i += n
+
+    def _heard_chunks(self, d: Decoded) -> np.ndarray | None:
+        """A chunk model's chunks of a song shorter than one window, spread over the song and
+        not over the window's padding (:meth:`ChunkPlan.heard_chunks`); None otherwise."""
+        if d.mels is None or len(d.mels) != 1:
+            return None
+        first, count = self.front.heard_frames(round(d.duration * self.sample_rate))
+        chunks = self.chunks.heard_chunks(torch.from_numpy(d.mels[0]), first, count)
+        return None if chunks is None else chunks.numpy()
