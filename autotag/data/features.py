@@ -232,7 +232,7 @@ def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
     """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
     last (the first starts at 0, the last ends at the clip's end)."""
     if n_chunks < 1:
-        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
+        raise ValueError(f"loader.eval_chunks must be at least 1, got {n_chunks}")
     span = n_frames - length
     if span <= 0:
         return [0]
