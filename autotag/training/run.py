@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from autotag.data.datamodule import TagDataModule, check_train_fraction
+from autotag.data.features import FeatureConfig
 from autotag.data.prepare import ensure_store
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
@@ -203,7 +204,7 @@ def check_small_data(cfg: Mapping[str, Any], settings: RunSettings) -> None:
     features (``prelog`` undoes a dB scale: it cannot read musicnn's log10(1 + C x))."""
     check_train_fraction(cfg["loader"]["train_fraction"])
     check_finetune(settings.finetune.freeze_epochs, settings.finetune.train_layers)
-    compression = cfg["features"]["compression"]
+    compression = FeatureConfig.from_dict(cfg["features"]).compression  # its default: LATER_KEYS
     if cfg["norm"]["mode"] == "prelog" and compression != "db":
         raise ValueError(
             f"norm=prelog undoes a dB scale, but features.compression={compression}: "
