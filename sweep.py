@@ -54,5 +54,9 @@ def seed_axis(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    if any("data." in a for a in sys.argv[1:]):  # a key's old name: say its new one (train.py)
+        from autotag.entry import exit_on_renamed_keys
+
+        exit_on_renamed_keys(sys.argv[1:], "sweep.py")
     sys.argv = seed_axis(sys.argv)
     main()

@@ -1,5 +1,7 @@
 """Train and evaluate a tagger: ``python train.py norm=per_coeff model=fcn_bn``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -27,4 +29,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    if any("data." in a for a in sys.argv[1:]):  # a key's old name: say its new one (not Hydra's
+        from autotag.entry import exit_on_renamed_keys  # "not in struct"); torch loads only then
+
+        exit_on_renamed_keys(sys.argv[1:], "train.py")
     main()

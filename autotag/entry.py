@@ -14,12 +14,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from autotag.data.audio import AudioError
+from autotag.data.datasets.registry import MOVED_KEYS
 from autotag.pretrained import PretrainedError, is_pretrained_name
 from autotag.runs.results import RunInfo
 from autotag.runs.tagger_file import TaggerError
 
 # Config keys holding paths: relative ones mean "relative to where the command was started".
-PATH_KEYS = ("data.root", "data.store_dir", "data.audio_root", "ckpt_path", "init_from")
+PATH_KEYS = ("data.root", "store.dir", "data.audio_root", "ckpt_path", "init_from")
 
 
 def launch_dir() -> Path:
@@ -72,6 +73,35 @@ def run_info(cfg: DictConfig) -> RunInfo:
     info = RunInfo.of(cfg, model=model)
     info.overrides = list(hc.overrides.task)
     return info
+
+
+# Keys of the `data` group that moved to groups of their own (one function's arguments each): the
+# store's (autotag/data/prepare.py ensure_store) and the loaders' (TagDataModule).
+RENAMED = {f"data.{old}": new for old, new in MOVED_KEYS.items()}
+
+
+def renamed_keys(overrides: list[str]) -> list[str]:
+    """A line for each command-line override that uses a key's old name (``data.batch_size=64``
+    is now ``loader.batch_size=64``). Hydra refuses such a key while composing the config, before
+    any of autotag's code runs, with "Key 'batch_size' is not in struct": the entry points call
+    this first to say what the key is called now."""
+    lines = []
+    for arg in overrides:
+        key, eq, value = arg.lstrip("~+").partition("=")
+        sign = arg[: len(arg) - len(arg.lstrip("~+"))]  # +, ++ or ~ stay as they were
+        for old, new in RENAMED.items():
+            if key == old or key.startswith(old + "."):
+                spelled = new + key[len(old) :]
+                lines.append(f"{key} is now {spelled}: use {sign}{spelled}{eq}{value}")
+    return lines
+
+
+def exit_on_renamed_keys(overrides: list[str], entry: str) -> None:
+    """End the command with one line per renamed key (exit code 2), before Hydra composes."""
+    lines = renamed_keys(overrides)
+    if lines:
+        print("\n".join(f"{entry}: error: {line}" for line in lines), file=sys.stderr)
+        raise SystemExit(2)
 
 
 # the errors autotag raises for bad input (a config value, a missing file, a data set that is not

@@ -7,10 +7,12 @@ Examples::
     python -m autotag.prepare data=csv data.root=my_catalogue.csv
     python -m autotag.prepare data=jamendo features=won128              # whole tracks
     python -m autotag.prepare -m data=jamendo features=won128 hydra/launcher=slurm_prepare \
-        data.num_shards=16 'data.shard=range(16)'                      # a Slurm array job
+        store.num_shards=16 'store.shard=range(16)'                      # a Slurm array job
 """
 
 from __future__ import annotations
+
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from autotag.common.worker import keep_freed_memory
 from autotag.data.prepare import ensure_store
 from autotag.data.store import is_complete
-from autotag.entry import absolute_paths, reporting_input_errors
+from autotag.entry import absolute_paths, exit_on_renamed_keys, reporting_input_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
@@ -27,14 +29,18 @@ def main(cfg: DictConfig) -> None:
     cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
     path = reporting_input_errors(
-        lambda: ensure_store(plain["data"], plain["features"]), "python -m autotag.prepare"
+        lambda: ensure_store(plain["data"], plain["features"], **plain["store"]),
+        "python -m autotag.prepare",
     )
     if is_complete(path):
         print(f"store ready: {path}")
     else:
-        shard, n = plain["data"]["shard"], plain["data"]["num_shards"]
+        shard, n = plain["store"]["shard"], plain["store"]["num_shards"]
         print(f"shard {shard} of {n} prepared; the task that finishes last assembles {path}")
 
 
 if __name__ == "__main__":
+    exit_on_renamed_keys(
+        sys.argv[1:], "python -m autotag.prepare"
+    )  # Hydra would say "not in struct"
     main()

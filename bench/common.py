@@ -124,7 +124,7 @@ def machine_table(extra: dict[str, str] | None = None) -> str:
 def load_conf(group: str, name: str) -> dict[str, Any]:
     """``conf/<group>/<name>.yaml`` with its ``defaults`` chain merged in (Hydra's order).
 
-    The configs hold the values the code has no defaults for (features, model, data).
+    The configs hold the values the code has no defaults for (features, model, data, store, loader).
     """
     from omegaconf import OmegaConf
 

@@ -6,11 +6,11 @@
 1. The synthetic corpus and its seed store, generated and prepared there (all cores, timed).
 2. Training steps of the full-width FCN-4 and FCN-4+BN in a plain loop (data on the GPU):
    fp32 and bf16-mixed, NCHW and channels_last: the ceiling of the step itself.
-3. The same steps through Lightning as ``run.fit`` builds them (``data.in_memory=true``: the
+3. The same steps through Lightning as ``run.fit`` builds them (``loader.in_memory=true``: the
    split on the GPU, batches gathered there), with the run's callbacks (validation, best and
    last checkpoints every epoch) and without any: the epoch split into steps, validation and
    the rest (checkpoints).
-4. ``python train.py trainer=gpu data.in_memory=true epochs=10`` at full width, as a user runs it.
+4. ``python train.py trainer=gpu loader.in_memory=true epochs=10`` at full width, as a user runs it.
 5. ``autotag tag`` on a folder of 30 s 44.1 kHz stereo mp3s, the network on the GPU and on the CPU.
 
 Prints the section last and writes ``gpu_section.md`` and ``gpu.json`` under ``--out``. Each
@@ -176,9 +176,12 @@ def lightning_epochs(
 ) -> dict[str, float]:
     """``run.fit``'s DataModule and LightningModule on the GPU for ``epochs`` epochs; medians of
     the epochs after the first (cuDNN's autotuning and the copy of the split to the GPU)."""
-    data = {**load_conf("data", "synthetic"), "in_memory": in_memory, "random_crop": None}
-    data["batch_size"], data["num_workers"] = batch, workers
-    dm = TagDataModule.from_config(store, data, "global", False, 0)
+    loader = {**load_conf("loader", "default"), "in_memory": in_memory, "random_crop": None}
+    loader["batch_size"], loader["num_workers"] = batch, workers
+    top_k = load_conf("data", "synthetic")["data"]["top_k"]
+    dm = TagDataModule.from_config(
+        store, loader, top_k=top_k, norm="global", shuffle_labels=False, seed=0
+    )
     feats = dm.store.features
     torch.manual_seed(0)
     net = build_model(model_conf(model), feats.n_rows, feats.n_frames, len(dm.tag_names))
@@ -194,7 +197,7 @@ def lightning_epochs(
         pos_weight=positive_weights(pos, n, None),
         config={},
         chunks=ChunkPlan(None, 1),
-        eval_batch=max(16, data["batch_size"]),
+        eval_batch=max(16, loader["batch_size"]),
     )
     parts = EpochParts()
     run_dir = out / "lightning" / f"{model}-{precision}-{int(channels_last)}-{int(full)}"
@@ -365,7 +368,7 @@ def main() -> None:
             continue
         run_dir = work / f"train-{model}"
         trainer = "trainer=gpu" if DEV == "cuda" else "trainer=cpu"
-        cmd = [sys.executable, "train.py", trainer, f"model={model}", "data.in_memory=true"]
+        cmd = [sys.executable, "train.py", trainer, f"model={model}", "loader.in_memory=true"]
         cmd += ["logger=csv", f"epochs={10 if DEV == 'cuda' else 1}", f"hydra.run.dir={run_dir}"]
         cmd += [] if WIDTH == 1.0 else [f"model.width={WIDTH}"]
         cmd += ["+trainer.profiler=simple"] if args.profile and model == "fcn_bn" else []
@@ -417,7 +420,7 @@ def render(res: dict, store: Path) -> str:
     gpu = res["gpu"]
     parts = [
         f"One NVIDIA GPU lent through the device tool: **{gpu}** (all rows). Full-width networks, "
-        "seed features (40 × 909), 50 tags, training batch 32 (`data.batch_size`) unless a row says otherwise, Adam.",
+        "seed features (40 × 909), 50 tags, training batch 32 (`loader.batch_size`) unless a row says otherwise, Adam.",
         machine_table(),
         f"Synthetic corpus (1,600 clips) generated in {res['generate_s']:.1f} s and its seed "
         f"store prepared in {res['prepare_s']:.1f} s (`python -m autotag.prepare`, "
@@ -436,7 +439,7 @@ def render(res: dict, store: Path) -> str:
             for k, v in res["lightning"].items()
         ]  # fmt: skip
         parts += [
-            "**Through Lightning** as `run.fit` builds it, `data.in_memory=true` (the split "
+            "**Through Lightning** as `run.fit` builds it, `loader.in_memory=true` (the split "
             f"held on the GPU); {next(iter(res['lightning'].values()))['clips']} training "
             "clips per epoch; medians of epochs 2–4. *bare*: no validation, no checkpoint; "
             "*run callbacks*: validation, best and last checkpoints, as `train.py` runs "
@@ -456,7 +459,7 @@ def render(res: dict, store: Path) -> str:
         ]
     if res.get("streamed"):
         parts += [
-            "**Streamed from the HDF5 store** (`data.in_memory=false`, loader workers read "
+            "**Streamed from the HDF5 store** (`loader.in_memory=false`, loader workers read "
             "float16 rows; float32 on the GPU):",
             table(
                 ["run", "steps clips/s", "first epoch s"],
@@ -468,7 +471,7 @@ def render(res: dict, store: Path) -> str:
         ]
     if res["train"]:
         rows = [
-            [f"`python train.py trainer=gpu model={m} data.in_memory=true epochs=10`",
+            [f"`python train.py trainer=gpu model={m} loader.in_memory=true epochs=10`",
              fmt(v["wall_s"]), fmt(v["fit_s"]), fmt(v["step_rate"]), fmt(v["epoch_rate"]),
              f"{v['test_roc_auc']:.4f} / {v['test_pr_auc']:.4f}"]
             for m, v in res["train"].items()

@@ -2,7 +2,7 @@
 features, the parameter count, GFLOPs per item (forward, and forward + backward for a training
 item), training clips/s (forward + backward + Adam step on batches of its input length) and
 inference clips/s (whole 29 s clips as evaluation sees them: a chunk model averages
-``data.eval_chunks`` chunks per clip, a whole-clip model takes the clip). Random weights and
+``loader.eval_chunks`` chunks per clip, a whole-clip model takes the clip). Random weights and
 random inputs: speed does not depend on the values.
 
     .venv/bin/python bench/models.py                    # width 1 (the published models), CPU
@@ -161,7 +161,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16, help="batch (Won's recipe: 16)")
     p.add_argument("--infer-batch", type=int, default=4, help="whole clips per inference batch")
     p.add_argument("--repeat", type=int, default=3, help="timed repeats (median)")
-    p.add_argument("--eval-chunks", type=int, default=16, help="data.eval_chunks")
+    p.add_argument("--eval-chunks", type=int, default=16, help="loader.eval_chunks")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     p.add_argument("--channels-last", action="store_true")

@@ -10,7 +10,7 @@ Pipelines, each with ``--workers`` spawned processes and one BLAS/torch thread p
 
 - ours, end to end: ``autotag.data.prepare.build_store`` (pool start, soundfile decode and
   torchaudio LogMel through ``FrontEnd``, .npz shards, HDF5 assembly with training statistics),
-  with the shard size and audio floor of ``conf/data/mtat.yaml``;
+  with the shard size and audio floor of ``conf/store/default.yaml``;
 - ours, warm pool: the same worker functions on a started pool, results returned in memory;
 - librosa, end to end: ``librosa.load(sr=16000)`` + ``melspectrogram`` + ``power_to_db``
   (published MTAT code), one float32 ``.npy`` per clip; the pool start includes librosa's
@@ -382,8 +382,9 @@ def main() -> None:
     )
     print(f"corpus: {root} ({made})", flush=True)
     features = feature_config("seed")
-    data_cfg = load_conf("data", "mtat")  # the store's shard size and audio floor
-    shard_size, min_audio_s = int(data_cfg["shard_size"]), float(data_cfg["min_audio_seconds"])
+    data_cfg = load_conf("data", "mtat")["data"]
+    store_cfg = load_conf("store", "default")  # the store's shard size and audio floor
+    shard_size, min_audio_s = int(store_cfg["shard_size"]), float(store_cfg["min_audio_seconds"])
     manifest = read_mtat(root, split=data_cfg["split"], top_k=data_cfg["top_k"])
     paths = list(manifest.paths)
     n = len(paths)

@@ -93,7 +93,7 @@ def main() -> None:
     py = sys.executable
     cmds = {
         "ours": lambda i: [py, "-m", "autotag.prepare", f"data.root={args.root}",
-                           f"data.store_dir={tmp}/s{i}", f"data.prepare_workers={args.workers}",
+                           f"store.dir={tmp}/s{i}", f"store.workers={args.workers}",
                            f"hydra.run.dir={tmp}/h{i}"],
         "librosa": lambda i: [py, __file__, "--child", "librosa", "--root", args.root,
                               "--workers", str(args.workers)],

@@ -1,6 +1,6 @@
 """Store reads in the training DataLoader (issue 11, part 3): clips/s of a shuffled
 ``DataLoader(MelDataset)`` over the synthetic corpus's stores, as ``TagDataModule`` streams them
-(``data.in_memory=false``), with 0 and 2 worker processes; the first epoch (worker start, file
+(``loader.in_memory=false``), with 0 and 2 worker processes; the first epoch (worker start, file
 open, page cache) is left out; the median of ``--rounds`` rounds of 2 epochs each.
 
     .venv/bin/python bench/store_reads.py          # writes its section of bench/RESULTS.md

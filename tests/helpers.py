@@ -88,7 +88,7 @@ def _reader_args(name: str, keys: tuple[str, ...]) -> dict:
     """Reader arguments as the shipped ``conf/data/<name>.yaml`` sets them (its own keys)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(ROOT / f"conf/data/{name}.yaml")
+    cfg = OmegaConf.load(ROOT / f"conf/data/{name}.yaml").data  # a global YAML: its data: block
     return {k: cfg[k] for k in keys}
 
 
@@ -102,11 +102,11 @@ def mini_overrides(mini_mtat: Path, store_dir: Path) -> list[str]:
     return [
         "data=mtat",
         f"data.root={mini_mtat}",
-        f"data.store_dir={store_dir}",
+        f"store.dir={store_dir}",
         "data.top_k=4",
-        "data.batch_size=8",
-        "data.num_workers=0",
-        "data.prepare_workers=0",
+        "loader.batch_size=8",
+        "loader.num_workers=0",
+        "store.workers=0",
         "features.n_mels=24",
         "features.n_fft=512",
         "features.hop_length=256",

@@ -29,7 +29,7 @@ def test_the_input_length_follows_the_model_unless_the_user_sets_a_crop():
     assert input_frames({"input_seconds": 59049 / 16000}, won128) == 231
     assert input_frames({"input_seconds": 15.0}, won128) == 938
     assert input_frames({"input_seconds": None}, won96) is None  # whole clip
-    assert input_frames({}, won96, random_crop=500) == 500  # data.random_crop wins
+    assert input_frames({}, won96, random_crop=500) == 500  # loader.random_crop wins
     assert input_frames({"input_seconds": 29.1}, won96) is None  # as long as the clip
     with pytest.raises(ValueError, match="model.input_seconds"):
         input_frames({"input_seconds": 40.0}, won96)
@@ -39,7 +39,7 @@ def test_chunks_are_spread_from_the_first_frame_to_the_last():
     assert chunk_starts(100, 10, 4) == [0, 30, 60, 90]
     assert chunk_starts(1819, 188, 16)[-1] + 188 == 1819
     assert chunk_starts(100, 100, 16) == [0]
-    with pytest.raises(ValueError, match="data.eval_chunks"):
+    with pytest.raises(ValueError, match="loader.eval_chunks"):
         chunk_starts(100, 10, 0)
 
 
@@ -100,7 +100,7 @@ def _chunk_overrides(mini_mtat, store_dir) -> list[str]:
         "model=musicnn",
         "model.width=0.125",
         "model.input_seconds=1.0",  # 63 of the mini clips' 188 frames
-        "data.eval_chunks=4",
+        "loader.eval_chunks=4",
         "features.mel_scale=slaney",
         "features.mel_norm=slaney",
         "optimizer.lr=3e-3",

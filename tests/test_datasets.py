@@ -47,16 +47,14 @@ from autotag.data.datasets.toy.reader import read_toy
 
 DATASET = Dataset(name="toy", reader=read_toy)
 """
-TOY_YAML = """
-defaults:
-  - base
-  - _self_
-name: toy
-reader: toy
-root: ???
-split: folds
-top_k: 2
-labels: labels.tsv
+TOY_YAML = """# @package _global_
+data:
+  name: toy
+  reader: toy
+  root: ???
+  split: folds
+  top_k: 2
+  labels: labels.tsv
 """
 FEATURES = ["features.n_mels=24", "features.n_fft=512", "features.hop_length=256"]
 FEATURES += ["features.clip_seconds=3.0", "features.n_frames=188"]
@@ -92,11 +90,13 @@ def test_a_new_data_set_is_one_folder_and_one_yaml(toy: Path) -> None:
     (root / "labels.tsv").write_text("".join(f"{n}\t{','.join(t)}\t{s}\n" for n, t, s in clips))
     assert "toy" in datasets()
     cfg = compose_train(
-        ["data=toy", f"data.root={root}", f"data.store_dir={toy / 'stores'}"]
-        + ["data.prepare_workers=0", f"hydra.searchpath=[file://{toy / 'conf'}]", *FEATURES]
+        ["data=toy", f"data.root={root}", f"store.dir={toy / 'stores'}"]
+        + ["store.workers=0", f"hydra.searchpath=[file://{toy / 'conf'}]", *FEATURES]
     )
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    store = ensure_store(data, OmegaConf.to_container(cfg.features, resolve=True), progress=False)
+    features = OmegaConf.to_container(cfg.features, resolve=True)
+    store_cfg = OmegaConf.to_container(cfg.store, resolve=True)
+    store = ensure_store(data, features, **store_cfg, progress=False)
     with h5py.File(store, "r") as f:
         assert list(f["tag_names"].asstr()[()]) == ["guitar", "slow", "techno"]
         assert list(f["rel_path"].asstr()[()]) == [n for n, _, _ in clips]

@@ -12,6 +12,7 @@ from torch import nn
 from autotag.data.datamodule import TagDataModule
 from autotag.models import build_model
 from autotag.training.finetune import FreezeBackbone, finetune_callbacks, trainable_tail
+from autotag.training.settings import Finetune
 from tests.helpers import compose_train
 
 
@@ -32,7 +33,7 @@ def test_the_trainable_tail_is_the_last_layers_in_flow_order():
     )
     with pytest.raises(ValueError, match="finetune.train_layers must be at least 1"):
         trainable_tail(net, 0)
-    assert finetune_callbacks(net, {"freeze_epochs": 0, "train_layers": 2}) == []
+    assert finetune_callbacks(net, Finetune(freeze_epochs=0, train_layers=2)) == []
 
 
 class _Tiny(pl.LightningModule):
@@ -95,5 +96,5 @@ def test_train_fraction_keeps_a_share_of_the_training_split(mini_store):
     again = TagDataModule(mini_store, seed=0, train_fraction=0.25, **common)
     again.setup()
     np.testing.assert_array_equal(again.datasets["train"].index, kept)  # the seed draws it
-    with pytest.raises(ValueError, match="data.train_fraction must be in"):
+    with pytest.raises(ValueError, match="loader.train_fraction must be in"):
         TagDataModule(mini_store, seed=0, train_fraction=0.0, **common)

@@ -15,7 +15,7 @@ from tests.helpers import run_cli
 
 
 def _start(ckpt=None, init=None) -> dict:
-    return {"ckpt_path": None if ckpt is None else str(ckpt), "init_from": init}
+    return {"ckpt_path": None if ckpt is None else str(ckpt), "init_from": init}  # the settings
 
 
 def test_resume_and_init_files_are_checked_before_anything_runs(tmp_path):
@@ -26,14 +26,14 @@ def test_resume_and_init_files_are_checked_before_anything_runs(tmp_path):
     last = tmp_path / "last.ckpt"
     torch.save({"state_dict": {}, "optimizer_states": [{}], "epoch": 3}, last)
     with pytest.raises(ValueError, match=r"tagger.pt is a tagger file.*use init_from="):
-        check_start_files(_start(ckpt=tagger))
+        check_start_files(**_start(ckpt=tagger))
     with pytest.raises(ValueError, match=r"weights only.*last.ckpt"):
-        check_start_files(_start(ckpt=best))
+        check_start_files(**_start(ckpt=best))
     with pytest.raises(ValueError, match=r"ckpt_path=.*nope.ckpt: no such file"):
-        check_start_files(_start(ckpt=tmp_path / "nope.ckpt"))
+        check_start_files(**_start(ckpt=tmp_path / "nope.ckpt"))
     with pytest.raises(ValueError, match=r"init_from=.*gone.pt: no such file"):
-        check_start_files(_start(init=str(tmp_path / "gone.pt")))
-    check_start_files(_start(ckpt=last, init="musicnn:MTT_musicnn"))  # fine
+        check_start_files(**_start(init=str(tmp_path / "gone.pt")))
+    check_start_files(**_start(ckpt=last, init="musicnn:MTT_musicnn"))  # fine
 
 
 def test_a_store_path_holding_something_else_is_never_to_be_deleted(tmp_path):
@@ -85,7 +85,7 @@ def test_hydra_entries_end_input_errors_with_one_line(tmp_path, capsys):
     from tests.helpers import ROOT
 
     def ours():  # raised by autotag's own code: an input error
-        check_start_files(_start(ckpt=tmp_path / "x.ckpt"))
+        check_start_files(**_start(ckpt=tmp_path / "x.ckpt"))
 
     with pytest.raises(SystemExit) as e:
         reporting_input_errors(ours, "train.py")

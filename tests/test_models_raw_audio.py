@@ -177,10 +177,10 @@ def test_a_waveform_model_trains_from_its_preset_and_tags(tmp_path_factory):
     run = tmp_path_factory.mktemp("wave_run")
     overrides = [
         "model=sample_cnn", "data=mtat", f"data.root={corpus}",
-        f"data.store_dir={tmp_path_factory.mktemp('wave_stores')}", "data.top_k=4",
-        "data.batch_size=8", "data.num_workers=0", "data.prepare_workers=0",
+        f"store.dir={tmp_path_factory.mktemp('wave_stores')}", "data.top_k=4",
+        "loader.batch_size=8", "loader.num_workers=0", "store.workers=0",
         "features.clip_seconds=4.0", "features.n_frames=64000", "model.width=0.0625",
-        "data.eval_chunks=2", "epochs=2", "trainer=cpu", "trainer.enable_model_summary=false",
+        "loader.eval_chunks=2", "epochs=2", "trainer=cpu", "trainer.enable_model_summary=false",
         "logger=csv", "progress_refresh=1000",
     ]  # fmt: skip
     res = train_run(overrides, run)

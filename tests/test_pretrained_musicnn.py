@@ -337,18 +337,20 @@ def test_two_processes_converting_at_once_share_the_work(musicnn_cache, tmp_path
 
 def test_bad_small_data_settings_stop_before_the_store(tmp_path):
     from autotag.training.run import check_small_data
+    from autotag.training.settings import RunSettings
 
     cfg = OmegaConf.to_container(compose_train(["model=pons_musicnn"]), resolve=True)
-    check_small_data(cfg)
+    check_small_data(cfg, RunSettings.of(cfg))
     for key, value, match in (
-        ("data.train_fraction", 1.5, "data.train_fraction"),
+        ("loader.train_fraction", 1.5, "loader.train_fraction"),
         ("finetune.train_layers", 0, "finetune.train_layers"),
         ("norm.mode", "prelog", "norm=prelog undoes a dB scale"),
     ):
         bad = OmegaConf.create(cfg)
         OmegaConf.update(bad, key, value)
         with pytest.raises(ValueError, match=match):
-            check_small_data(OmegaConf.to_container(bad))
+            bad = OmegaConf.to_container(bad)
+            check_small_data(bad, RunSettings.of(bad))
 
 
 def test_max_before_relu_and_batchnorm_is_the_same_in_eval_mode():

@@ -22,7 +22,7 @@ def test_the_won2020_preset_reads_as_four_stages():
     assert [s.optimizer["lr"] for s in stages] == [1e-4, 1e-3, 1e-4, 1e-5]
     assert [s.epochs for s in stages] == [80, 20, 20, None]
     assert [s.reload_best for s in stages] == [False, True, True, True]
-    assert cfg.data.batch_size == 16 and cfg.epochs == 200
+    assert cfg.loader.batch_size == 16 and cfg.epochs == 200
     # epochs 0-79 Adam, 80-99 SGD 1e-3, 100-119 1e-4, then 1e-5 to the end
     assert [stage_at(stages, e) for e in (0, 79, 80, 99, 100, 119, 120, 199)] == [
         0, 0, 1, 1, 2, 2, 3, 3,
@@ -120,4 +120,4 @@ def test_a_typo_in_a_later_stage_fails_before_training_and_a_control_cannot_relo
                       {"name": "won2020", "stages": bad}, {"name": "none"})  # fmt: skip
     cfg = compose_train(["optimizer=won2020", "shuffle_labels=true"])
     with pytest.raises(ValueError, match="shuffle_labels=true with a staged optimizer"):
-        check_recipe(cfg)
+        check_recipe(cfg.optimizer, cfg.shuffle_labels)

@@ -277,19 +277,19 @@ def test_kill_9_then_rerun_gives_identical_store(tmp_path):
         "autotag.prepare",
         "data=mtat",
         f"data.root={root}",
-        "data.shard_size=4",
-        "data.prepare_workers=2",
+        "store.shard_size=4",
+        "store.workers=2",
         "features.clip_seconds=3.0",
         "features.n_frames=94",
         f"hydra.run.dir={tmp_path}/h",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ref = subprocess.run(
-        [*args, f"data.store_dir={tmp_path}/ref"], cwd=ROOT, env=env, capture_output=True, text=True
+        [*args, f"store.dir={tmp_path}/ref"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert ref.returncode == 0, ref.stderr
     proc = subprocess.Popen(
-        [*args, f"data.store_dir={tmp_path}/s"],
+        [*args, f"store.dir={tmp_path}/s"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -305,7 +305,7 @@ def test_kill_9_then_rerun_gives_identical_store(tmp_path):
         "killed too late: the store was already complete"
     )
     again = subprocess.run(
-        [*args, f"data.store_dir={tmp_path}/s"], cwd=ROOT, env=env, capture_output=True, text=True
+        [*args, f"store.dir={tmp_path}/s"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr + again.stdout

@@ -174,20 +174,20 @@ def test_a_killed_shard_reruns_alone_and_the_last_shard_assembles(
 
 def test_two_shards_through_submitit_local_equal_the_single_process_store(mini_jamendo, tmp_path):
     common = [
-        "data=jamendo", f"data.root={mini_jamendo}", "features=won96", "data.shard_size=4",
-        "data.min_audio_seconds=1.0", "data.prepare_workers=1",
+        "data=jamendo", f"data.root={mini_jamendo}", "features=won96", "store.shard_size=4",
+        "store.min_audio_seconds=1.0", "store.workers=1",
     ]  # fmt: skip
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HYDRA_FULL_ERROR": "1"}
     single = subprocess.run(
-        [sys.executable, "-m", "autotag.prepare", *common, f"data.store_dir={tmp_path / 'one'}",
+        [sys.executable, "-m", "autotag.prepare", *common, f"store.dir={tmp_path / 'one'}",
          f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert single.returncode == 0, single.stderr[-3000:]
     sharded = subprocess.run(
         [sys.executable, "-m", "autotag.prepare", "-m", *common,
-         f"data.store_dir={tmp_path / 'two'}", "hydra/launcher=local", "data.num_shards=2",
-         "data.shard=0,1", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+         f"store.dir={tmp_path / 'two'}", "hydra/launcher=local", "store.num_shards=2",
+         "store.shard=0,1", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert sharded.returncode == 0, sharded.stderr[-3000:]

@@ -58,7 +58,7 @@ def test_paper_grid_is_a_multirun_config_and_the_command_line_replaces_axes():
         return batch
 
     cpu = _compose_sweep(["sweep=paper_cpu", "model=fcn", "epochs=2"])
-    assert (cpu.model.width, cpu.data.in_memory, cpu.epochs, cpu.trainer.accelerator) == (
+    assert (cpu.model.width, cpu.loader.in_memory, cpu.epochs, cpu.trainer.accelerator) == (
         0.125,
         True,
         2,  # the grid's epochs beat experiment=synthetic_cpu's 10
@@ -127,8 +127,9 @@ defaults:
   - override /data: mtat
   - override /trainer: cpu
   - override /logger: csv
-data: {{root: {mini_mtat}, store_dir: {store_dir}, top_k: 4, batch_size: 8, num_workers: 0,
-       prepare_workers: 0}}
+data: {{root: {mini_mtat}, top_k: 4}}
+store: {{dir: {store_dir}, workers: 0}}
+loader: {{batch_size: 8, num_workers: 0}}
 features: {{n_mels: 24, n_fft: 512, hop_length: 256, clip_seconds: 3.0, n_frames: 188}}
 model: {{width: 0.0625, pools: {MINI_POOLS}, n_estimators: 30, n_jobs: 1}}
 trainer: {{enable_model_summary: false}}

@@ -28,9 +28,9 @@ def jamendo_run(jamendo_root, tmp_path_factory) -> tuple[Path, dict]:
     root = jamendo_root
     run = tmp_path_factory.mktemp("jamendo_run")
     overrides = [
-        "data=jamendo", f"data.root={root}", f"data.store_dir={run / 'stores'}",
-        "data.batch_size=8", "data.num_workers=0", "data.prepare_workers=0", "data.shard_size=16",
-        "data.min_audio_seconds=1.0", "data.eval_chunks=4", "features=won128",
+        "data=jamendo", f"data.root={root}", f"store.dir={run / 'stores'}",
+        "loader.batch_size=8", "loader.num_workers=0", "store.workers=0", "store.shard_size=16",
+        "store.min_audio_seconds=1.0", "loader.eval_chunks=4", "features=won128",
         "model=short_res", "model.width=0.125", "epochs=8", "optimizer.lr=3e-3",
         "trainer=cpu", "trainer.enable_model_summary=false", "logger=csv", "progress_refresh=1000",
     ]  # fmt: skip
@@ -50,8 +50,8 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
     store = MelStore(store_path)
     dm = TagDataModule.from_config(
         store_path,
-        dict(top_k=None, batch_size=4, num_workers=0, in_memory=False, random_crop=59, eval_chunks=4, crops_per_item=1, train_fraction=1.0),
-        "per_coeff", False, 0,
+        dict(batch_size=4, num_workers=0, in_memory=False, random_crop=59, eval_chunks=4, crops_per_item=1, train_fraction=1.0),
+        top_k=None, norm="per_coeff", shuffle_labels=False, seed=0,
     )  # fmt: skip
     x, y = dm.datasets["test"][0]
     row = dm.datasets["test"].index[0]
@@ -104,8 +104,8 @@ def test_evaluation_is_the_mean_over_chunks_spread_over_each_track(jamendo_run):
 def test_baselines_fit_whole_tracks(jamendo_root, jamendo_run, tmp_path, inputs):
     run, _ = jamendo_run
     overrides = [
-        "data=jamendo", f"data.root={jamendo_root}", f"data.store_dir={run / 'stores'}",
-        "data.min_audio_seconds=1.0", "data.shard_size=16", "data.prepare_workers=0",
+        "data=jamendo", f"data.root={jamendo_root}", f"store.dir={run / 'stores'}",
+        "store.min_audio_seconds=1.0", "store.shard_size=16", "store.workers=0",
         "features=won128", "model=rf", f"model.features={inputs}", "model.n_estimators=50",
         "logger=csv",
     ]  # fmt: skip

@@ -20,20 +20,20 @@ from autotag.data.features import FeatureConfig
 
 def chunk_starts(n_frames: int, length: int, n_chunks: int) -> list[int]:
     """Starts of ``n_chunks`` windows of ``length`` spread evenly from the first frame to the
-    last (the first starts at 0, the last ends at the clip's end): ``data.eval_chunks``'s."""
+    last (the first starts at 0, the last ends at the clip's end): ``loader.eval_chunks``'s."""
     if n_chunks < 1:
-        raise ValueError(f"data.eval_chunks must be at least 1, got {n_chunks}")
+        raise ValueError(f"loader.eval_chunks must be at least 1, got {n_chunks}")
     return spread_starts(n_frames, length, n_chunks)
 
 
 def input_frames(
     model: Mapping[str, Any], features: FeatureConfig, random_crop: int | None = None
 ) -> int | None:
-    """Frames of the model's input: ``data.random_crop`` when set, else the model YAML's
+    """Frames of the model's input: ``loader.random_crop`` when set, else the model YAML's
     ``input_seconds`` at the features' rate and hop; ``None``: the whole clip."""
     if random_crop:
         frames = int(random_crop)
-    elif model.get("input_seconds") is not None:
+    elif model.get("input_seconds") is not None:  # chunk models only
         seconds = float(model["input_seconds"])
         if not seconds > 0:
             raise ValueError(f"model.input_seconds must be positive, got {seconds}")
@@ -42,7 +42,7 @@ def input_frames(
         return None
     if frames > features.n_frames:
         raise ValueError(
-            f"model.input_seconds / data.random_crop: {frames} frames are longer than the stored "
+            f"model.input_seconds / loader.random_crop: {frames} frames are longer than the stored "
             f"clips ({features.n_frames} frames of features={features.name}); use features with "
             f"longer clips or a shorter input"
         )

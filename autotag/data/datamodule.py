@@ -101,17 +101,17 @@ class ShardSampler(Sampler[int]):
 
 
 def check_train_fraction(value: float) -> float:
-    """``data.train_fraction``: a share of the training split, in (0, 1]."""
+    """``loader.train_fraction``: a share of the training split, in (0, 1]."""
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"data.train_fraction must be in (0, 1], got {value}")
+        raise ValueError(f"loader.train_fraction must be in (0, 1], got {value}")
     return value
 
 
 class TagDataModule(pl.LightningDataModule):
-    """Train/val/test loaders from a store; the top-K tags are chosen here. The arguments are
-    the ``data`` config's (``top_k``, ``batch_size``, ``num_workers``, ``in_memory``,
-    ``random_crop``, ``eval_chunks``, ``crops_per_item``, ``train_fraction``), the norm mode and the
-    run's ``shuffle_labels`` and ``seed``. ``train_fraction`` keeps that share of the training split
+    """Train/val/test loaders from a store; the top-K tags are chosen here. The keyword arguments
+    are the ``loader`` config's (``batch_size``, ``num_workers``, ``in_memory``, ``random_crop``,
+    ``eval_chunks``, ``crops_per_item``, ``train_fraction``), the data set's ``top_k``, the norm
+    mode and the run's ``shuffle_labels`` and ``seed``. ``train_fraction`` keeps that share of the training split
     (drawn with ``seed``; validation and test stay whole): a study of training with few labels.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
@@ -125,7 +125,7 @@ class TagDataModule(pl.LightningDataModule):
         self,
         store_path: str | Path,
         *,
-        top_k: int,
+        top_k: int | None,
         norm: str,
         batch_size: int,
         num_workers: int,
@@ -160,18 +160,18 @@ class TagDataModule(pl.LightningDataModule):
 
     @classmethod
     def from_config(
-        cls, store: str | Path, data: Mapping[str, Any], norm: str, shuffle_labels: bool, seed: int
+        cls,
+        store: str | Path,
+        loader: Mapping[str, Any],
+        *,
+        top_k: int | None,
+        norm: str,
+        shuffle_labels: bool,
+        seed: int,
     ) -> TagDataModule:
-        """The DataModule of a ``data`` config (its loading keys), set up."""
-        loading = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop")
-        loading += ("eval_chunks", "crops_per_item", "train_fraction")
-        dm = cls(
-            store,
-            **{k: data[k] for k in loading},
-            norm=norm,
-            shuffle_labels=shuffle_labels,
-            seed=seed,
-        )
+        """The DataModule of a ``loader`` config (its keys are this class's keyword arguments),
+        set up; ``top_k`` is the data set's, ``norm`` the norm group's mode."""
+        dm = cls(store, **loader, top_k=top_k, norm=norm, shuffle_labels=shuffle_labels, seed=seed)
         dm.setup()
         return dm
 
@@ -189,13 +189,13 @@ class TagDataModule(pl.LightningDataModule):
         if self.store.ragged and (self.in_memory or not self.random_crop):
             raise ValueError(
                 f"{self.store.path.name} holds whole tracks: they are read as random crops and "
-                "evaluation chunks, so data.in_memory must be false and the crop length set "
-                f"(data.in_memory={self.in_memory}, random_crop={self.random_crop})"
+                "evaluation chunks, so loader.in_memory must be false and the crop length set "
+                f"(loader.in_memory={self.in_memory}, random_crop={self.random_crop})"
             )
         if self.crops_per_item < 1 or (self.crops_per_item > 1 and not self.random_crop):
             raise ValueError(
-                f"data.crops_per_item={self.crops_per_item}: it must be 1, or more with a model "
-                "that trains on random crops (input_seconds, or data.random_crop)"
+                f"loader.crops_per_item={self.crops_per_item}: it must be 1, or more with a model "
+                "that trains on random crops (input_seconds, or loader.random_crop)"
             )
         for split in ("train", "val", "test"):
             idx = self.store.indices(split)

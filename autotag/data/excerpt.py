@@ -1,4 +1,4 @@
-"""What part of each audio file a store keeps: the excerpt policy (the ``data.excerpt`` config).
+"""What part of each audio file a store keeps: the excerpt policy (the ``store.excerpt`` config).
 
 - ``window``: the centre window of the features (``features.clip_seconds``), padded when the
   file is shorter: every item has the same length (MTAT's 29 s clips; the fixed-size store).
@@ -26,7 +26,7 @@ POLICIES = ("window", "full", "center", "k_random")
 
 @dataclass(frozen=True)
 class Excerpt:
-    """The ``data.excerpt`` config, field for field."""
+    """The ``store.excerpt`` config, field for field."""
 
     policy: str
     seconds: float  # center, k_random: length of an excerpt
@@ -39,20 +39,20 @@ class Excerpt:
         known = set(cls.__dataclass_fields__)
         if set(d) != known:
             raise ValueError(
-                f"data.excerpt: keys {sorted(d)} are not {sorted(known)} (unknown: "
+                f"store.excerpt: keys {sorted(d)} are not {sorted(known)} (unknown: "
                 f"{sorted(set(d) - known)}, missing: {sorted(known - set(d))})"
             )
         e = cls(**dict(d))
         if e.policy not in POLICIES:
             raise ValueError(
-                f"data.excerpt.policy={e.policy!r}: choose one of {', '.join(POLICIES)}"
+                f"store.excerpt.policy={e.policy!r}: choose one of {', '.join(POLICIES)}"
             )
         if e.policy in ("center", "k_random") and not e.seconds > 0:
-            raise ValueError(f"data.excerpt.seconds must be positive, got {e.seconds}")
+            raise ValueError(f"store.excerpt.seconds must be positive, got {e.seconds}")
         if e.policy == "k_random" and e.k < 1:
-            raise ValueError(f"data.excerpt.k must be at least 1, got {e.k}")
+            raise ValueError(f"store.excerpt.k must be at least 1, got {e.k}")
         if e.policy == "full" and not e.max_minutes > 0:
-            raise ValueError(f"data.excerpt.max_minutes must be positive, got {e.max_minutes}")
+            raise ValueError(f"store.excerpt.max_minutes must be positive, got {e.max_minutes}")
         return e
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,31 +46,42 @@ log = logging.getLogger(__name__)
 
 
 def ensure_store(
-    data: Mapping[str, Any], features: Mapping[str, Any], progress: bool = True
+    data: Mapping[str, Any],
+    features: Mapping[str, Any],
+    *,
+    dir: str | Path,
+    workers: int | None,
+    shard_size: int,
+    shard: int | None,
+    num_shards: int,
+    excerpt: Mapping[str, Any],
+    min_audio_seconds: float,
+    progress: bool = True,
 ) -> Path:
-    """Path of the store for the ``data`` and ``features`` configs, building it when missing.
+    """Path of the store of the ``data`` and ``features`` configs in ``dir``, built when missing.
 
-    Paths in ``data`` (``root``, ``store_dir``) are used as given: entry points make them
-    absolute. With ``data.shard`` set this task prepares its share of the store only
-    (:func:`build_store`), and the path returned may not exist yet.
+    The keyword arguments are the ``store`` config's (``conf/store/default.yaml``). Paths
+    (``data.root``, ``dir``) are used as given: entry points make them absolute. With ``shard``
+    set this task prepares its share of the store only (:func:`build_store`), and the path
+    returned may not exist yet.
     """
     fcfg = FeatureConfig.from_dict(features)
-    excerpt = Excerpt.from_dict(data["excerpt"])
+    kept = Excerpt.from_dict(excerpt)
     manifest = load_manifest(data)
-    path = Path(data["store_dir"]).expanduser() / store_name(
-        data["name"], data["split"], fcfg, manifest, excerpt.key()
+    path = Path(dir).expanduser() / store_name(
+        data["name"], data["split"], fcfg, manifest, kept.key()
     )
     return build_store(
         manifest,
         fcfg,
         path,
-        workers=data["prepare_workers"],
-        shard_size=data["shard_size"],
-        min_audio_seconds=data["min_audio_seconds"],
+        workers=workers,
+        shard_size=shard_size,
+        min_audio_seconds=min_audio_seconds,
         progress=progress,
-        excerpt=excerpt,
-        shard=data["shard"],
-        num_shards=data["num_shards"],
+        excerpt=kept,
+        shard=shard,
+        num_shards=num_shards,
     )
 
 
@@ -164,7 +175,7 @@ def build_store(
     """
     path = Path(path)
     if shard is not None and not 0 <= shard < num_shards:
-        raise ValueError(f"data.shard={shard} must be in 0..data.num_shards-1 ({num_shards - 1})")
+        raise ValueError(f"store.shard={shard} must be in 0..store.num_shards-1 ({num_shards - 1})")
     parts = path.with_suffix(".parts")
     if is_complete(path):
         log.info("store %s is complete", path)

@@ -185,7 +185,7 @@ class MelStore:
         if self.ragged:
             raise ValueError(
                 f"{self.path.name} holds items of their own lengths (whole tracks): they are read "
-                "as crops and chunks, not loaded whole (set data.in_memory=false)"
+                "as crops and chunks, not loaded whole (set loader.in_memory=false)"
             )
         index = np.asarray(index)
         order = np.argsort(index)

@@ -29,7 +29,7 @@ class RunInfo:
         """The identity of ``cfg`` when no entry point named it (tests, notebooks)."""
         model = model or str(cfg["model"]["arch"])
         norm, epochs = cfg["norm"]["mode"], cfg["epochs"]
-        name = cfg.get("run_name") or f"{model}-{norm}-e{epochs}"
+        name = cfg["run_name"] or f"{model}-{norm}-e{epochs}"
         tags = [
             f"norm={norm}",
             f"model={model}",

@@ -164,6 +164,7 @@ def read_tagger(path: str | Path) -> TaggerFile:
         raise TaggerError(f"{p}: tagger file lacks {', '.join(missing)}")
     try:
         features = dict(blob["features"])
+        # the .get()s: keys that tagger files written before them lack (saved configs, not YAML)
         tagger = TaggerFile(
             model=dict(blob["model"]),
             weights=dict(blob["weights"]),

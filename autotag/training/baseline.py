@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from autotag.training.artifacts import evaluation_figures
 from autotag.training.bootstrap import confidence_interval
 from autotag.training.loggers import build_logger, log_results
 from autotag.training.metrics import tag_scores
+from autotag.training.settings import RunSettings
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -57,16 +59,24 @@ def split_inputs(
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -> dict[str, Any]:
-    """Fit on the training split, score val and test, write results, predictions, figures."""
+def fit_baseline(
+    cfg: Mapping[str, Any], settings: RunSettings, store: Path, out: Path, run: RunInfo
+) -> dict[str, Any]:
+    """Fit on the training split, score val and test, write results, predictions, figures.
+    ``cfg`` gives the groups (and is saved with the run), ``settings`` the run's own keys."""
     t_start = time.perf_counter()
     # the rows are read in chunks below: no loaders, no in-memory copy, no crops
-    data = {**cfg["data"], "in_memory": False, "crops_per_item": 1}
+    loader = {**cfg["loader"], "in_memory": False, "crops_per_item": 1}
     stored = MelStore(store)
     if stored.ragged:  # whole tracks: the loaders' crop length (unused here) is a window
-        data["random_crop"] = stored.features.n_frames
+        loader["random_crop"] = stored.features.n_frames
     dm = TagDataModule.from_config(
-        store, data, cfg["norm"]["mode"], cfg["shuffle_labels"], cfg["seed"]
+        store,
+        loader,
+        top_k=cfg["data"]["top_k"],
+        norm=cfg["norm"]["mode"],
+        shuffle_labels=settings.shuffle_labels,
+        seed=settings.seed,
     )
     model = build_baseline(cfg["model"])
     x, y = {}, {}
@@ -122,13 +132,13 @@ def fit_baseline(cfg: Mapping[str, Any], store: Path, out: Path, run: RunInfo) -
         n_clips={s: len(y[s]) for s in SPLITS},
         n_parameters=None,
         store=store,
-        test_interval=confidence_interval(scores["test"], y["test"], **cfg["bootstrap"]),
+        test_interval=confidence_interval(scores["test"], y["test"], **asdict(settings.bootstrap)),
         extra={"baseline": details},
     )
     test = {**test, "preds": scores["test"], "target": y["test"]}
     figures = evaluation_figures(RunFolder(out).figures, test, dm.tag_names)
     logger = build_logger(
-        cfg["logger"], out, run.name, [*run.tags, "baseline"], cfg["group"], dict(cfg)
+        cfg["logger"], out, run.name, [*run.tags, "baseline"], settings.group, dict(cfg)
     )
     with closing_logger(logger):
         end_run(

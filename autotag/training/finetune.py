@@ -13,12 +13,12 @@ order data flows through every autotag network.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torch import nn
+
+from autotag.training.settings import Finetune
 
 log = logging.getLogger(__name__)
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -92,9 +92,9 @@ class FreezeBackbone(Callback):
                 p.grad = None
 
 
-def finetune_callbacks(net: nn.Module, finetune: Mapping[str, Any]) -> list[Callback]:
-    """The ``finetune`` config's callbacks (none when ``freeze_epochs`` is 0)."""
-    check_finetune(finetune["freeze_epochs"], finetune["train_layers"])
-    if not finetune["freeze_epochs"]:
+def finetune_callbacks(net: nn.Module, finetune: Finetune) -> list[Callback]:
+    """The ``finetune`` settings' callbacks (none when ``freeze_epochs`` is 0)."""
+    check_finetune(finetune.freeze_epochs, finetune.train_layers)
+    if not finetune.freeze_epochs:
         return []
-    return [FreezeBackbone(net, finetune["freeze_epochs"], finetune["train_layers"])]
+    return [FreezeBackbone(net, finetune.freeze_epochs, finetune.train_layers)]

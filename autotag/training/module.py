@@ -54,7 +54,7 @@ class TaggingModule(pl.LightningModule):
         self.history: list[dict[str, float]] = []  # one row per epoch; kept in checkpoints
         self.stages = stages_of(self.optimizer_cfg)  # None: one optimizer for the whole run
         self.stage = 0  # kept in checkpoints: a resumed run builds its stage's optimizer
-        if self.stages is not None and str(self.scheduler_cfg.get("name")) != "none":
+        if self.stages is not None and str(self.scheduler_cfg["name"]) != "none":
             raise ValueError(
                 f"scheduler={self.scheduler_cfg.get('name')} with a staged optimizer: the stages "
                 f"set the learning rates (use scheduler=none)"

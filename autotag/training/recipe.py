@@ -41,7 +41,7 @@ def stages_of(cfg: Mapping[str, Any]) -> list[Stage] | None:
         raise ValueError(
             f"optimizer (staged): unknown key(s) {extra}; the stages hold the arguments"
         )
-    raw = cfg.get("stages") or []
+    raw = cfg["stages"] or []
     if not raw:
         raise ValueError("optimizer.stages: a staged optimizer needs at least one stage")
     stages = []

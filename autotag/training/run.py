@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from autotag.data.chunks import ChunkPlan, input_frames
 from autotag.data.datamodule import TagDataModule, check_train_fraction
+from autotag.data.features import FeatureConfig
 from autotag.data.prepare import ensure_store
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
@@ -35,6 +37,7 @@ from autotag.training.losses import positive_weights
 from autotag.training.metrics import tag_scores
 from autotag.training.module import TaggingModule
 from autotag.training.recipe import stages_of
+from autotag.training.settings import Loss, RunSettings
 from autotag.training.thresholds import f1_thresholds
 from autotag.training.warm_start import warm_start
 
@@ -48,32 +51,35 @@ def fit(
     plain: dict[str, Any] = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)  # type: ignore[assignment]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    settings = RunSettings.of(plain)  # the run's own keys, typed; an unknown one is an error
     run = run or RunInfo.of(plain)
-    check_resamples(plain["bootstrap"]["n_resamples"])  # before hours of training, not after
-    check_small_data(plain)  # before the store is built or a pretrained model fetched
-    check_start_files(plain)
-    pl.seed_everything(plain["seed"], workers=True)
-    store = ensure_store(plain["data"], plain["features"])
+    check_resamples(settings.bootstrap.n_resamples)  # before hours of training, not after
+    check_small_data(plain, settings)  # before the store is built or a pretrained model fetched
+    check_start_files(settings.ckpt_path, settings.init_from)
+    pl.seed_everything(settings.seed, workers=True)
+    store = ensure_store(plain["data"], plain["features"], **plain["store"])
     if not is_network(plain["model"]["arch"]):
-        return fit_baseline(plain, store, out, run)
+        return fit_baseline(plain, settings, store, out, run)
 
-    check_recipe(plain)
+    check_recipe(plain["optimizer"], settings.shuffle_labels)
     stored = MelStore(store)
-    crop = input_frames(plain["model"], stored.features, plain["data"]["random_crop"])
+    loader = plain["loader"]
+    crop = input_frames(plain["model"], stored.features, loader["random_crop"])
     if stored.ragged and crop is None:  # whole tracks: a whole-clip model sees windows of them
         crop = stored.features.n_frames
-    chunks = ChunkPlan(crop, plain["data"]["eval_chunks"])
+    chunks = ChunkPlan(crop, loader["eval_chunks"])
     dm = TagDataModule.from_config(
         store,
-        {**plain["data"], "random_crop": crop},  # the model's input length, or the user's crop
-        plain["norm"]["mode"],
-        plain["shuffle_labels"],
-        plain["seed"],
+        {**loader, "random_crop": crop},  # the model's input length, or the user's crop
+        top_k=plain["data"]["top_k"],
+        norm=plain["norm"]["mode"],
+        shuffle_labels=settings.shuffle_labels,
+        seed=settings.seed,
     )
     net = build_model(plain["model"], dm.n_mels, dm.n_frames, len(dm.tag_names))
-    if plain["init_from"]:
+    if settings.init_from:
         origin = warm_start(
-            net, plain["init_from"], dm.tag_names, plain["init_new_tags"], dm.store.features
+            net, settings.init_from, dm.tag_names, settings.init_new_tags, dm.store.features
         )
         if origin:  # the pretrained model's credit and licence travel with the new tagger file
             plain["derived_from"] = origin
@@ -83,30 +89,30 @@ def fit(
         dm.tag_names,
         optimizer=plain["optimizer"],
         scheduler=plain["scheduler"],
-        pos_weight=loss_weights(plain["loss"], dm),
+        pos_weight=loss_weights(settings.loss, dm),
         config=plain,
         chunks=chunks,
-        eval_batch=max(16, plain["data"]["batch_size"]),
+        eval_batch=max(16, loader["batch_size"]),
     )
-    logger = build_logger(plain["logger"], out, run.name, run.tags, plain["group"], plain)
+    logger = build_logger(plain["logger"], out, run.name, run.tags, settings.group, plain)
     with closing_logger(logger):  # closed on success and on failure alike
         callbacks = RunCallbacks(
-            out, plain["progress_refresh"], logger is not None, plain["last_ckpt_every_s"]
+            out, settings.progress_refresh, logger is not None, settings.last_ckpt_every_s
         )
         trainer = pl.Trainer(
-            max_epochs=plain["epochs"],
+            max_epochs=settings.epochs,
             logger=logger if logger is not None else False,
-            callbacks=callbacks.all + finetune_callbacks(net, plain["finetune"]),
+            callbacks=callbacks.all + finetune_callbacks(net, settings.finetune),
             default_root_dir=str(out),
             **plain["trainer"],
         )
-        if plain["channels_last"] and trainer.strategy.root_device.type == "cuda":
+        if settings.channels_last and trainer.strategy.root_device.type == "cuda":
             net.to(memory_format=torch.channels_last)  # 4-d weights only; kept by .to(device)
         t0 = time.perf_counter()
-        trainer.fit(module, dm, ckpt_path=plain["ckpt_path"])
+        trainer.fit(module, dm, ckpt_path=settings.ckpt_path)
         fit_seconds = time.perf_counter() - t0
         history = list(module.history)
-        best = callbacks.to_test(last_epoch=plain["shuffle_labels"])  # a control: its last epoch
+        best = callbacks.to_test(last_epoch=settings.shuffle_labels)  # a control: its last epoch
         trainer.validate(module, dm, ckpt_path=best, verbose=False)
         assert module.last_val is not None
         val_preds, val_target = module.last_val
@@ -125,7 +131,7 @@ def fit(
             val,
             test,
             dm.tag_names,
-            epochs=plain["epochs"],
+            epochs=settings.epochs,
             epochs_run=trainer.current_epoch,
             history=history,
             best_checkpoint=best,
@@ -135,7 +141,7 @@ def fit(
             n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
             n_parameters=sum(p.numel() for p in net.parameters()),
             store=store,
-            test_interval=confidence_interval(*ordered["test"], **plain["bootstrap"])
+            test_interval=confidence_interval(*ordered["test"], **asdict(settings.bootstrap))
             if trainer.is_global_zero  # the other DDP ranks need no interval
             else {},
             extra={"train_step_clips_per_second": callbacks.speed.step_clips_per_second},
@@ -163,14 +169,14 @@ def fit(
     return results
 
 
-def check_start_files(cfg: Mapping[str, Any]) -> None:
+def check_start_files(ckpt_path: str | None, init_from: str | None) -> None:
     """``ckpt_path`` and ``init_from`` name usable files, checked before hours of preparing:
     a tagger file given to resume, or a best checkpoint (weights only), is refused with what
     to use instead."""
-    init = cfg["init_from"]
+    init = init_from
     if init and not is_pretrained_name(init) and not Path(init).is_file():
         raise ValueError(f"init_from={init}: no such file (a tagger.pt, or musicnn:MTT_musicnn)")
-    ckpt = cfg["ckpt_path"]
+    ckpt = ckpt_path
     if not ckpt:
         return
     if not Path(ckpt).is_file():
@@ -193,12 +199,12 @@ def check_start_files(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def check_small_data(cfg: Mapping[str, Any]) -> None:
-    """``data.train_fraction`` and ``finetune.*`` values, and a normalization that suits the
+def check_small_data(cfg: Mapping[str, Any], settings: RunSettings) -> None:
+    """``loader.train_fraction`` and ``finetune.*`` values, and a normalization that suits the
     features (``prelog`` undoes a dB scale: it cannot read musicnn's log10(1 + C x))."""
-    check_train_fraction(cfg["data"]["train_fraction"])
-    check_finetune(cfg["finetune"]["freeze_epochs"], cfg["finetune"]["train_layers"])
-    compression = cfg["features"].get("compression", "db")
+    check_train_fraction(cfg["loader"]["train_fraction"])
+    check_finetune(settings.finetune.freeze_epochs, settings.finetune.train_layers)
+    compression = FeatureConfig.from_dict(cfg["features"]).compression  # its default: LATER_KEYS
     if cfg["norm"]["mode"] == "prelog" and compression != "db":
         raise ValueError(
             f"norm=prelog undoes a dB scale, but features.compression={compression}: "
@@ -206,11 +212,11 @@ def check_small_data(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def check_recipe(cfg: Mapping[str, Any]) -> None:
+def check_recipe(optimizer: Mapping[str, Any], shuffle_labels: bool) -> None:
     """A shuffled-label control must not pick weights with the real validation labels, which a
     staged optimizer's reload of the best checkpoint would do."""
-    stages = stages_of(cfg["optimizer"]) or []
-    if cfg["shuffle_labels"] and any(s.reload_best for s in stages):
+    stages = stages_of(optimizer) or []
+    if shuffle_labels and any(s.reload_best for s in stages):
         raise ValueError(
             "shuffle_labels=true with a staged optimizer that reloads the best checkpoint "
             "(reload_best): the control would pick weights with the real validation labels; "
@@ -218,9 +224,9 @@ def check_recipe(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def loss_weights(loss: Mapping[str, Any], dm: TagDataModule):
+def loss_weights(loss: Loss, dm: TagDataModule):
     """The weighted BCE's ``pos_weight`` from the training split (None: plain BCE)."""
-    if not loss["weighted"]:
+    if not loss.weighted:
         return None
     pos, n = dm.train_label_counts()
-    return positive_weights(pos, n, loss["max_pos_weight"])
+    return positive_weights(pos, n, loss.max_pos_weight)

@@ -23,13 +23,30 @@ from autotag.data.manifest import DataError, Manifest
 
 log = logging.getLogger(__name__)
 
-# Keys of the `data` group that belong to the store (`prepare`) and the loader (TagDataModule),
-# not to the reader: they pass by it. `split` and `top_k` go to the reader too when it takes them.
-STORE_KEYS = ("name", "split", "store_dir", "prepare_workers", "shard_size", "shard", "num_shards")
-STORE_KEYS += ("excerpt", "min_audio_seconds")
-LOADER_KEYS = ("top_k", "batch_size", "num_workers", "in_memory", "random_crop", "eval_chunks")
-LOADER_KEYS += ("crops_per_item", "train_fraction")
-NOT_READER_KEYS = frozenset(("reader", "generate", *STORE_KEYS, *LOADER_KEYS))
+# Keys every data set's `data` config has besides its reader's arguments: `name` and `split`
+# name the store, `top_k` goes to the loaders, `reader` picks the data set, `root` is the reader's
+# first argument and `generate` the synthetic twin's arguments. `split` and `top_k` go to the
+# reader too when it takes them. The store's and the loaders' keys are groups of their own
+# (`store`, `loader`).
+DATA_KEYS = ("name", "reader", "root", "split", "top_k", "generate")
+# Keys the `data` group held before the store's and the loaders' became groups of their own, by
+# their new names (a YAML or command line that still sets one is told where it went).
+MOVED_KEYS = {
+    "store_dir": "store.dir",
+    "prepare_workers": "store.workers",
+    "shard_size": "store.shard_size",
+    "shard": "store.shard",
+    "num_shards": "store.num_shards",
+    "excerpt": "store.excerpt",
+    "min_audio_seconds": "store.min_audio_seconds",
+    "batch_size": "loader.batch_size",
+    "num_workers": "loader.num_workers",
+    "in_memory": "loader.in_memory",
+    "random_crop": "loader.random_crop",
+    "eval_chunks": "loader.eval_chunks",
+    "crops_per_item": "loader.crops_per_item",
+    "train_fraction": "loader.train_fraction",
+}
 
 
 @dataclass(frozen=True)
@@ -104,11 +121,15 @@ def keyword_arguments(fn: Callable[..., Any], given: Mapping[str, Any], where: s
 def load_manifest(data: Mapping[str, Any]) -> Manifest:
     """The manifest of ``data``: its data set's reader on ``data.root`` with the reader's keys
     (the synthetic twin is generated first when ``data.generate`` is set and root has none)."""
+    moved = [k for k in data if k in MOVED_KEYS]
+    if moved:
+        raise DataError(f"data.{moved[0]} is now {MOVED_KEYS[moved[0]]}")
     dataset = get_dataset(data["reader"])
     root = Path(data["root"]).expanduser()
-    reader_keys = {k: v for k, v in data.items() if k != "root" and k not in NOT_READER_KEYS}
     taken = inspect.signature(dataset.reader).parameters
-    reader_keys |= {k: data[k] for k in ("split", "top_k") if k in taken and k in data}
+    reader_keys = {
+        k: v for k, v in data.items() if k != "root" and (k not in DATA_KEYS or k in taken)
+    }
     kwargs = keyword_arguments(dataset.reader, reader_keys, "data")
     generate = data.get("generate")  # absent or null: real data, read as it is
     if generate is not None:
