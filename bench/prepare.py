@@ -91,17 +91,17 @@ def _librosa_task(task: tuple[str, str]) -> int:
 def _ours_init(
     ready: Any, features: dict[str, Any], warm_path: str, min_audio_seconds: float
 ) -> None:
-    from autotag.data.prepare import _init_worker, _process_shard
+    from autotag.data.prepare_worker import init, process_unit
 
-    _init_worker(features)
-    _process_shard((-1, [warm_path], min_audio_seconds, 0.0))
+    init(features, None)  # the fixed-window store
+    process_unit((-1, [warm_path], [0], min_audio_seconds, 0.0))
     ready.put(os.getpid())
 
 
-def _ours_task(task: tuple[int, list[str], float, float]) -> int:
-    from autotag.data.prepare import _process_shard
+def _ours_task(task: tuple[int, list[str], list[int], float, float]) -> int:
+    from autotag.data.prepare_worker import process_unit
 
-    return len(_process_shard(task)["status"])
+    return len(process_unit(task)["status"])
 
 
 def _wait_ready(ready: Any, workers: int) -> None:
@@ -192,7 +192,7 @@ def time_warm_pools(
     """
     ctx = mp.get_context("spawn")
     shards = [
-        (s, paths[i : i + shard_size], min_audio_seconds, 0.0)
+        (s, paths[i : i + shard_size], list(range(i, i + shard_size)), min_audio_seconds, 0.0)
         for s, i in enumerate(range(0, len(paths), shard_size))
     ]
     ready = ctx.Queue()

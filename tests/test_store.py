@@ -250,9 +250,9 @@ def test_resume_after_interrupt_gives_identical_store(
     assert len(list(target.with_suffix(".parts").glob("shard-*.npz"))) == 3
     monkeypatch.setattr(prepare_mod, "save_unit", real_save)
     processed = []
-    real_process = prepare_mod._process_shard
+    real_process = prepare_mod.unit_worker.process_unit
     monkeypatch.setattr(
-        prepare_mod, "_process_shard", lambda t: processed.append(t[0]) or real_process(t)
+        prepare_mod.unit_worker, "process_unit", lambda t: processed.append(t[0]) or real_process(t)
     )
     build_store(m, cfg, target, workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
     assert sorted(processed) == list(range(3, 20))  # only the missing shards were redone

@@ -159,8 +159,10 @@ def test_a_killed_shard_reruns_alone_and_the_last_shard_assembles(
         workers=0, shard_size=5, min_audio_seconds=1.0, progress=False, excerpt=ex, num_shards=2
     )
     processed: list[int] = []
-    real = prepare_mod._process_shard
-    monkeypatch.setattr(prepare_mod, "_process_shard", lambda t: processed.append(t[0]) or real(t))
+    real = prepare_mod.unit_worker.process_unit
+    monkeypatch.setattr(
+        prepare_mod.unit_worker, "process_unit", lambda t: processed.append(t[0]) or real(t)
+    )
     build_store(m, features, target, shard=0, **run)  # units 0, 2, 4 of 5
     parts = target.with_suffix(".parts")
     assert processed == [0, 2, 4] and not target.exists()

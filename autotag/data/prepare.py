@@ -19,26 +19,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from autotag.common.console import progress as progress_bar
 from autotag.common.files import write_json
 from autotag.common.pool import WorkerCrash, crash_safe_map
 from autotag.common.worker import usable_cores
-from autotag.data.assemble import (
-    assemble,
-    broken_unit,
-    merge_units,
-    save_unit,
-    take_lock,
-    unit_file,
-)
-from autotag.data.audio import AudioError
+from autotag.data import prepare_worker as unit_worker
+from autotag.data.assemble import assemble, save_unit, take_lock, unit_file
 from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
-from autotag.data.frontend import FrontEnd
 from autotag.data.manifest import Manifest
 from autotag.data.store import is_complete, report, store_name
 
@@ -83,73 +74,6 @@ def ensure_store(
         shard=shard,
         num_shards=num_shards,
     )
-
-
-_worker_front: FrontEnd | None = None
-_worker_excerpt: Excerpt | None = None
-
-
-def _init_worker(features: dict[str, Any], excerpt: dict[str, Any] | None) -> None:
-    _set_front(FeatureConfig.from_dict(features), excerpt and Excerpt.from_dict(excerpt))
-
-
-def _set_front(features: FeatureConfig, excerpt: Excerpt | None) -> None:
-    global _worker_front, _worker_excerpt
-    _worker_front = FrontEnd(features)
-    _worker_excerpt = excerpt  # build_store passes None for the fixed window
-
-
-Task = tuple[int, list[str], list[int], float, float]
-
-
-def _process_shard(task: Task) -> dict[str, Any]:
-    """Decode and featurize one unit of clips; broken clips become status strings."""
-    shard, paths, clip_ids, min_audio_seconds, min_seconds = task
-    front, excerpt = _worker_front, _worker_excerpt
-    assert front is not None
-    cfg = front.cfg
-    if excerpt is None:
-        mel = np.zeros((len(paths), cfg.n_rows, cfg.n_frames), dtype=np.float16)
-    pieces: list[np.ndarray] = []  # ragged: every segment's frames, in order
-    seg_frames: list[int] = []
-    n_segs = np.zeros(len(paths), dtype=np.int64)
-    duration = np.zeros(len(paths), dtype=np.float32)
-    status = []
-    for k, path in enumerate(paths):
-        try:
-            x = front.load(path, min_seconds=min_audio_seconds)
-        except AudioError as e:
-            status.append(f"broken: {e.reason}")
-            continue
-        duration[k] = len(x) / cfg.sample_rate
-        if min_seconds and duration[k] < min_seconds - 0.01:
-            status.append(f"excluded: {duration[k]:.2f} s is shorter than {min_seconds} s")
-            continue
-        if excerpt is None:
-            clip = front.centre(x)  # what the store keeps of the file
-            mel[k] = front.mels(clip[None])[0].astype(np.float16)
-            status.append("silent" if not np.any(clip) else "ok")
-            continue
-        spans = excerpt.spans(len(x), cfg.sample_rate, clip_ids[k])
-        for a, b in spans:
-            pieces.append(front.all_frames(x[a:b]).astype(np.float16))
-            seg_frames.append(pieces[-1].shape[-1])
-        n_segs[k] = len(spans)
-        status.append("silent" if not any(np.any(x[a:b]) for a, b in spans) else "ok")
-    out: dict[str, Any] = {
-        "shard": shard,
-        "duration": duration,
-        "status": np.array(status, dtype=object),
-    }
-    if excerpt is None:
-        out["mel"] = mel
-    else:
-        out["mel"] = (
-            np.concatenate(pieces, axis=-1) if pieces else np.zeros((cfg.n_rows, 0), np.float16)
-        )
-        out["seg_frames"] = np.asarray(seg_frames, dtype=np.int64)
-        out["n_segs"] = n_segs
-    return out
 
 
 def build_store(
@@ -244,7 +168,7 @@ def build_store(
 
 
 def _run_tasks(
-    tasks: list[Task],
+    tasks: list[unit_worker.Task],
     features: FeatureConfig,
     excerpt: Excerpt | None,
     parts: Path,
@@ -264,16 +188,20 @@ def _run_tasks(
             threads = torch.get_num_threads()
             try:
                 torch.set_num_threads(1)  # not init_worker_process: the allocator is the caller's
-                _set_front(features, excerpt)
-                yield from map(_process_shard, tasks)
+                unit_worker.set_front(features, excerpt)
+                yield from map(unit_worker.process_unit, tasks)
             finally:
                 torch.set_num_threads(threads)
             return
         init = (features.to_dict(), excerpt and excerpt.to_dict())
-        for task, res in crash_safe_map(
-            _process_shard, tasks, workers, initializer=_init_worker, initargs=init, ordered=False
-        ):
-            yield _clip_by_clip(task, init, workers) if isinstance(res, WorkerCrash) else res
+        run = crash_safe_map(unit_worker.process_unit, tasks, workers,
+                             initializer=unit_worker.init, initargs=init, ordered=False)  # fmt: skip
+        for task, res in run:
+            yield (
+                unit_worker.clip_by_clip(task, init, workers)
+                if isinstance(res, WorkerCrash)
+                else res
+            )
 
     try:
         for res in results():
@@ -290,20 +218,3 @@ def _run_tasks(
         )
         raise
     bar.close()
-
-
-def _clip_by_clip(task: Task, init: tuple[Any, ...], workers: int) -> dict[str, Any]:
-    """A unit whose worker died (a decoder crash): its clips prepared one by one, a clip that
-    kills its worker again recorded as broken like any undecodable file, then the unit again."""
-    shard, paths, clip_ids, *limits = task
-    singles = [(shard, [p], [c], *limits) for p, c in zip(paths, clip_ids)]
-    run = crash_safe_map(_process_shard, singles, min(workers, len(singles)),
-                         initializer=_init_worker, initargs=init)  # fmt: skip
-    units = []
-    for (_, [path], *_), res in run:  # in the clips' order
-        if isinstance(res, WorkerCrash):
-            log.warning("%s: the decoder crashed on this file; it is left out", path)
-            cfg, ragged = FeatureConfig.from_dict(init[0]), init[1] is not None
-            res = broken_unit(shard, cfg, ragged, "the decoder crashed on this file")
-        units.append(res)
-    return merge_units(units)
