@@ -47,7 +47,8 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | Path, obj: Any, **dump: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically; ``dump``: :func:`json.dumps`'s options
-    (``indent``, ``sort_keys``, ``default``...)."""
-    return write_text(path, json.dumps(obj, **dump))
+def write_json(path: str | Path, obj: Any, *, end: str = "", **dump: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically; ``end``: text after it (``"\\n"`` for a
+    file people read with ``cat``); ``dump``: :func:`json.dumps`'s options (``indent``,
+    ``sort_keys``, ``default``...)."""
+    return write_text(path, json.dumps(obj, **dump) + end)

@@ -1,35 +1,25 @@
-"""Files the synthetic twins write alike: mono mp3s (LAME) and JSON written atomically."""
+"""The synthetic twins' mp3 bytes: LAME (:func:`autotag.common.mp3.encode_mp3`), libsndfile when
+lameenc is missing. The twins write them with :mod:`autotag.common.files`."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+import io
 
 import numpy as np
 import soundfile as sf
 
+from autotag.common.mp3 import encode_mp3
 
-def write_mp3(path: Path, audio: np.ndarray, sr: int, kbps: int = 32) -> None:
-    """Mono mp3 at MTAT's ~32 kbps: LAME via lameenc at a fast quality setting (about 6x faster
-    than libsndfile's encoder), libsndfile when lameenc is missing. LAME pads ~0.1 s at the end,
-    like real MTAT clips a little longer than 29.1 s."""
+MP3_KBPS = 32  # MTAT's clips are ~32 kbps
+LAME_QUALITY = 7  # the fastest: about 6x faster than libsndfile's encoder, inaudible to a mel
+
+
+def mp3_bytes(audio: np.ndarray, sr: int, kbps: int = MP3_KBPS) -> bytes:
+    """Mono mp3 of ``audio`` at ``kbps``. LAME pads ~0.1 s at the end, like real MTAT clips a
+    little longer than 29.1 s."""
     try:
-        import lameenc
-    except ImportError:
-        sf.write(path, audio, sr, format="MP3")
-        return
-    enc = lameenc.Encoder()
-    enc.set_bit_rate(kbps)
-    enc.set_in_sample_rate(sr)
-    enc.set_channels(1)
-    enc.set_quality(7)  # 2 = best, 7 = fastest; the difference is inaudible to a mel spectrogram
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-    path.write_bytes(enc.encode(pcm.tobytes()) + enc.flush())
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """JSON written to a temp name first."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+        return encode_mp3(audio, sr, kbps, quality=LAME_QUALITY)
+    except ImportError:  # no lameenc
+        buf = io.BytesIO()
+        sf.write(buf, audio, sr, format="MP3")
+        return buf.getvalue()
