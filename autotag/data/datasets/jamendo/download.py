@@ -9,12 +9,12 @@ fetches only those).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from autotag.common.console import log
+from autotag.common.files import write_text
 from autotag.data.datasets.jamendo.layout import AUDIO_DIR
 from autotag.data.datasets.jamendo.sources import (
     AUDIO_SETS,
@@ -45,11 +45,7 @@ def _marker(root: Path, tar_name: str) -> Path:
 def _write_marker(root: Path, tar_name: str, members: Iterable[TarMember]) -> None:
     path = _marker(root, tar_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for m in sorted(members):
-            f.write(f"{m.size}\t{m.name}\n")
-    os.replace(tmp, path)
+    write_text(path, "".join(f"{m.size}\t{m.name}\n" for m in sorted(members)))
 
 
 def part_complete(root: Path, tar_name: str) -> bool:
