@@ -64,8 +64,12 @@ class RunFolder:
         return self.root / FIGURES
 
     @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
     def last_checkpoint(self) -> Path:
-        return self.root / CHECKPOINTS / LAST_CHECKPOINT
+        return self.checkpoints / LAST_CHECKPOINT
 
     @property
     def job(self) -> Path:
