@@ -31,7 +31,7 @@ def files(root: Path) -> dict[str, bytes]:
     return out
 
 
-def test_a_clip_whose_worker_dies_fails_alone(tmp_path, monkeypatch):
+def test_a_clip_whose_worker_dies_fails_alone(tmp_path, monkeypatch, caplog):
     reference = tmp_path / "reference"
     mtat_synth.generate(reference, N_CLIPS, SECONDS, seed=SEED, broken=False, workers=1, progress=False)  # fmt: skip
     victim = corpus_plan(N_CLIPS, SEED, broken=False)[0][VICTIM]
@@ -48,6 +48,7 @@ def test_a_clip_whose_worker_dies_fails_alone(tmp_path, monkeypatch):
     with deadline(120):
         summary = mtat_synth.generate(root, N_CLIPS, SECONDS, workers=2, **args)
     assert summary["failed"] == [victim.clip_id]
+    assert f"clip {victim.clip_id}: its worker died" in caplog.text
     assert summary["generated"] == N_CLIPS - 1
     assert not (root / victim.path).exists()
     assert "run again" in mtat_synth.format_summary(summary)

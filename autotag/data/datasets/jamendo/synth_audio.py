@@ -4,20 +4,16 @@ worker processes (longest first; existing files are kept)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from autotag.common.console import progress as progress_bar
 from autotag.common.files import write_bytes
 from autotag.data.datasets.jamendo.layout import AUDIO_DIR
 from autotag.data.datasets.jamendo.synth_plan import ENCODER_PAD, SECTION_SECONDS, JamendoTrack
 from autotag.data.synthetic.render import synthesize
-from autotag.data.synthetic.writers import mp3_bytes
-
-log = logging.getLogger(__name__)
+from autotag.data.synthetic.writers import mp3_bytes, render_all
 
 CROSSFADE_SECONDS = 0.5
 
@@ -71,28 +67,14 @@ def render_tracks(
     """Render the tasks, longest first (in a crash-safe worker pool unless workers == 1);
     returns decoded frames per track id (None for a track not written), how many were rendered
     and the track ids whose worker died (those tracks are not written)."""
-    from autotag.common.pool import WorkerCrash, crash_safe_map  # imports torch: only here
-    from autotag.common.worker import usable_cores
-
     tasks = sorted(tasks, key=lambda t: -t[0].seconds)
-    workers = max(1, workers or usable_cores())
-    bar = progress_bar(len(tasks), "synthetic jamendo", "track", disable=not progress)
     frames, rendered, failed = {}, 0, []
-    if workers == 1 or len(tasks) <= 1:
-        for track_id, n, done in map(_render_task, tasks):
-            frames[track_id], rendered = n, rendered + done
-            bar.update()
-    else:
-        for task, res in crash_safe_map(_render_task, tasks, workers, ordered=False):
-            if isinstance(res, WorkerCrash):  # it died alone too: rendering it here would kill us
-                log.warning(
-                    "track %d: its worker died while rendering it; run again", task[0].track_id
-                )
-                frames[task[0].track_id] = None
-                failed.append(task[0].track_id)
-            else:
-                track_id, n, done = res
-                frames[track_id], rendered = n, rendered + done
-            bar.update()
-    bar.close()
+    run = render_all(_render_task, tasks, workers, unit="track", name=lambda t: t[0].track_id,
+                     desc="synthetic jamendo", progress=progress)  # fmt: skip
+    for (plan, *_), res in run:
+        if res is None:
+            frames[plan.track_id] = None
+            failed.append(plan.track_id)
+        else:
+            frames[plan.track_id], rendered = res[1], rendered + res[2]
     return frames, rendered, sorted(failed)

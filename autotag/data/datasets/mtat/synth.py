@@ -7,14 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
-from autotag.common.console import progress as progress_bar
 from autotag.common.files import write_bytes, write_json, write_text
 from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
@@ -34,9 +31,7 @@ from autotag.data.synthetic.tags import (
     tag_names,
     tag_statistics,
 )
-from autotag.data.synthetic.writers import mp3_bytes
-
-log = logging.getLogger(__name__)
+from autotag.data.synthetic.writers import mp3_bytes, render_all
 
 
 def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int, bool]:
@@ -189,26 +184,14 @@ def generate(
 def _run_tasks(tasks: list, workers: int | None, progress: bool) -> tuple[int, list[int]]:
     """Render all tasks (in a crash-safe process pool unless workers == 1); returns how many
     were rendered and the clip ids whose worker died (those clips are not written)."""
-    from autotag.common.pool import WorkerCrash, crash_safe_map  # imports torch: only here
-
-    workers = max(1, workers or os.cpu_count() or 1)
-    bar = progress_bar(len(tasks), "synthetic corpus", "clip", disable=not progress)
     rendered, failed = 0, []
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            rendered += _render_task(task)[2]
-            bar.update()
-    else:
-        for task, res in crash_safe_map(_render_task, tasks, workers, ordered=False):
-            if isinstance(res, WorkerCrash):  # it died alone too: rendering it here would kill us
-                log.warning(
-                    "clip %d: its worker died while rendering it; run again", task[0].clip_id
-                )
-                failed.append(task[0].clip_id)
-            else:
-                rendered += res[2]
-            bar.update()
-    bar.close()
+    run = render_all(_render_task, tasks, workers, unit="clip", name=lambda t: t[0].clip_id,
+                     desc="synthetic corpus", progress=progress)  # fmt: skip
+    for (plan, *_), res in run:
+        if res is None:
+            failed.append(plan.clip_id)
+        else:
+            rendered += res[2]
     return rendered, sorted(failed)
 
 
