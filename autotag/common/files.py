@@ -22,6 +22,15 @@ def temp_beside(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp{suffix}")
 
 
+def remove_temps(folder: Path) -> int:
+    """Delete the temporaries (:func:`temp_beside`) that killed writers left in ``folder``
+    (call it where no writer is at work); returns how many."""
+    stale = list(Path(folder).glob(".*.tmp*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """A temporary path to write ``path``'s content to (any writer: h5py, ``np.savez``, ...);

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autotag.common.files import write_bytes, write_json
+from autotag.common.files import remove_temps, write_bytes, write_json
 from autotag.data.datasets.jamendo.layout import (
     AUDIO_DIR,
     CATEGORIES,
@@ -153,13 +153,15 @@ def generate_jamendo(
             done = {"generated": 0, "failed": [], "skipped": n_tracks, "seconds": 0.0}
             return {**info["summary"], **done}
     (root / subset_file("")).unlink(missing_ok=True)  # incomplete until it is written again
-    for folder in sorted({t.path[:2] for t in tracks}):
-        (root / AUDIO_DIR / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (root / AUDIO_DIR / folder).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+    folders = [root / AUDIO_DIR / f for f in sorted({t.path[:2] for t in tracks})]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temps(folder)  # of a killed run
     write_json(info_path, {"params": params, "complete": False}, indent=1, end="\n")
     tasks = [(t, str(root), sample_rate, seed) for t in tracks]
     frames, rendered, failed = render_tracks(tasks, workers, progress)
+    for folder in folders:  # a worker stopped with its broken pool (a crash beside it) left one
+        remove_temps(folder)
     tags = sample_jamendo_tags([t.plan for t in tracks], seed, label_drop)
     top50 = set(top_tags(tags))
     durations = {

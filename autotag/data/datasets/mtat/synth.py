@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
-from autotag.common.files import write_bytes, write_json, write_text
+from autotag.common.files import remove_temps, write_bytes, write_json, write_text
 from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     CLIP_INFO,
@@ -138,14 +138,16 @@ def generate(
             return {**info["summary"], **done}
     t0 = time.perf_counter()
     plans, broken_ids = corpus_plan(n_clips, seed, broken)
-    for folder in FOLDERS:
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (root / folder).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+    folders = [root / f for f in FOLDERS]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temps(folder)  # of a killed run
     write_json(info_path, {"params": params, "complete": False}, indent=1, end="\n")
     n = int(round(clip_seconds * sample_rate))
     tasks = [(p, str(root), n, sample_rate, seed) for p in plans if p.kind in ("ok", "truncated")]
     rendered, failed = _run_tasks(tasks, workers, progress)
+    for folder in folders:  # a worker stopped with its broken pool (a crash beside it) left one
+        remove_temps(folder)
     for p in plans:
         if p.kind not in ("ok", "truncated"):
             _write_broken(root, p)
