@@ -41,7 +41,7 @@ def render_all(
     workers: int | None,
     *,
     unit: str,
-    name: Callable[[T], str],
+    name: Callable[[T], object],
     desc: str,
     progress: bool,
 ) -> Iterator[tuple[T, R | None]]:
