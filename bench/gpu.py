@@ -39,6 +39,8 @@ from common import REPO, feature_config, fmt, load_conf, machine_table, median, 
 from autotag.data.chunks import ChunkPlan
 from autotag.data.datamodule import TagDataModule
 from autotag.models import build_model
+from autotag.runs.folder import RunFolder
+from autotag.runs.results import read_results
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.losses import WeightedBCE, positive_weights
 from autotag.training.module import TaggingModule
@@ -373,7 +375,7 @@ def main() -> None:
         cmd += [] if WIDTH == 1.0 else [f"model.width={WIDTH}"]
         cmd += ["+trainer.profiler=simple"] if args.profile and model == "fcn_bn" else []
         wall, _ = sh(cmd, out / f"train-{model}.log", env)
-        r = json.loads((run_dir / "results.json").read_text())
+        r = read_results(run_dir)
         runs[model] = {
             "wall_s": wall,
             "fit_s": r["fit_seconds"],
@@ -381,7 +383,7 @@ def main() -> None:
             "step_rate": r["train_step_clips_per_second"],
             "test_roc_auc": r["test"]["roc_auc"],
             "test_pr_auc": r["test"]["pr_auc"],
-            "tagger": str(run_dir / "tagger.pt"),
+            "tagger": str(RunFolder(run_dir).tagger),
         }
         print(f"[{elapsed():.0f} s] train.py {model}: {runs[model]}", flush=True)
     res["train"] = runs

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from autotag.common.files import atomic_path, write_json, write_text
+from autotag.common.files import atomic_path, remove_temps, temp_beside, write_json, write_text
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -29,3 +29,13 @@ def test_any_writer_of_a_path_and_text(tmp_path):
     write_text(tmp_path / "a.tsv", "1\ta\n")
     assert (tmp_path / "a.tsv").read_text() == "1\ta\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "shard-000001.npz"]
+
+
+def test_remove_temps_takes_what_killed_writers_left_and_nothing_else(tmp_path):
+    keep = [tmp_path / "a.mp3", tmp_path / ".hidden", tmp_path / "b.tmp"]
+    left = [tmp_path / ".a.mp3.node7.1234.tmp", tmp_path / ".u.npz.node7.99.tmp.npz"]
+    for p in keep + left:  # the left ones are named as temp_beside names them
+        p.write_bytes(b"x")
+    assert temp_beside(tmp_path / "a.mp3").name.startswith(".a.mp3.")
+    assert remove_temps(tmp_path) == 2
+    assert sorted(tmp_path.iterdir()) == sorted(keep)

@@ -196,6 +196,19 @@ def test_bad_part_is_caught_others_extracted_rerun_fetches_only_it(
     assert len(server.requests) == n and "already complete" in capsys.readouterr().out
 
 
+def test_a_changed_track_refetches_only_its_part(tmp_path, corpus, server, capsys):
+    root = tmp_path / "jamendo"
+    assert dl_cli.main(_argv(root, server)) == 0
+    victim = root / "audio" / "02" / "2001.mp3"
+    victim.write_bytes(victim.read_bytes()[:100])  # a track cut short after the download
+    capsys.readouterr()
+    n = len(server.requests)
+    assert dl_cli.main(_argv(root, server)) == 0
+    assert [p for p, _ in server.requests[n:]] == [corpus.tar_path("raw_30s_audio-02.tar")]
+    assert "02/2001.mp3" in capsys.readouterr().out  # named when its part's mark is dropped
+    assert _audio_files(root) == corpus.tracks
+
+
 def test_metadata_layout_and_autotagging_from_symlink_target(tmp_path, corpus, server):
     root = tmp_path / "jamendo"
     download_jamendo(root, metadata_url=server.meta, metadata_only=True, progress=False)

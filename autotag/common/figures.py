@@ -9,6 +9,17 @@ from typing import Any
 DPI = 110  # sharp enough on a screen, a few hundred KB per figure
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend: figures go to files, and a cluster node or a
+    CI runner has no display to open a window on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: str | Path, dpi: int = DPI) -> Path:
     """Lay ``fig`` out tightly, write it to ``path`` (its folder made), close it (a loop of
     plots must not keep every figure alive); returns the path."""

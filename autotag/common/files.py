@@ -22,6 +22,15 @@ def temp_beside(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp{suffix}")
 
 
+def remove_temps(folder: Path) -> int:
+    """Delete the temporaries (:func:`temp_beside`) that killed writers left in ``folder``
+    (call it where no writer is at work); returns how many."""
+    stale = list(Path(folder).glob(".*.tmp*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """A temporary path to write ``path``'s content to (any writer: h5py, ``np.savez``, ...);
@@ -47,7 +56,8 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | Path, obj: Any, **dump: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically; ``dump``: :func:`json.dumps`'s options
-    (``indent``, ``sort_keys``, ``default``...)."""
-    return write_text(path, json.dumps(obj, **dump))
+def write_json(path: str | Path, obj: Any, *, end: str = "", **dump: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically; ``end``: text after it (``"\\n"`` for a
+    file people read with ``cat``); ``dump``: :func:`json.dumps`'s options (``indent``,
+    ``sort_keys``, ``default``...)."""
+    return write_text(path, json.dumps(obj, **dump) + end)

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autotag.training import plots
+from autotag.common.figures import pyplot, save_figure
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -171,7 +171,7 @@ def markdown(
 
 def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Test ROC-AUC of every finished row, with the paper's number beside it where known."""
-    plt = plots.plt
+    plt = pyplot()
     done = [r for r in _drop_shared(rows)[0] if r["test_roc_auc"] is not None]
     seeded = len({r.get("seed") for r in done}) > 1
     labels = [
@@ -213,4 +213,4 @@ def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> P
     ax.set(xlim=(0, 1.1), xlabel="macro ROC-AUC", title=title or "sweep results")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
-    return plots._save(fig, path)
+    return save_figure(fig, path)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from autotag.common.figures import save_figure
+from autotag.common.figures import pyplot, save_figure
 from autotag.common.metrics import macro_scores
 from autotag.data.audio import AudioError
 from autotag.data.store import MelStore
@@ -174,11 +174,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
 
 def plot_robustness(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Bar plot: ROC-AUC and PR-AUC per condition, the clean scores as dotted lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = [r["condition"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.65 * len(rows) + 2), 4))

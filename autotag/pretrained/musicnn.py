@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from autotag.common.files import write_text
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import norm_description
 from autotag.models.registry import build_model
@@ -151,7 +152,7 @@ def convert(model: str, out: str | Path, source: Source) -> Path:
         },
     )
     out = write_tagger(out, tagger)
-    (out.parent / "LICENSE.musicnn.md").write_text(licence)
+    write_text(out.parent / "LICENSE.musicnn.md", licence)
     return out
 
 

@@ -16,11 +16,12 @@ A run folder (``train.py``'s run, or one job of a sweep) holds::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from autotag.common import files
 
 RESULTS = "results.json"
 PREDICTIONS = "predictions.npz"
@@ -63,8 +64,12 @@ class RunFolder:
         return self.root / FIGURES
 
     @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
     def last_checkpoint(self) -> Path:
-        return self.root / CHECKPOINTS / LAST_CHECKPOINT
+        return self.checkpoints / LAST_CHECKPOINT
 
     @property
     def job(self) -> Path:
@@ -80,13 +85,9 @@ class RunFolder:
 
 
 def write_json(path: Path, data: Any, default: Callable[[Any], Any] | None = None) -> Path:
-    """``data`` as JSON at ``path``, written whole or not at all (a reader never sees half);
-    ``default`` as :func:`json.dumps` takes it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True, default=default))
-    os.replace(tmp, path)
-    return path
+    """``data`` as a run folder's JSON (indented by two) at ``path``, written whole or not at
+    all (:func:`autotag.common.files.write_json`); ``default`` as :func:`json.dumps` takes it."""
+    return files.write_json(path, data, indent=2, allow_nan=True, default=default)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ import torch
 from torch import nn
 
 from autotag import __version__
+from autotag.common.files import atomic_path
 from autotag.data.chunks import ChunkPlan
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import Normalizer
@@ -118,14 +117,8 @@ def write_tagger(path: str | Path, tagger: TaggerFile) -> Path:
         "metrics": dict(tagger.metrics),
         "config": dict(tagger.config),
     }
-    # a temporary name of its own: two processes writing the same file never share one
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:  # of this host and process: two writers never share one
+        torch.save(blob, tmp)
     return path
 
 

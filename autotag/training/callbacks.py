@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import (
 )
 
 from autotag.common.console import is_terminal
+from autotag.runs.folder import RunFolder
 from autotag.training.module import StageSwitch
 
 
@@ -172,14 +173,14 @@ class RunCallbacks:
         self, out: Path, progress_refresh: int, log_lr: bool, last_every_s: float = 0.0
     ) -> None:
         self.best = BestCheckpoint(
-            dirpath=out / "checkpoints",
+            dirpath=RunFolder(out).checkpoints,
             filename="epoch{epoch:03d}-auc{val/roc_auc:.4f}",
             monitor="val/roc_auc",
             mode="max",
             auto_insert_metric_name=False,
         )
         self.speed = Throughput()
-        self.last = SaveLast(out / "checkpoints" / "last.ckpt", last_every_s, self.best)
+        self.last = SaveLast(RunFolder(out).last_checkpoint, last_every_s, self.best)
         self.all: list[Callback] = [
             StageSwitch(),  # before the LR monitor: an epoch logs its own stage's rate
             self.best,

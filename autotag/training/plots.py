@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from autotag.common.figures import pyplot, save_figure
 
-from autotag.common.figures import save_figure  # noqa: E402
+plt = pyplot()
 
 
 def auc_through_training(history: list[dict], path: str | Path, title: str = "") -> Path:
@@ -72,8 +70,3 @@ def normalizations(
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
-
-
-# experiments/render.py still calls ``plots._save``: one name for the one saver until it imports
-# autotag.common.figures.save_figure itself
-_save = save_figure

@@ -9,7 +9,6 @@ downloading again. :func:`extract_tar` checks every member of a tar before writi
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 import zipfile
 import zlib
@@ -17,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from autotag.common.console import byte_bar, log
+from autotag.common.files import atomic_path
 from autotag.data.download.errors import CorruptDataError, DownloadError
 
 CHUNK = 1 << 20  # bytes per disk read (hashing, joining, extracting)
@@ -46,23 +46,21 @@ def sha256_file(path: Path, progress: bool = False) -> str:
 
 def join_parts(parts: list[Path], out: Path, progress: bool = True) -> str:
     """Concatenate ``parts`` in order into ``out`` (streamed, atomic rename); return its md5."""
-    tmp = out.with_name(out.name + ".tmp")
     total = sum(p.stat().st_size for p in parts)
     h = hashlib.md5()
-    with (
-        open(tmp, "wb") as dst,
-        byte_bar(total, f"join {out.name}", progress) as bar,
-    ):
-        for p in parts:
-            with open(p, "rb") as src:
-                while block := src.read(CHUNK):
-                    dst.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-    if tmp.stat().st_size != total:
-        tmp.unlink(missing_ok=True)
-        raise DownloadError(f"joining into {out.name} failed (disk full?)")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        with (
+            open(tmp, "wb") as dst,
+            byte_bar(total, f"join {out.name}", progress) as bar,
+        ):
+            for p in parts:
+                with open(p, "rb") as src:
+                    while block := src.read(CHUNK):
+                        dst.write(block)
+                        h.update(block)
+                        bar.update(len(block))
+        if tmp.stat().st_size != total:
+            raise DownloadError(f"joining into {out.name} failed (disk full?)")
     return h.hexdigest()
 
 
@@ -139,16 +137,14 @@ def extract_zip(
         ) as bar:
             for info, target in todo:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".tmp")
-                try:
-                    with zf.open(info) as src, open(tmp, "wb") as dst:
-                        while block := src.read(CHUNK):
-                            dst.write(block)
-                            bar.update(len(block))
-                except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
-                    tmp.unlink(missing_ok=True)
-                    raise _corrupt_member(zip_path, info, parts, e) from e
-                os.replace(tmp, target)
+                with atomic_path(target) as tmp:  # renamed only once its CRC matched
+                    try:
+                        with zf.open(info) as src, open(tmp, "wb") as dst:
+                            while block := src.read(CHUNK):
+                                dst.write(block)
+                                bar.update(len(block))
+                    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+                        raise _corrupt_member(zip_path, info, parts, e) from e
     return members
 
 
@@ -226,22 +222,20 @@ def extract_tar(tar_path: Path, dest: Path, progress: bool = True) -> list[TarMe
                     continue
                 target = dest.joinpath(*parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".tmp")
                 h = hashlib.sha256()
-                try:
-                    src = tf.extractfile(info)
-                    assert src is not None  # a regular file
-                    with src, open(tmp, "wb") as dst:
-                        while block := src.read(CHUNK):
-                            dst.write(block)
-                            h.update(block)
-                            bar.update(len(block))
-                except (tarfile.TarError, EOFError) as e:
-                    tmp.unlink(missing_ok=True)
-                    raise CorruptDataError(
-                        f"{tar_path.name}: member {info.name} cannot be read ({e}).",
-                        [tar_path.name],
-                    ) from e
-                os.replace(tmp, target)
+                with atomic_path(target) as tmp:
+                    try:
+                        src = tf.extractfile(info)
+                        assert src is not None  # a regular file
+                        with src, open(tmp, "wb") as dst:
+                            while block := src.read(CHUNK):
+                                dst.write(block)
+                                h.update(block)
+                                bar.update(len(block))
+                    except (tarfile.TarError, EOFError) as e:
+                        raise CorruptDataError(
+                            f"{tar_path.name}: member {info.name} cannot be read ({e}).",
+                            [tar_path.name],
+                        ) from e
                 out.append(TarMember(PurePosixPath(*parts).as_posix(), info.size, h.hexdigest()))
     return out

@@ -18,14 +18,15 @@ from autotag.data.datasets.mtat.sources import AUDIO_FOLDERS
 MANIFEST = ".mtat_complete.tsv"
 
 
-def write_manifest(root: Path, entries: Iterable[tuple[str, int]]) -> None:
-    """Write ``(relative path, size)`` entries as ``root/MANIFEST`` (sorted, atomic rename)."""
-    write_text(root / MANIFEST, "".join(f"{size}\t{name}\n" for name, size in sorted(set(entries))))
+def write_size_list(path: Path, entries: Iterable[tuple[str, int]]) -> None:
+    """Write ``(relative path, size)`` entries to ``path``: ``size<TAB>path`` lines, sorted,
+    atomically (MTAT's manifest, Jamendo's completion mark of each part)."""
+    write_text(path, "".join(f"{size}\t{name}\n" for name, size in sorted(set(entries))))
 
 
-def read_manifest(root: Path) -> list[tuple[str, int]] | None:
-    """The ``(relative path, size)`` entries of ``root/MANIFEST``; None if there is none."""
-    path = root / MANIFEST
+def read_size_list(path: Path) -> list[tuple[str, int]] | None:
+    """The ``(relative path, size)`` entries of a size list; None if there is none. A size that
+    is not a number reads as -1, which no file has."""
     if not path.is_file():
         return None
     out = []
@@ -33,20 +34,36 @@ def read_manifest(root: Path) -> list[tuple[str, int]] | None:
         for line in f:
             size, _, name = line.rstrip("\n").partition("\t")
             if name:
-                out.append((name, int(size)))
+                out.append((name, int(size) if size.isdigit() else -1))
     return out
 
 
-def _missing(root: Path, entries: Iterable[tuple[str, int]]) -> list[str]:
+def files_intact(path: Path, base: Path, what: str) -> bool:
+    """True if the size list ``path`` exists and every file it lists is under ``base`` with its
+    size. A list with missing or changed files is deleted (they get extracted again); ``what``
+    names the files in that message ("of <archive>")."""
+    entries = read_size_list(path)
+    if entries is None:
+        return False
     bad = []
     for name, size in entries:
-        p = root / name
         try:
-            if p.stat().st_size != size:
+            if (base / name).stat().st_size != size:
                 bad.append(name)
         except OSError:
             bad.append(name)
-    return bad
+    if bad:
+        log(
+            f"{len(bad)} files {what} are missing or changed (e.g. {bad[0]}); they will be restored"
+        )
+        path.unlink()
+        return False
+    return True
+
+
+def write_manifest(root: Path, entries: Iterable[tuple[str, int]]) -> None:
+    """Write ``(relative path, size)`` entries as ``root/MANIFEST``."""
+    write_size_list(root / MANIFEST, entries)
 
 
 def audio_complete(root: Path) -> bool:
@@ -54,18 +71,7 @@ def audio_complete(root: Path) -> bool:
 
     A manifest with missing or changed files is deleted (so the audio gets extracted again).
     """
-    entries = read_manifest(root)
-    if entries is None:
-        return False
-    bad = _missing(root, entries)
-    if bad:
-        log(
-            f"{len(bad)} files listed in {MANIFEST} are missing or changed "
-            f"(e.g. {bad[0]}); they will be restored"
-        )
-        (root / MANIFEST).unlink()
-        return False
-    return True
+    return files_intact(root / MANIFEST, root, f"listed in {MANIFEST}")
 
 
 def adopt_extracted_copy(root: Path, max_missing: int = 10) -> bool:

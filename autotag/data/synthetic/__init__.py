@@ -46,7 +46,7 @@ The design runs concepts -> sounds -> tags; each step is a module, imported in t
   ``electronic`` (synths, drones, effects, nature), ``drums``, ``voices``: one function per
   sound source (``Score`` -> samples).
 - ``render``: :data:`SOURCES` (source name -> function) and :func:`synthesize` (mix + master).
-- ``writers``: :func:`write_mp3` (LAME) and atomic JSON, for the twins.
+- ``writers``: :func:`mp3_bytes` (LAME), the twins' mp3s.
 - ``cli``: ``python -m autotag.data.synthetic [--layout jamendo]``, the old form of
   ``autotag synth <dataset>``.
 

@@ -1,35 +1,67 @@
-"""Files the synthetic twins write alike: mono mp3s (LAME) and JSON written atomically."""
+"""What the synthetic twins share to write their files: the mp3 bytes (LAME via
+:func:`autotag.common.mp3.encode_mp3`, libsndfile when lameenc is missing) and the loop that
+renders the files in a crash-safe pool (:func:`autotag.common.pool.crash_safe_map`)."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+import io
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
 
+from autotag.common.console import progress as progress_bar
+from autotag.common.mp3 import encode_mp3
 
-def write_mp3(path: Path, audio: np.ndarray, sr: int, kbps: int = 32) -> None:
-    """Mono mp3 at MTAT's ~32 kbps: LAME via lameenc at a fast quality setting (about 6x faster
-    than libsndfile's encoder), libsndfile when lameenc is missing. LAME pads ~0.1 s at the end,
-    like real MTAT clips a little longer than 29.1 s."""
+T = TypeVar("T")
+R = TypeVar("R")
+
+MP3_KBPS = 32  # MTAT's clips are ~32 kbps
+LAME_QUALITY = 7  # the fastest: about 6x faster than libsndfile's encoder, inaudible to a mel
+
+log = logging.getLogger(__name__)
+
+
+def mp3_bytes(audio: np.ndarray, sr: int, kbps: int = MP3_KBPS) -> bytes:
+    """Mono mp3 of ``audio`` at ``kbps``. LAME pads ~0.1 s at the end, like real MTAT clips a
+    little longer than 29.1 s."""
     try:
-        import lameenc
-    except ImportError:
-        sf.write(path, audio, sr, format="MP3")
-        return
-    enc = lameenc.Encoder()
-    enc.set_bit_rate(kbps)
-    enc.set_in_sample_rate(sr)
-    enc.set_channels(1)
-    enc.set_quality(7)  # 2 = best, 7 = fastest; the difference is inaudible to a mel spectrogram
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-    path.write_bytes(enc.encode(pcm.tobytes()) + enc.flush())
+        return encode_mp3(audio, sr, kbps, quality=LAME_QUALITY)
+    except ImportError:  # no lameenc
+        buf = io.BytesIO()
+        sf.write(buf, audio, sr, format="MP3")
+        return buf.getvalue()
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """JSON written to a temp name first."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def render_all(
+    render: Callable[[T], R],
+    tasks: Sequence[T],
+    workers: int | None,
+    *,
+    unit: str,
+    name: Callable[[T], object],
+    desc: str,
+    progress: bool,
+) -> Iterator[tuple[T, R | None]]:
+    """``(task, render(task))`` for every task, with a progress bar of ``unit``s: in this
+    process when ``workers`` is 1 (or there is one task), else in ``workers`` processes (None:
+    every usable core) as they finish. None in place of the result of a task whose worker died
+    (it died alone too, so rendering it here would kill this process): warned with
+    ``name(task)``, the file not written."""
+    from autotag.common.pool import WorkerCrash, crash_safe_map  # imports torch: only here
+    from autotag.common.worker import usable_cores
+
+    workers = max(1, workers or usable_cores())
+    if workers == 1 or len(tasks) <= 1:
+        results: Iterator[tuple[T, R | WorkerCrash]] = ((t, render(t)) for t in tasks)
+    else:
+        results = crash_safe_map(render, tasks, workers, ordered=False)
+    bar = progress_bar(len(tasks), desc, unit, disable=not progress)
+    for task, res in results:
+        if isinstance(res, WorkerCrash):
+            log.warning("%s %s: its worker died while rendering it; run again", unit, name(task))
+        bar.update()
+        yield task, None if isinstance(res, WorkerCrash) else res
+    bar.close()

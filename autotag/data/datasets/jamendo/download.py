@@ -9,7 +9,6 @@ fetches only those).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,6 +33,7 @@ from autotag.data.datasets.jamendo.sources import (
     url_join,
 )
 from autotag.data.download.archive import TarMember, extract_tar, sha256_file
+from autotag.data.download.completion import files_intact, write_size_list
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download
 
@@ -45,11 +45,7 @@ def _marker(root: Path, tar_name: str) -> Path:
 def _write_marker(root: Path, tar_name: str, members: Iterable[TarMember]) -> None:
     path = _marker(root, tar_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for m in sorted(members):
-            f.write(f"{m.size}\t{m.name}\n")
-    os.replace(tmp, path)
+    write_size_list(path, ((m.name, m.size) for m in members))
 
 
 def part_complete(root: Path, tar_name: str) -> bool:
@@ -57,22 +53,7 @@ def part_complete(root: Path, tar_name: str) -> bool:
 
     A mark whose files are missing or changed is deleted (the part is then extracted again).
     """
-    path = _marker(root, tar_name)
-    if not path.is_file():
-        return False
-    bad = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            size, _, name = line.rstrip("\n").partition("\t")
-            try:
-                if (root / AUDIO_DIR / name).stat().st_size != int(size):
-                    bad.append(name)
-            except (OSError, ValueError):
-                bad.append(name)
-    if bad:
-        log(f"{len(bad)} files of {tar_name} are missing or changed (e.g. {bad[0]}); restoring")
-        path.unlink()
-    return not bad
+    return files_intact(_marker(root, tar_name), root / AUDIO_DIR, f"of {tar_name}")
 
 
 def _fetch_metadata(root: Path, audio: str, metadata_url: str, progress: bool) -> None:

@@ -11,13 +11,13 @@ is complete), the splits and the summary."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from autotag.common.files import remove_temps, write_bytes, write_json
 from autotag.data.datasets.jamendo.layout import (
     AUDIO_DIR,
     CATEGORIES,
@@ -37,7 +37,6 @@ from autotag.data.datasets.jamendo.synth_tags import (
     sample_jamendo_tags,
     top_tags,
 )
-from autotag.data.synthetic.writers import write_json_atomic
 
 JAMENDO_VERSION = 1
 JAMENDO_INFO = "INFO.json"
@@ -75,12 +74,10 @@ def jamendo_splits(tracks: list[JamendoTrack], seed: int) -> list[dict[int, str]
 
 def _write_tsv_atomic(path: Path, rows: list[list[str]]) -> None:
     """MTG-Jamendo's TSV dialect: the header, tab-separated, never quoted, CRLF line ends (as in
-    the published files), written to a temp name first."""
+    the published files), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     lines = ["\t".join(JAMENDO_HEADER), *("\t".join(r) for r in rows)]
-    tmp.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
-    os.replace(tmp, path)
+    write_bytes(path, ("\r\n".join(lines) + "\r\n").encode("utf-8"))
 
 
 def _metadata_files() -> list[str]:
@@ -153,15 +150,18 @@ def generate_jamendo(
     if info.get("complete"):
         paths = [*files, *(f"audio/{t.path}" for t in tracks)]
         if all((root / p).exists() for p in paths):
-            return {**info["summary"], "generated": 0, "skipped": n_tracks, "seconds": 0.0}
+            done = {"generated": 0, "failed": [], "skipped": n_tracks, "seconds": 0.0}
+            return {**info["summary"], **done}
     (root / subset_file("")).unlink(missing_ok=True)  # incomplete until it is written again
-    for folder in sorted({t.path[:2] for t in tracks}):
-        (root / AUDIO_DIR / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (root / AUDIO_DIR / folder).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-    write_json_atomic(info_path, {"params": params, "complete": False})
+    folders = [root / AUDIO_DIR / f for f in sorted({t.path[:2] for t in tracks})]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temps(folder)  # of a killed run
+    write_json(info_path, {"params": params, "complete": False}, indent=1, end="\n")
     tasks = [(t, str(root), sample_rate, seed) for t in tracks]
-    frames, rendered = render_tracks(tasks, workers, progress)
+    frames, rendered, failed = render_tracks(tasks, workers, progress)
+    for folder in folders:  # a worker stopped with its broken pool (a crash beside it) left one
+        remove_temps(folder)
     tags = sample_jamendo_tags([t.plan for t in tracks], seed, label_drop)
     top50 = set(top_tags(tags))
     durations = {
@@ -186,16 +186,17 @@ def generate_jamendo(
     for sub in JAMENDO_SUBSETS[1:]:
         _write_tsv_atomic(root / subset_file(sub), [r for _, r in rows[sub]])
     summary = _summary(root, params, tracks, tags, splits, rows, frames)
-    write_json_atomic(
-        info_path,
-        {"params": params, "complete": True, "broken": summary["broken"], "summary": summary},
-    )
-    _write_tsv_atomic(root / subset_file(""), [r for _, r in rows[""]])
+    # a track whose worker died is missing: the corpus stays incomplete, a re-run renders it
+    done = {"complete": not failed, "broken": summary["broken"], "summary": summary}
+    write_json(info_path, {"params": params, **done}, indent=1, end="\n")
+    if not failed:
+        _write_tsv_atomic(root / subset_file(""), [r for _, r in rows[""]])
     seconds = time.perf_counter() - t0
     return {
         **summary,
         "generated": rendered,
-        "skipped": n_tracks - rendered,
+        "failed": failed,
+        "skipped": n_tracks - rendered - len(failed),
         "seconds": seconds,
         "tracks_per_s": rendered / seconds if rendered else None,
     }
@@ -224,7 +225,7 @@ def _summary(
         "n_artists": len({t.artist_id for t in tracks}),
         "n_albums": len({t.album_id for t in tracks}),
         "audio_seconds": round(sum(n or 0 for n in frames.values()) / params["sample_rate"], 1),
-        "bytes": sum((root / AUDIO_DIR / t.path).stat().st_size for t in tracks),
+        "bytes": sum(p.stat().st_size for t in tracks if (p := root / AUDIO_DIR / t.path).exists()),
         "tags_per_track": round(float(np.mean([len(ts) for ts in tags])), 2),
         "tags_per_category": {
             c: sum(category(t) == c for t in jamendo_tag_names() if t in counts) for c in CATEGORIES
@@ -253,6 +254,8 @@ def format_jamendo_summary(summary: dict) -> str:
             f"rendered {s['generated']} tracks in {s['seconds']:.1f} s{speed}, "
             f"skipped {s['skipped']} already on disk"
         )
+    if s.get("failed"):
+        lines.append(f"not written, their worker died (run again): track ids {s['failed']}")
     per_cat = ", ".join(f"{n} {c}" for c, n in s["tags_per_category"].items())
     broken = ", ".join(f"{b['path']} ({b['kind']})" for b in s["broken"]) or "none"
     lines += [

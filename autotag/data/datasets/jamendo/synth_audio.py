@@ -4,17 +4,16 @@ worker processes (longest first; existing files are kept)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from autotag.common.console import progress as progress_bar
+from autotag.common.files import write_bytes
 from autotag.data.datasets.jamendo.layout import AUDIO_DIR
 from autotag.data.datasets.jamendo.synth_plan import ENCODER_PAD, SECTION_SECONDS, JamendoTrack
 from autotag.data.synthetic.render import synthesize
-from autotag.data.synthetic.writers import write_mp3
+from autotag.data.synthetic.writers import mp3_bytes, render_all
 
 CROSSFADE_SECONDS = 0.5
 
@@ -49,40 +48,33 @@ def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | N
     path = Path(root) / AUDIO_DIR / track.path
     rendered = not path.exists()
     if rendered:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         if track.kind == "empty":
-            tmp.write_bytes(b"")
+            data = b""
         elif track.kind == "not_audio":
-            tmp.write_text("This is not an MP3 file: synthetic MTG-Jamendo broken entry.\n")
+            data = b"This is not an MP3 file: synthetic MTG-Jamendo broken entry.\n"
         else:
             limit = 4 * sr if track.kind == "truncated" else 0  # 1 kB survives: render 4 s
-            write_mp3(tmp, render_jamendo_track(track, sr, seed, limit), sr)
-            if track.kind == "truncated":
-                tmp.write_bytes(tmp.read_bytes()[:1024])
-        os.replace(tmp, path)
+            data = mp3_bytes(render_jamendo_track(track, sr, seed, limit), sr)
+            data = data[:1024] if track.kind == "truncated" else data
+        write_bytes(path, data)
     frames = sf.info(path).frames if track.kind == "ok" else None
     return track.track_id, frames, rendered
 
 
 def render_tracks(
     tasks: list, workers: int | None, progress: bool
-) -> tuple[dict[int, int | None], int]:
-    """Render the tasks, longest first (in a worker pool unless workers == 1); returns decoded
-    frames per track id and how many were rendered."""
-    from autotag.common.worker import init_worker_process, pool_context, usable_cores  # torch
-
+) -> tuple[dict[int, int | None], int, list[int]]:
+    """Render the tasks, longest first (in a crash-safe worker pool unless workers == 1);
+    returns decoded frames per track id (None for a track not written), how many were rendered
+    and the track ids whose worker died (those tracks are not written)."""
     tasks = sorted(tasks, key=lambda t: -t[0].seconds)
-    workers = max(1, workers or usable_cores())
-    bar = progress_bar(len(tasks), "synthetic jamendo", "track", disable=not progress)
-    frames, rendered = {}, 0
-    if workers == 1 or len(tasks) <= 1:
-        for track_id, n, done in map(_render_task, tasks):
-            frames[track_id], rendered = n, rendered + done
-            bar.update()
-    else:
-        with pool_context().Pool(workers, initializer=init_worker_process) as pool:
-            for track_id, n, done in pool.imap_unordered(_render_task, tasks):
-                frames[track_id], rendered = n, rendered + done
-                bar.update()
-    bar.close()
-    return frames, rendered
+    frames, rendered, failed = {}, 0, []
+    run = render_all(_render_task, tasks, workers, unit="track", name=lambda t: t[0].track_id,
+                     desc="synthetic jamendo", progress=progress)  # fmt: skip
+    for (plan, *_), res in run:
+        if res is None:
+            frames[plan.track_id] = None
+            failed.append(plan.track_id)
+        else:
+            frames[plan.track_id], rendered = res[1], rendered + res[2]
+    return frames, rendered, sorted(failed)

@@ -5,15 +5,14 @@ resuming a partial corpus, and summary statistics."""
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import time
 from collections.abc import Iterable
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from urllib.parse import quote
 
-from autotag.common.console import progress as progress_bar
+from autotag.common.files import remove_temps, write_bytes, write_json, write_text
 from autotag.data.datasets.mtat.layout import (
     ANNOTATIONS,
     CLIP_INFO,
@@ -32,7 +31,7 @@ from autotag.data.synthetic.tags import (
     tag_names,
     tag_statistics,
 )
-from autotag.data.synthetic.writers import write_json_atomic, write_mp3
+from autotag.data.synthetic.writers import mp3_bytes, render_all
 
 
 def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int, bool]:
@@ -41,12 +40,8 @@ def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int, b
     path = Path(root) / plan.path
     if path.exists():
         return plan.index, path.stat().st_size, False
-    audio = synthesize(plan, n, sr, seed)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_mp3(tmp, audio, sr)
-    if plan.kind == "truncated":
-        tmp.write_bytes(tmp.read_bytes()[:1024])
-    os.replace(tmp, path)
+    mp3 = mp3_bytes(synthesize(plan, n, sr, seed), sr)
+    write_bytes(path, mp3[:1024] if plan.kind == "truncated" else mp3)
     return plan.index, path.stat().st_size, True
 
 
@@ -62,13 +57,12 @@ def _write_broken(root: Path, plan: ClipPlan) -> None:
 
 
 def _write_csv_atomic(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
-    """MTAT's CSV dialect (tab-separated, every field quoted), written to a temp name first."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    """MTAT's CSV dialect (tab-separated, every field quoted), written atomically."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
 
 
 def _clip_info_rows(plans: list[ClipPlan]) -> list[list[str]]:
@@ -140,17 +134,20 @@ def generate(
                 f"{root} holds a synthetic corpus with other parameters: {info.get('params')}"
             )
         if info.get("complete") and (root / ANNOTATIONS).exists() and (root / CLIP_INFO).exists():
-            return {**info["summary"], "skipped": n_clips, "generated": 0, "seconds": 0.0}
+            done = {"skipped": n_clips, "generated": 0, "failed": [], "seconds": 0.0}
+            return {**info["summary"], **done}
     t0 = time.perf_counter()
     plans, broken_ids = corpus_plan(n_clips, seed, broken)
-    for folder in FOLDERS:
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for stale in (root / folder).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-    write_json_atomic(info_path, {"params": params, "complete": False})
+    folders = [root / f for f in FOLDERS]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_temps(folder)  # of a killed run
+    write_json(info_path, {"params": params, "complete": False}, indent=1, end="\n")
     n = int(round(clip_seconds * sample_rate))
     tasks = [(p, str(root), n, sample_rate, seed) for p in plans if p.kind in ("ok", "truncated")]
-    rendered = _run_tasks(tasks, workers, progress)
+    rendered, failed = _run_tasks(tasks, workers, progress)
+    for folder in folders:  # a worker stopped with its broken pool (a crash beside it) left one
+        remove_temps(folder)
     for p in plans:
         if p.kind not in ("ok", "truncated"):
             _write_broken(root, p)
@@ -173,37 +170,31 @@ def generate(
         "folders": folders,
         **tag_statistics(labels, n_clips),
     }
-    write_json_atomic(
-        info_path,
-        {"params": params, "complete": True, "broken_clip_ids": broken_ids, "summary": summary},
-    )
+    # a clip whose worker died is missing: the corpus stays incomplete, a re-run renders it
+    done = {"complete": not failed, "broken_clip_ids": broken_ids, "summary": summary}
+    write_json(info_path, {"params": params, **done}, indent=1, end="\n")
     return {
         **summary,
         "generated": rendered,
-        "skipped": len(tasks) - rendered,
+        "failed": failed,
+        "skipped": len(tasks) - rendered - len(failed),
         "seconds": seconds,
         "clips_per_s": rendered / seconds if rendered else None,
     }
 
 
-def _run_tasks(tasks: list, workers: int | None, progress: bool) -> int:
-    """Render all tasks (in a process pool unless workers == 1); returns how many were rendered."""
-    workers = max(1, workers or os.cpu_count() or 1)
-    bar = progress_bar(len(tasks), "synthetic corpus", "clip", disable=not progress)
-    rendered = 0
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            rendered += _render_task(task)[2]
-            bar.update()
-    else:
-        # fork where available (workers only need numpy and soundfile; like torch's DataLoader)
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with get_context(method).Pool(workers) as pool:
-            for _, _, done in pool.imap_unordered(_render_task, tasks, chunksize=2):
-                rendered += done
-                bar.update()
-    bar.close()
-    return rendered
+def _run_tasks(tasks: list, workers: int | None, progress: bool) -> tuple[int, list[int]]:
+    """Render all tasks (in a crash-safe process pool unless workers == 1); returns how many
+    were rendered and the clip ids whose worker died (those clips are not written)."""
+    rendered, failed = 0, []
+    run = render_all(_render_task, tasks, workers, unit="clip", name=lambda t: t[0].clip_id,
+                     desc="synthetic corpus", progress=progress)  # fmt: skip
+    for (plan, *_), res in run:
+        if res is None:
+            failed.append(plan.clip_id)
+        else:
+            rendered += res[2]
+    return rendered, sorted(failed)
 
 
 def format_summary(summary: dict) -> str:
@@ -219,6 +210,8 @@ def format_summary(summary: dict) -> str:
             f"rendered {s['generated']} clips in {s['seconds']:.1f} s "
             f"({s['clips_per_s']:.2f} clips/s), skipped {s['skipped']} already on disk"
         )
+    if s.get("failed"):
+        lines.append(f"not written, their worker died (run again): clip ids {s['failed']}")
     lines += [
         f"size on disk: {mb:.1f} MB ({mb / s['n_clips'] * 1000:.0f} MB per 1000 clips)",
         f"broken entries (clip ids): {s['broken_clip_ids']}",
