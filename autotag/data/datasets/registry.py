@@ -147,3 +147,29 @@ def signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
     that a default lives once: in the signature)."""
     params = inspect.signature(fn).parameters.values()
     return {p.name: p.default for p in params if p.default is not p.empty}
+
+
+def add_twin_flags(ap: ArgumentParser, generate: Callable[..., Any]) -> None:
+    """The flags every ``autotag synth <data set>`` shares, defaults from ``generate``'s
+    signature (a data set adds its own sizes before these)."""
+    d = signature_defaults(generate)
+    ap.add_argument("--sample-rate", type=int, default=d["sample_rate"])
+    ap.add_argument("--seed", type=int, default=d["seed"])
+    ap.add_argument(
+        "--label-drop", type=float, default=d["label_drop"], help="share of true labels dropped"
+    )
+    ap.add_argument("--workers", type=int, default=d["workers"], help="processes (all cores)")
+    ap.add_argument("--no-broken", action="store_true", help="no deliberately broken entries")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def twin_options(args: Namespace) -> dict[str, Any]:
+    """The keyword arguments of a twin's ``generate`` that :func:`add_twin_flags` set."""
+    return {
+        "sample_rate": args.sample_rate,
+        "seed": args.seed,
+        "label_drop": args.label_drop,
+        "workers": args.workers,
+        "broken": not args.no_broken,
+        "progress": not args.quiet,
+    }

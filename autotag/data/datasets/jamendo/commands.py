@@ -19,7 +19,12 @@ from autotag.data.datasets.jamendo.sources import (
     parse_folders,
 )
 from autotag.data.datasets.jamendo.synth import format_jamendo_summary, generate_jamendo
-from autotag.data.datasets.registry import Command, signature_defaults
+from autotag.data.datasets.registry import (
+    Command,
+    add_twin_flags,
+    signature_defaults,
+    twin_options,
+)
 from autotag.data.download.cli import run_job
 from autotag.data.download.errors import HostUnreachableError
 
@@ -87,14 +92,7 @@ def synth_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--tracks", type=int, default=d["n_tracks"], help="number of tracks")
     ap.add_argument("--min-seconds", type=float, default=d["min_seconds"], help="shortest track")
     ap.add_argument("--max-seconds", type=float, default=d["max_seconds"], help="longest track")
-    ap.add_argument("--sample-rate", type=int, default=d["sample_rate"])
-    ap.add_argument("--seed", type=int, default=d["seed"])
-    ap.add_argument(
-        "--label-drop", type=float, default=d["label_drop"], help="share of true labels dropped"
-    )
-    ap.add_argument("--workers", type=int, default=d["workers"], help="processes (all cores)")
-    ap.add_argument("--no-broken", action="store_true", help="no deliberately broken entries")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_twin_flags(ap, generate_jamendo)
 
 
 def synth(args: argparse.Namespace) -> int:
@@ -104,12 +102,7 @@ def synth(args: argparse.Namespace) -> int:
         n_tracks=args.tracks,
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds,
-        seed=args.seed,
-        label_drop=args.label_drop,
-        broken=not args.no_broken,
-        workers=args.workers,
-        sample_rate=args.sample_rate,
-        progress=not args.quiet,
+        **twin_options(args),
     )
     print(format_jamendo_summary(summary))
     return 0

@@ -9,7 +9,12 @@ from pathlib import Path
 from autotag.data.datasets.mtat.download import download_mtat
 from autotag.data.datasets.mtat.sources import OFFICIAL_URL, manual_instructions
 from autotag.data.datasets.mtat.synth import format_summary, generate
-from autotag.data.datasets.registry import Command, signature_defaults
+from autotag.data.datasets.registry import (
+    Command,
+    add_twin_flags,
+    signature_defaults,
+    twin_options,
+)
 from autotag.data.download.cli import run_job
 
 
@@ -47,28 +52,13 @@ def synth_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--root", default="data/synthetic", help="output folder (default: %(default)s)")
     ap.add_argument("--clips", type=int, default=d["n_clips"], help="number of clips (%(default)s)")
     ap.add_argument("--seconds", type=float, default=d["clip_seconds"], help="clip length")
-    ap.add_argument("--sample-rate", type=int, default=d["sample_rate"])
-    ap.add_argument("--seed", type=int, default=d["seed"])
-    ap.add_argument(
-        "--label-drop", type=float, default=d["label_drop"], help="share of true labels dropped"
-    )
-    ap.add_argument("--workers", type=int, default=d["workers"], help="processes (all cores)")
-    ap.add_argument("--no-broken", action="store_true", help="no deliberately broken entries")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_twin_flags(ap, generate)
 
 
 def synth(args: argparse.Namespace) -> int:
     """Write (or finish) the synthetic corpus and print its summary."""
     summary = generate(
-        args.root,
-        n_clips=args.clips,
-        clip_seconds=args.seconds,
-        sample_rate=args.sample_rate,
-        seed=args.seed,
-        label_drop=args.label_drop,
-        broken=not args.no_broken,
-        workers=args.workers,
-        progress=not args.quiet,
+        args.root, n_clips=args.clips, clip_seconds=args.seconds, **twin_options(args)
     )
     print(format_summary(summary))
     return 0
