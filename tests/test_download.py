@@ -15,6 +15,7 @@ import pytest
 from autotag.data import download as dl
 from autotag.data.datasets.mtat import download as dl_pipeline
 from autotag.data.datasets.mtat import sources as mtat
+from autotag.data.datasets.mtat.completion import MANIFEST
 from autotag.data.download import cli as dl_cli
 from autotag.data.download import http as dl_http
 from tests.helpers import run_cli
@@ -153,7 +154,7 @@ def _assert_layout(root: Path, src: Path) -> None:
     got = sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and p.name != dl.MANIFEST
+        if p.is_file() and p.name != MANIFEST
     )
     assert got == expected  # nothing else left behind (no parts, zip, .part or .tmp files)
 
@@ -169,7 +170,7 @@ def test_full_download_join_extract(tmp_path, corpus, server, capsys):
     assert dl_pipeline.download_mtat(root, base_url=server.url, progress=True) == root
     _assert_layout(root, src)
     assert sorted(d.name for d in root.iterdir() if d.is_dir()) == ["0", "c", "f"]
-    assert (root / dl.MANIFEST).is_file()
+    assert (root / MANIFEST).is_file()
     assert all(r is None for _, r in server.requests)  # fresh download: no Range requests
     assert "ready" in capsys.readouterr().out
 
@@ -300,7 +301,7 @@ def test_manually_extracted_copy_is_adopted_offline(tmp_path, corpus, capsys):
     assert dl_cli.main(["--root", str(src), "--base-url", url, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "found an extracted copy" in out and "already complete" in out
-    assert (src / dl.MANIFEST).is_file()
+    assert (src / MANIFEST).is_file()
 
 
 def test_manually_placed_parts_are_used_offline(tmp_path, corpus):

@@ -27,11 +27,12 @@ Modules, one job each (the data sets' own files, addresses and runs are in
 
 * :mod:`~autotag.data.datasets.mtat.sources` -- the data set's files, address, md5/sizes, manual steps;
 * :mod:`~autotag.data.download.http` -- resumable, retried HTTP transfer of one file;
-* :mod:`~autotag.data.download.verify` -- checks of a downloaded file (md5, annotation header);
+* :mod:`~autotag.data.datasets.mtat.verify` -- MTAT's checks of a downloaded file (md5, header);
 * :mod:`~autotag.data.datasets.jamendo.sources` -- MTG-Jamendo's files, addresses, sha256 lists;
 * :mod:`~autotag.data.download.archive` -- md5/sha256 of a file, joining parts, testing and
   extracting (zip; tar with every member checked first);
-* :mod:`~autotag.data.download.completion` -- the completion manifest, adopting a manual copy;
+* :mod:`~autotag.data.download.completion` -- size lists: is an extraction still complete;
+* :mod:`~autotag.data.datasets.mtat.completion` -- MTAT's manifest, adopting a manual copy;
 * :mod:`~autotag.data.datasets.mtat.download` -- :func:`download_mtat`, the whole run;
 * :mod:`~autotag.data.datasets.jamendo.download` -- :func:`download_jamendo`, the whole run;
 * :mod:`~autotag.data.download.cli` -- :func:`main`: flags, messages and exit codes;
@@ -42,12 +43,10 @@ module that reads them (e.g. ``autotag.data.download.http.BACKOFF_S``).
 """
 
 from autotag.data.download.archive import extract_zip, join_parts
-from autotag.data.download.completion import MANIFEST
 from autotag.data.download.errors import CorruptDataError, DownloadError, HostUnreachableError
 from autotag.data.download.http import download_file
 
 __all__ = [
-    "MANIFEST",
     "CorruptDataError",
     "DownloadError",
     "HostUnreachableError",

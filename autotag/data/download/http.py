@@ -4,8 +4,8 @@ A file is written to ``<name>.part``; a partial ``.part`` is resumed with ``Rang
 (a server that ignores the header restarts it, a 416 means it is already complete). Transient
 errors are retried with exponential backoff; a host that has never answered gets a smaller budget
 and ends in :class:`HostUnreachableError`. The ``.part`` is renamed to the final name only once
-its size matches ``Content-Length`` and :func:`verify_file` (and the caller's ``check``, e.g. a
-sha256) accepted it.
+its size matches ``Content-Length`` and the caller's ``check`` (a data set's md5 or sha256 test)
+accepted it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autotag.common.console import byte_bar, log
-from autotag.data.datasets.mtat.sources import OFFICIAL_URL
 from autotag.data.download.errors import DownloadError, HostUnreachableError
-from autotag.data.download.verify import verify_file
 
 MAX_RETRIES = 6  # per file, for errors after the host has answered at least once
 CONNECT_RETRIES = 2  # while the host has never answered (offline, refused, timing out)
@@ -50,7 +48,7 @@ class Session:
     address, with its default).
     """
 
-    def __init__(self, url_option: str = f"--base-url (default {OFFICIAL_URL})") -> None:
+    def __init__(self, url_option: str = "the download address") -> None:
         self.answered = False
         self.url_option = url_option
 
@@ -217,7 +215,6 @@ def download(
             log(f"{dest.name}: {e}; retry {attempt}/{limit} in {wait:.0f} s")
             time.sleep(wait)
     part = part_path(dest)
-    verify_file(part, dest.name, progress)
     if check is not None:
         check(part)
     os.replace(part, dest)

@@ -8,9 +8,16 @@ deleted after a successful extraction unless asked to keep them.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
 
 from autotag.common.console import log
+from autotag.data.datasets.mtat.completion import (
+    MANIFEST,
+    adopt_extracted_copy,
+    audio_complete,
+    write_manifest,
+)
 from autotag.data.datasets.mtat.sources import (
     DEFAULT_FILES,
     DISK_NEEDED_GB,
@@ -22,13 +29,8 @@ from autotag.data.datasets.mtat.sources import (
     ZIP_PARTS,
     file_url,
 )
+from autotag.data.datasets.mtat.verify import verify_file
 from autotag.data.download.archive import extract_zip, join_parts, md5_file
-from autotag.data.download.completion import (
-    MANIFEST,
-    adopt_extracted_copy,
-    audio_complete,
-    write_manifest,
-)
 from autotag.data.download.errors import CorruptDataError, DownloadError
 from autotag.data.download.http import Session, download, part_path
 
@@ -148,10 +150,12 @@ def download_mtat(
 
     if want_audio and not audio_done:
         _check_disk(root, DISK_NEEDED_GB)
-    session = Session()
+    session = Session(url_option=f"--base-url (default {OFFICIAL_URL})")
     for i, name in enumerate(pending, 1):
         log(f"[{i}/{len(pending)}] {name}")
-        download(file_url(base_url, name), root / name, KNOWN_SIZES.get(name), session, progress)
+        check = partial(verify_file, name=name, progress=progress)  # md5, annotation header
+        download(file_url(base_url, name), root / name, KNOWN_SIZES.get(name), session, progress,
+                 check)  # fmt: skip
 
     if want_audio and not audio_done:
         members = _join_and_extract(root, [root / p for p in parts], progress)
