@@ -278,9 +278,13 @@ def learnability(root: Path) -> tuple[float, dict[str, float]]:
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
-    torch.set_num_threads(1)
     header, rows = read_tsv(root / layout.ANNOTATIONS)
-    feats = [summary_features(root / r[-1]) for r in rows]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:  # later tests in this process keep their thread count
+        feats = [summary_features(root / r[-1]) for r in rows]
+    finally:
+        torch.set_num_threads(threads)
     keep = [i for i, f in enumerate(feats) if f is not None]
     x = np.array([feats[i] for i in keep])
     cols = [header.index(t) for t in syn.top50_tags()]
