@@ -277,3 +277,35 @@ def assert_same_store(a: Path, b: Path) -> None:
     assert ca.keys() == cb.keys()
     for k in ca:
         np.testing.assert_array_equal(np.asarray(ca[k]), np.asarray(cb[k]), err_msg=k)
+
+
+def band_mean_arch() -> type:
+    """A toy network, registered as ``test_band_mean`` on first use: each mel band's mean over
+    the frames, projected to ``hidden`` and classified. Any frame counts, padding too."""
+    import torch
+    from torch import nn
+
+    from autotag.models import register
+    from autotag.models.registry import MODELS
+
+    if "test_band_mean" in MODELS:
+        return MODELS["test_band_mean"]
+
+    @register("test_band_mean")
+    class BandMean(nn.Module):
+        def __init__(self, n_mels: int, n_frames: int, n_classes: int, *, hidden: int) -> None:
+            super().__init__()
+            self.proj = nn.Linear(n_mels, hidden)
+            self.embedding_dim = hidden
+            self.classifier = nn.Linear(hidden, n_classes)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
+
+        def head(self, emb: torch.Tensor) -> torch.Tensor:
+            return self.classifier(emb)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x))
+
+    return BandMean

@@ -150,34 +150,15 @@ def test_evaluation_in_pieces_gives_the_same_probabilities():
 def test_a_chunk_model_hears_a_short_song_not_its_padding(tmp_path, mini_features):
     """A 1.5 s song in a 3 s window (zero-padded around it): a chunk model's 4 chunks of 63
     frames spread over the frames that hear the song, as evaluation spreads them over a track."""
-    from torch import nn
-
     from autotag.inference.tagger import Tagger
-    from autotag.models import register
     from autotag.runs.tagger_file import TaggerFile, write_tagger
-    from tests.helpers import TONE_TAGS, tone
+    from tests.helpers import TONE_TAGS, band_mean_arch, tone
 
-    @register("test_chunk_band_mean")
-    class BandMean(nn.Module):  # a mean over frames: padding frames would pull it
-        def __init__(self, n_mels: int, n_frames: int, n_classes: int) -> None:
-            super().__init__()
-            self.embedding_dim = 6
-            self.proj = nn.Linear(n_mels, 6)
-            self.classifier = nn.Linear(6, n_classes)
-
-        def embed(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
-
-        def head(self, emb: torch.Tensor) -> torch.Tensor:
-            return self.classifier(emb)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.head(self.embed(x))
-
+    BandMean = band_mean_arch()  # a mean over frames: padding frames would pull it
     torch.manual_seed(0)
-    net = BandMean(24, 63, 4)
+    net = BandMean(24, 63, 4, hidden=6)
     norm = {"mode": "per_spec", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10}
-    tf = TaggerFile({"arch": "test_chunk_band_mean"}, net.state_dict(), mini_features, norm,
+    tf = TaggerFile({"arch": "test_band_mean", "hidden": 6}, net.state_dict(), mini_features, norm,
                     list(TONE_TAGS), [0.5] * 4, [24, 63], eval_chunks=4)  # fmt: skip
     tagger = Tagger.load(write_tagger(tmp_path / "chunks.pt", tf))
     song = tone(1.5, ("slow",))

@@ -12,7 +12,7 @@ import torch
 
 from autotag.data.audio import window_starts
 from autotag.inference import Tagger, TaggerError
-from tests.helpers import MTAT, SR, TONE_TAGS, tone
+from tests.helpers import MTAT, SR, TONE_TAGS, band_mean_arch, tone
 
 
 def test_load_rebuilds_the_saved_model(model, tagger):
@@ -301,29 +301,10 @@ def test_a_tagger_file_of_format_1_still_loads(model, tagger, tmp_path):
 
 def test_any_registered_network_tags_embeds_and_exports(tmp_path, mini_features):
     """The network contract (embed, head, embedding_dim, classifier) is all inference needs."""
-    from torch import nn
-
     from autotag.inference.export import to_torchscript
-    from autotag.models import register
     from autotag.runs.tagger_file import TaggerFile, write_tagger
 
-    @register("test_band_mean")
-    class BandMean(nn.Module):
-        def __init__(self, n_mels: int, n_frames: int, n_classes: int, *, hidden: int) -> None:
-            super().__init__()
-            self.proj = nn.Linear(n_mels, hidden)
-            self.embedding_dim = hidden
-            self.classifier = nn.Linear(hidden, n_classes)
-
-        def embed(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.tanh(self.proj(x.reshape(len(x), -1, x.shape[-1]).mean(-1)))
-
-        def head(self, emb: torch.Tensor) -> torch.Tensor:
-            return self.classifier(emb)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.head(self.embed(x))
-
+    BandMean = band_mean_arch()
     torch.manual_seed(0)
     net = BandMean(24, 188, 4, hidden=5)
     norm = {"mode": "per_spec", "global_mean": 0.0, "global_std": 1.0, "eps": 1e-5, "amin": 1e-10}
