@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from autotag.common.worker import keep_freed_memory
-from autotag.data.prepare import ensure_store
+from autotag.data.prepare import store_of
 from autotag.data.store import is_complete
 from autotag.entry import absolute_paths, exit_on_renamed_keys, reporting_input_errors
 
@@ -29,7 +29,7 @@ def main(cfg: DictConfig) -> None:
     cfg = absolute_paths(cfg)  # the keys it lacks (ckpt_path, init_from) are skipped
     plain = OmegaConf.to_container(cfg, resolve=True)
     path = reporting_input_errors(
-        lambda: ensure_store(plain["data"], plain["features"], **plain["store"]),
+        lambda: store_of(plain),
         "python -m autotag.prepare",
     )
     if is_complete(path):

@@ -32,10 +32,12 @@ def test_any_writer_of_a_path_and_text(tmp_path):
 
 
 def test_remove_temps_takes_what_killed_writers_left_and_nothing_else(tmp_path):
-    keep = [tmp_path / "a.mp3", tmp_path / ".hidden", tmp_path / "b.tmp"]
+    keep = [tmp_path / "a.mp3", tmp_path / ".hidden", tmp_path / "b.tmp", tmp_path / ".x.tmpl"]
+    keep += [tmp_path / ".notes.tmp"]  # hidden and .tmp, but no host and pid: not ours
     left = [tmp_path / ".a.mp3.node7.1234.tmp", tmp_path / ".u.npz.node7.99.tmp.npz"]
+    left += [tmp_path / ".b.wav.n1.cluster.local.5.tmp"]  # a host name with dots
     for p in keep + left:  # the left ones are named as temp_beside names them
         p.write_bytes(b"x")
     assert temp_beside(tmp_path / "a.mp3").name.startswith(".a.mp3.")
-    assert remove_temps(tmp_path) == 2
+    assert remove_temps(tmp_path) == 3
     assert sorted(tmp_path.iterdir()) == sorted(keep)

@@ -30,7 +30,7 @@ from autotag.models.registry import MODELS, PROTOCOL_KEYS, model_arguments
 from autotag.training.loggers import LOGGERS
 from autotag.training.optim import OPTIMIZERS, SCHEDULERS
 from autotag.training.settings import GROUPS, RUN_WRITTEN, Bootstrap, Finetune, Loss, RunSettings
-from tests.helpers import ROOT
+from tests.helpers import ROOT, compose_train
 
 CONF = ROOT / "conf"
 CHECKED = ("data", "store", "loader", "features", "model", "optimizer", "scheduler", "norm")
@@ -243,3 +243,17 @@ def test_an_old_data_key_is_told_its_new_name():
     assert proc.stderr == (
         "train.py: error: data.batch_size is now loader.batch_size: use loader.batch_size=64\n"
     )
+
+
+def test_a_stray_store_or_loader_key_is_one_clear_error_before_anything_runs(tmp_path):
+    """Not Python's TypeError from deep inside a run: the key, and the group's valid keys."""
+    from autotag.data.prepare import store_of
+
+    cfg = compose_train(["+store.foo=1", f"data.root={tmp_path / 'absent'}"])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    with pytest.raises(ValueError, match=r"store\.foo: not a key of store \(its keys: dir, work"):
+        store_of(plain)  # before the manifest: the absent root is never read
+    with pytest.raises(ValueError, match=r"loader\.foo: .*batch_size.*train_fraction"):
+        TagDataModule.from_config(
+            tmp_path / "no.h5", {"foo": 1}, top_k=2, norm="global", shuffle_labels=False, seed=0
+        )

@@ -150,3 +150,26 @@ def test_every_data_set_entry_is_complete() -> None:
     for name in ("mtat", "jamendo"):
         d = found[name]
         assert d.twin and d.download and d.synth, name
+
+
+def test_a_twin_that_failed_to_render_a_file_is_an_error_not_a_partial_corpus(
+    tmp_path, monkeypatch
+):
+    from autotag.data.datasets import registry
+    from autotag.data.manifest import DataError
+
+    calls = []
+    twin = registry.Twin(
+        generate=lambda root, n: calls.append(n) or {"failed": [7, 9]},
+        exists=lambda root: False,
+    )
+    fake = registry.Dataset(
+        "fake", reader=lambda root: pytest.fail("read a partial corpus"), twin=twin
+    )
+    monkeypatch.setattr(registry, "get_dataset", lambda name: fake)
+    data = {"reader": "fake", "root": str(tmp_path), "name": "fake", "generate": {"n": 3}}
+    with pytest.raises(
+        DataError, match=r"incomplete: 2 file\(s\) failed to render \(7, 9\); run again"
+    ):
+        registry.load_manifest(data)
+    assert calls == [3]

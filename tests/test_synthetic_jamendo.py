@@ -1,4 +1,4 @@
-"""Tests of the synthetic MTG-Jamendo generator (autotag.data.synthetic.generate_jamendo).
+"""Tests of the synthetic MTG-Jamendo generator (autotag.data.datasets.jamendo.synth.generate_jamendo).
 
 The files are parsed here with plain string splitting, as the published TSVs are defined, not
 with the generator's code."""

@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+TEMP = re.compile(r"\..+\.[^.]+\.\d+\.tmp(\.\w+)?")  # .<name>.<host>.<pid>.tmp[.suffix]
 
 
 def temp_beside(path: Path, suffix: str = "") -> Path:
@@ -25,7 +28,7 @@ def temp_beside(path: Path, suffix: str = "") -> Path:
 def remove_temps(folder: Path) -> int:
     """Delete the temporaries (:func:`temp_beside`) that killed writers left in ``folder``
     (call it where no writer is at work); returns how many."""
-    stale = list(Path(folder).glob(".*.tmp*"))
+    stale = [p for p in Path(folder).glob(".*.*.tmp*") if TEMP.fullmatch(p.name)]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

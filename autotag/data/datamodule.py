@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from autotag.common.keywords import check_keywords
 from autotag.common.signal import random_crop, random_crops
 from autotag.data.crops import ragged_chunks, ragged_crop
 from autotag.data.manifest import top_k_tags
@@ -19,6 +20,7 @@ from autotag.data.normalize import Normalizer, norm_description
 from autotag.data.store import MelStore
 
 log = logging.getLogger(__name__)
+CALLERS = ("store_path", "top_k", "norm", "shuffle_labels", "seed")  # not the loader's keys
 
 
 class MelDataset(Dataset):
@@ -169,8 +171,8 @@ class TagDataModule(pl.LightningDataModule):
         shuffle_labels: bool,
         seed: int,
     ) -> TagDataModule:
-        """The DataModule of a ``loader`` config (its keys are this class's keyword arguments),
-        set up; ``top_k`` is the data set's, ``norm`` the norm group's mode."""
+        """The set-up DataModule of a ``loader`` config (this class's other keyword arguments)."""
+        check_keywords(cls, loader, "loader", passed=CALLERS)
         dm = cls(store, **loader, top_k=top_k, norm=norm, shuffle_labels=shuffle_labels, seed=seed)
         dm.setup()
         return dm

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from autotag.common.signal import centre_span
+
 POLICIES = ("window", "full", "center", "k_random")
 
 
@@ -92,7 +94,5 @@ class Excerpt:
 
 
 def _centre(n: int, length: int) -> tuple[int, int]:
-    if n <= length:
-        return 0, n
-    start = (n - length) // 2
-    return start, start + length
+    start, stop, _, _ = centre_span(n, length)  # a shorter file: all of it, never padded
+    return start, stop

@@ -23,6 +23,7 @@ import torch
 
 from autotag.common.console import progress as progress_bar
 from autotag.common.files import write_json
+from autotag.common.keywords import check_keywords
 from autotag.common.pool import WorkerCrash, crash_safe_map
 from autotag.common.worker import usable_cores
 from autotag.data import prepare_worker as unit_worker
@@ -74,6 +75,13 @@ def ensure_store(
         shard=shard,
         num_shards=num_shards,
     )
+
+
+def store_of(cfg: Mapping[str, Any]) -> Path:
+    """:func:`ensure_store` of a composed config's ``data``, ``features`` and ``store`` groups;
+    a key of ``store`` that it does not take is one clear error, before anything runs."""
+    check_keywords(ensure_store, cfg["store"], "store", passed=("data", "features", "progress"))
+    return ensure_store(cfg["data"], cfg["features"], **cfg["store"])
 
 
 def build_store(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autotag.common.files import atomic_path
 from autotag.runs.folder import PREDICTIONS, RunFileError, RunFolder
 
 TAG_NAMES = "tag_names"
@@ -42,7 +43,8 @@ def write_predictions(
         arrays[f"{split}_scores"] = np.asarray(scores[split], dtype=np.float32)
         arrays[f"{split}_labels"] = np.asarray(labels[split], dtype=np.uint8)
         arrays[f"{split}_clip_ids"] = np.asarray(clip_ids[split])
-    np.savez_compressed(path, **arrays)
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez insists on the extension
+        np.savez_compressed(tmp, **arrays)
     return path
 
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from autotag.data.chunks import ChunkPlan, input_frames
 from autotag.data.datamodule import TagDataModule, check_train_fraction
 from autotag.data.features import FeatureConfig
-from autotag.data.prepare import ensure_store
+from autotag.data.prepare import store_of
 from autotag.data.store import MelStore
 from autotag.models import build_model, is_network
 from autotag.pretrained import is_pretrained_name
@@ -57,7 +57,7 @@ def fit(
     check_small_data(plain, settings)  # before the store is built or a pretrained model fetched
     check_start_files(settings.ckpt_path, settings.init_from)
     pl.seed_everything(settings.seed, workers=True)
-    store = ensure_store(plain["data"], plain["features"], **plain["store"])
+    store = store_of(plain)
     if not is_network(plain["model"]["arch"]):
         return fit_baseline(plain, settings, store, out, run)
 

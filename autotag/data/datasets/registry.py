@@ -138,7 +138,12 @@ def load_manifest(data: Mapping[str, Any]) -> Manifest:
         if not dataset.twin.exists(root):
             log.info("generating the synthetic %s corpus in %s", dataset.name, root)
             gen = keyword_arguments(dataset.twin.generate, dict(generate), "data.generate")
-            dataset.twin.generate(root, **gen)
+            failed = dataset.twin.generate(root, **gen).get("failed")
+            if failed:  # a render worker died: the corpus is not whole, a re-run finishes it
+                raise DataError(
+                    f"the synthetic {dataset.name} corpus in {root} is incomplete: {len(failed)} "
+                    f"file(s) failed to render ({', '.join(map(str, failed[:5]))}); run again"
+                )
     return dataset.reader(root, **kwargs)
 
 

@@ -4,4 +4,5 @@ import sys
 
 from autotag.data.synthetic.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a spawned render worker imports this module again: not a new run
+    sys.exit(main())

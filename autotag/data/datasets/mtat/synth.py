@@ -153,12 +153,10 @@ def generate(
             _write_broken(root, p)
     labels = sample_labels(plans, seed, label_drop)
     names = list(tag_names())
-    _write_csv_atomic(
-        root / ANNOTATIONS,
-        ["clip_id", *names, "mp3_path"],
-        ([str(p.clip_id), *map(str, row), p.path] for p, row in zip(plans, labels, strict=True)),
-    )
-    _write_csv_atomic(root / CLIP_INFO, list(CLIP_INFO_COLUMNS), _clip_info_rows(plans))
+    if not failed:  # the annotations say "a corpus is here" (has_corpus): only a whole one
+        _write_csv_atomic(root / CLIP_INFO, list(CLIP_INFO_COLUMNS), _clip_info_rows(plans))
+        rows = ([str(p.clip_id), *map(str, r), p.path] for p, r in zip(plans, labels, strict=True))
+        _write_csv_atomic(root / ANNOTATIONS, ["clip_id", *names, "mp3_path"], rows)
     seconds = time.perf_counter() - t0
     size = sum((root / p.path).stat().st_size for p in plans if (root / p.path).exists())
     folders = {f: sum(p.path[0] == f for p in plans) for f in FOLDERS}

@@ -1,0 +1,32 @@
+"""A config group is one function's keyword arguments: check a group's keys against the
+signature before the call, so that a stray key is one clear line naming the valid ones rather
+than Python's ``TypeError`` deep inside a run."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+
+def unknown_keyword(
+    fn: Callable[..., Any], given: Mapping[str, Any], where: str, passed: Collection[str] = ()
+) -> str | None:
+    """The message for the first key of ``given`` that ``fn`` takes no keyword for (None: all
+    taken). ``passed``: parameters the caller fills itself, which the group may not set."""
+    params = inspect.signature(fn).parameters.values()
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    valid = [p.name for p in params if p.kind in kinds and p.name not in {"self", *passed}]
+    for key in given:
+        if key not in valid:
+            return f"{where}.{key}: not a key of {where} (its keys: {', '.join(valid)})"
+    return None
+
+
+def check_keywords(
+    fn: Callable[..., Any], given: Mapping[str, Any], where: str, passed: Collection[str] = ()
+) -> None:
+    """:func:`unknown_keyword` as a ``ValueError``."""
+    message = unknown_keyword(fn, given, where, passed)
+    if message:
+        raise ValueError(message)
