@@ -186,3 +186,21 @@ def test_the_import_parser_sees_what_the_checks_need(tmp_path):
         ("autotag.models.registry", 5),
     ]
     assert found[-1][0].startswith(FORBIDDEN_BELOW_TRAINING)  # the Trainer inside a function
+
+
+def test_a_data_set_is_imported_only_from_its_own_folder():
+    """Everything else reaches a data set through ``autotag.data.datasets``' registry, so a data
+    set is one folder: no generic module (download, synthetic, prepare) knows one by name."""
+    known = modules()
+    sets = {m.split(".")[3] for m in known if m.startswith("autotag.data.datasets.")}
+    sets -= {"registry"}
+    wrong = []
+    for module, path in known.items():
+        own = module.split(".")[3] if module.startswith("autotag.data.datasets.") else None
+        for target, line in imports(path, known, module=module):
+            parts = target.split(".")
+            if target.startswith("autotag.data.datasets.") and len(parts) > 3:
+                if parts[3] in sets and parts[3] != own:
+                    wrong.append(f"{module}:{line} imports {target}")
+    assert sets >= {"mtat", "jamendo", "catalog"}
+    assert not wrong, "\n".join(wrong)

@@ -15,6 +15,7 @@ import soundfile as sf
 from autotag.data import synthetic as syn
 from autotag.data.datasets.mtat import layout
 from autotag.data.datasets.mtat import synth as mtat_synth
+from autotag.data.datasets.mtat.synth_plan import corpus_plan
 from autotag.data.synthetic import cli as synthetic_cli
 
 N_CLIPS, SECONDS, SEED = 48, 4.0, 3
@@ -191,7 +192,7 @@ def test_cli_without_broken_entries(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 @pytest.mark.parametrize("sr", [16000, 22050])
 def test_every_source_renders(sr: int) -> None:
-    plans, _ = syn.corpus_plan(16, seed=0, broken=False)
+    plans, _ = corpus_plan(16, seed=0, broken=False)
     for genre, pace in (("rock", "fast"), ("indian", "slow"), ("jazz", "medium"), ("pop", "fast")):
         plan = replace(plans[0], genre=genre, pace=pace, sources=tuple(syn.SOURCES), featured=None)
         audio = syn.synthesize(plan, 3 * sr, sr, seed=0)
@@ -205,7 +206,7 @@ def test_every_source_renders(sr: int) -> None:
 
 def test_voices_are_pitched_apart() -> None:
     """Male singers (fundamental ~100-185 Hz) put energy below 200 Hz, female singers do not."""
-    plan = syn.corpus_plan(16, seed=0, broken=False)[0][0]
+    plan = corpus_plan(16, seed=0, broken=False)[0][0]
     sr, n = 16000, 4 * 16000
     freq = np.fft.rfftfreq(n, 1 / sr)
     low_share = {}
@@ -220,7 +221,7 @@ def test_voices_are_pitched_apart() -> None:
 def test_tag_statistics_follow_mtat() -> None:
     """On a medium corpus (labels only, no audio) the top-50 statistics look like MTAT's."""
     n = 4000
-    plans, _ = syn.corpus_plan(n, seed=1)
+    plans, _ = corpus_plan(n, seed=1)
     labels = syn.sample_labels(plans, seed=1, label_drop=0.2)
     stats = syn.tag_statistics(labels, n)
     assert 2.3 < stats["mean_top50_per_clip"] < 3.1

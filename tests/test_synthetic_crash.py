@@ -15,7 +15,7 @@ from autotag.data.datasets.jamendo import synth_audio as jamendo_synth_audio
 from autotag.data.datasets.mtat import layout
 from autotag.data.datasets.mtat import synth as mtat_synth
 from autotag.data.datasets.mtat.entry import has_corpus
-from autotag.data.synthetic.plan import corpus_plan
+from autotag.data.datasets.mtat.synth_plan import corpus_plan
 from tests.test_common_pool import deadline
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the patches reach forked workers")

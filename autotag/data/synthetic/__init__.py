@@ -37,7 +37,7 @@ The design runs concepts -> sounds -> tags; each step is a module, imported in t
 
 - ``genres``: the concept model's genres (sources, pace, dynamics, vocals, genre tags).
 - ``names``: made-up artist, album and title names; :func:`slug` (MTAT's file-name form).
-- ``plan``: albums -> tracks -> :class:`ClipPlan` per clip, folders, :func:`corpus_plan`.
+- ``plan``: albums -> tracks -> :class:`ClipPlan` per clip, spread over a twin's folders.
 - ``tags``: the 188 tags and real counts, concept -> tag emissions calibrated to the real
   frequencies, :func:`sample_labels` and :func:`tag_statistics`.
 - ``dsp``: oscillators, envelopes, decays, resonances, noise banks (module-level caches).
@@ -58,7 +58,7 @@ from __future__ import annotations
 from autotag.data.synthetic.dsp import midi_hz
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES, Genre
 from autotag.data.synthetic.names import slug
-from autotag.data.synthetic.plan import LOW_ATTENTION, LOW_ATTENTION_SHARE, ClipPlan, corpus_plan
+from autotag.data.synthetic.plan import LOW_ATTENTION, LOW_ATTENTION_SHARE, ClipPlan
 from autotag.data.synthetic.render import SOURCE_LEVEL_DB, SOURCES, synthesize
 from autotag.data.synthetic.score import SCALES, Score
 from autotag.data.synthetic.tags import (
@@ -104,7 +104,6 @@ __all__ = [
     "Genre",
     "Score",
     "clip_concepts",
-    "corpus_plan",
     "emissions",
     "midi_hz",
     "real_tag_counts",

@@ -1,15 +1,15 @@
-"""The corpus plan: albums -> tracks -> clips (sources, pace, dynamics, key, tempo), folders
-balanced per genre, clip ids, and the deliberately broken entries."""
+"""The concept model's plan: albums -> tracks -> clips (sources, pace, dynamics, key, tempo),
+albums spread over folders balanced per genre, clip ids. A twin places its own broken entries
+(:func:`autotag.data.datasets.mtat.synth_plan.corpus_plan`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from autotag.data.datasets.mtat.layout import BROKEN_KINDS, FOLDERS, TRAIN_FOLDERS
 from autotag.data.synthetic.genres import BPM, GENRES, PACES, SOLO_SOURCES, VOICES
 from autotag.data.synthetic.names import _album_name, _artist_name, _track_title, slug
 
@@ -34,7 +34,7 @@ class ClipPlan:
     minor: bool
     track_seed: int
     attention: float = 1.0  # players' attention: rarely played clips got few tags
-    kind: str = "ok"  # "ok" or one of BROKEN_KINDS
+    kind: str = "ok"  # "ok", or a twin's kind of broken entry
     credits: tuple[str, str, str, int, int] = ("", "", "", 0, 0)  # artist album title track start
 
 
@@ -68,7 +68,7 @@ class _Track:
 
 
 @dataclass
-class _Album:
+class Album:
     """An album while the corpus is planned; all its clips go to one folder."""
 
     genre: str
@@ -141,7 +141,7 @@ def _album_size_target(n_clips: int) -> float:
     return float(np.clip(n_clips / 64, 1.0, 8.0))
 
 
-def _make_album(rng: np.random.Generator, target: float, with_names: bool) -> _Album:
+def make_album(rng: np.random.Generator, target: float, with_names: bool) -> Album:
     """One album: a genre, tracks (a few wander into related genres), clips per track."""
     names = list(GENRES)
     genre = names[_weighted(rng, (GENRES[g].share for g in names))]
@@ -167,10 +167,10 @@ def _make_album(rng: np.random.Generator, target: float, with_names: bool) -> _A
         tracks.append(track)
     artist = _artist_name(rng, genre) if with_names else ""
     name = _album_name(rng, genre) if with_names else ""
-    return _Album(genre, artist, name, tracks)
+    return Album(genre, artist, name, tracks)
 
 
-def _clip_variant(
+def clip_variant(
     track: _Track, rng: np.random.Generator
 ) -> tuple[tuple[str, ...], str | None, float]:
     """Sources audible in one segment (vocals pause now and then, others drop out rarely), and
@@ -194,16 +194,22 @@ def _clip_variant(
     return tuple(sources), featured, attention
 
 
-def _plan_clips(
-    n_clips: int, rng: np.random.Generator, with_names: bool, album_size: float | None = None
+def plan_clips(
+    n_clips: int,
+    rng: np.random.Generator,
+    with_names: bool,
+    folders: Sequence[str],
+    album_size: float | None = None,
 ) -> list[ClipPlan]:
-    """Albums -> tracks -> clips, folders balanced per genre, ids increasing with gaps."""
+    """Albums -> tracks -> 30 s clips, albums spread over ``folders`` balanced per genre
+    (a clip's path is ``<folder>/<artist>-<album>-<nn>-<title>-<start>-<end>.mp3``), ids
+    increasing with gaps."""
     target = album_size or _album_size_target(n_clips)
-    albums: list[_Album] = []
+    albums: list[Album] = []
     total = 0
     used: set[tuple[str, str]] = set()
     while total < n_clips:
-        album = _make_album(rng, target, with_names)
+        album = make_album(rng, target, with_names)
         for track in album.tracks:
             track.n_clips = min(track.n_clips, n_clips - total)
             total += track.n_clips
@@ -212,7 +218,7 @@ def _plan_clips(
             album.name += " II"
         used.add((slug(album.artist), slug(album.name)))
         albums.append(album)
-    _assign_folders(albums, rng)
+    _assign_folders(albums, rng, folders)
     order = rng.permutation(len(albums))
     plans = []
     clip_id = 2
@@ -232,7 +238,7 @@ def _plan_clips(
                         + [slug(track.title), str(start), str(start + 29)]
                     )
                     path = f"{album.folder}/{stem}.mp3"
-                sources, featured, attention = _clip_variant(track, rng)
+                sources, featured, attention = clip_variant(track, rng)
                 plans.append(
                     track.clip_plan(
                         index=len(plans),
@@ -248,32 +254,15 @@ def _plan_clips(
     return plans
 
 
-def _assign_folders(albums: list[_Album], rng: np.random.Generator) -> None:
+def _assign_folders(albums: list[Album], rng: np.random.Generator, folders: Sequence[str]) -> None:
     """Greedy: biggest albums first, each to the folder with least clips of its genre + overall."""
-    load = np.zeros(len(FOLDERS))
-    genre_load: dict[str, np.ndarray] = {g: np.zeros(len(FOLDERS)) for g in GENRES}
+    load = np.zeros(len(folders))
+    genre_load: dict[str, np.ndarray] = {g: np.zeros(len(folders)) for g in GENRES}
     jitter = rng.random(len(albums))
     for i in sorted(range(len(albums)), key=lambda i: (-albums[i].size, jitter[i])):
         album = albums[i]
-        cost = load + 3.0 * genre_load[album.genre] + rng.random(len(FOLDERS)) * 0.5
+        cost = load + 3.0 * genre_load[album.genre] + rng.random(len(folders)) * 0.5
         f = int(np.argmin(cost))
-        album.folder = FOLDERS[f]
+        album.folder = folders[f]
         load[f] += album.size
         genre_load[album.genre][f] += album.size
-
-
-def corpus_plan(n_clips: int, seed: int, broken: bool = True) -> tuple[list[ClipPlan], dict]:
-    """The full plan of a corpus (names, layout, sources) and its broken entries."""
-    plans = _plan_clips(n_clips, np.random.default_rng([seed, 0]), with_names=True)
-    broken_ids: dict[str, int] = {}
-    if broken:
-        rng = np.random.default_rng([seed, 4])
-        train = [p.index for p in plans if p.path[0] in TRAIN_FOLDERS]
-        if len(train) < len(BROKEN_KINDS):
-            raise ValueError(f"too few clips ({n_clips}) to place the broken entries")
-        picks = rng.choice(train, size=len(BROKEN_KINDS), replace=False)
-        for kind, i in zip(BROKEN_KINDS, picks, strict=True):
-            p = plans[int(i)]
-            plans[int(i)] = replace(p, kind=kind)
-            broken_ids[kind] = p.clip_id
-    return plans, broken_ids

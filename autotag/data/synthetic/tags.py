@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 
 from autotag.data.synthetic.genres import GENRES, PACES
-from autotag.data.synthetic.plan import ClipPlan, _plan_clips
+from autotag.data.synthetic.plan import ClipPlan, plan_clips
 
 REAL_N_CLIPS = 25_863
 REAL_TOP50_PER_CLIP = 2.70
@@ -158,7 +158,8 @@ def emissions() -> Emissions:
         for t, p in base[c].items():
             matrix[i, col[t]] = p
     # a fixed-seed simulation of clip concept sets, independent of the user's seed
-    plans = _plan_clips(12000, np.random.default_rng(20090926), False, album_size=1.0)
+    # 16 folders, as the corpus the calibration stands for (folders only shape the draws)
+    plans = plan_clips(12000, np.random.default_rng(20090926), False, "0123456789abcdef", 1.0)
     row = {c: i for i, c in enumerate(concepts)}
     sets: dict[tuple[int, ...], float] = {}  # concept set -> summed attention
     for plan in plans:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from autotag.data.synthetic.plan import ClipPlan, _Album, _clip_variant, _make_album
+from autotag.data.synthetic.plan import Album, ClipPlan, clip_variant, make_album
 
 JAMENDO_BROKEN = {
     "empty": "a 0-byte file",
@@ -44,10 +44,10 @@ class JamendoTrack:
         ]
 
 
-def _artists(albums: list[_Album], rng: np.random.Generator) -> list[list[_Album]]:
+def _artists(albums: list[Album], rng: np.random.Generator) -> list[list[Album]]:
     """Albums grouped into artists of 1-3 albums, mostly of one genre (at least 3 artists)."""
     ordered = sorted(albums, key=lambda a: a.genre)
-    groups: list[list[_Album]] = []
+    groups: list[list[Album]] = []
     while ordered:
         size = int(rng.integers(1, 4))
         groups.append(ordered[:size])
@@ -79,10 +79,10 @@ def jamendo_plan(
     # ~4 tracks an album, ~2 albums an artist: 400 tracks come from ~50 artists, so each
     # artist-disjoint test part holds ~10 of them (fewer, and a part's tags follow its few artists)
     per_album = float(np.clip(n_tracks / 100, 2.0, 4.0))
-    albums: list[_Album] = []
+    albums: list[Album] = []
     total = 0
     while total < n_tracks:
-        album = _make_album(rng, 4 * per_album, with_names=False)  # 0.5-1.5 x per_album tracks
+        album = make_album(rng, 4 * per_album, with_names=False)  # 0.5-1.5 x per_album tracks
         album.tracks = album.tracks[: n_tracks - total]
         total += len(album.tracks)
         albums.append(album)
@@ -103,7 +103,7 @@ def jamendo_plan(
                 section_rng = np.random.default_rng([seed, 21, track_id])
                 sections = []
                 for k in range(max(1, math.ceil(seconds / SECTION_SECONDS))):
-                    sources, featured, _ = _clip_variant(t, section_rng)
+                    sources, featured, _ = clip_variant(t, section_rng)
                     index = track_id * 1000 + k  # synthesize's randomness: per section
                     sections.append(replace(plan, index=index, sources=sources, featured=featured))
                 tracks.append(

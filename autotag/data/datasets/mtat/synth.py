@@ -21,8 +21,9 @@ from autotag.data.datasets.mtat.layout import (
     FORMAT_VERSION,
     INFO,
 )
+from autotag.data.datasets.mtat.synth_plan import corpus_plan
 from autotag.data.synthetic.names import slug
-from autotag.data.synthetic.plan import ClipPlan, corpus_plan
+from autotag.data.synthetic.plan import ClipPlan
 from autotag.data.synthetic.render import synthesize
 from autotag.data.synthetic.tags import (
     REAL_NO_TOP50,
