@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from tqdm import tqdm
 
 from autotag.common.console import progress
 from autotag.common.worker import usable_cores
+from autotag.data.datasets import datasets
 from autotag.inference import Tagger, TaggerError, find_audio
 from autotag.inference.tagger import AGGREGATIONS, DEFAULT_AGG, DEFAULT_BATCH
 
@@ -20,6 +21,23 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     """Reported as ``autotag <cmd>: error: ...`` with exit code 2."""
+
+
+def dataset_subcommands(
+    parser: argparse.ArgumentParser,
+    entry: str,
+    wrap: Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]] = lambda run: run,
+) -> None:
+    """One subcommand per data set that has the ``entry`` command (``download``, ``synth``):
+    its flags and run (wrapped by ``wrap``) from the data set's folder."""
+    names = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    for name, dataset in datasets().items():
+        command = getattr(dataset, entry)
+        if command is None:
+            continue
+        q = names.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(q)
+        q.set_defaults(run=wrap(command.run))
 
 
 def positive_int(s: str) -> int:

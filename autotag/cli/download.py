@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from autotag.data.datasets import datasets
+from autotag.cli.common import dataset_subcommands
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,10 +17,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "or does nothing. Exit codes: 0 done, 1 download or check error, 2 host unreachable "
         "(with instructions for a download by hand), 130 interrupted (run again to resume).",
     )
-    names = p.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    for name, dataset in datasets().items():
-        if dataset.download is None:
-            continue
-        q = names.add_parser(name, help=dataset.download.help, description=dataset.download.help)
-        dataset.download.add_arguments(q)
-        q.set_defaults(run=dataset.download.run)
+    dataset_subcommands(p, "download")

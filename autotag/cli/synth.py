@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from autotag.cli.common import UsageError
-from autotag.data.datasets import datasets
+from autotag.cli.common import UsageError, dataset_subcommands
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Write (or finish) a synthetic corpus in a data set's exact on-disk layout; "
         "a second run with the same arguments skips what is on disk.",
     )
-    names = p.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    for name, dataset in datasets().items():
-        if dataset.synth is None:
-            continue
-        q = names.add_parser(name, help=dataset.synth.help, description=dataset.synth.help)
-        dataset.synth.add_arguments(q)
-        q.set_defaults(run=_usage_errors(dataset.synth.run))
+    dataset_subcommands(p, "synth", wrap=_usage_errors)
 
 
 def _usage_errors(run: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
