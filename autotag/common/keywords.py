@@ -9,17 +9,27 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 
-def unknown_keyword(
-    fn: Callable[..., Any], given: Mapping[str, Any], where: str, passed: Collection[str] = ()
-) -> str | None:
-    """The message for the first key of ``given`` that ``fn`` takes no keyword for (None: all
-    taken). ``passed``: parameters the caller fills itself, which the group may not set."""
+def keywords(fn: Callable[..., Any], passed: Collection[str] = ()) -> list[str]:
+    """The names ``fn`` takes as keywords, but ``passed`` (what its caller fills itself)."""
     params = inspect.signature(fn).parameters.values()
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    valid = [p.name for p in params if p.kind in kinds and p.name not in {"self", *passed}]
+    return [p.name for p in params if p.kind in kinds and p.name not in {"self", *passed}]
+
+
+def unknown_keyword(
+    fn: Callable[..., Any],
+    given: Mapping[str, Any],
+    where: str,
+    passed: Collection[str] = (),
+    owner: str | None = None,
+) -> str | None:
+    """The message for the first key of ``given`` that ``fn`` takes no keyword for (None: all
+    taken). ``passed``: parameters the caller fills itself, which the group may not set;
+    ``owner``: what the message says takes the keys (default: ``where``)."""
+    valid = keywords(fn, passed)
     for key in given:
         if key not in valid:
-            return f"{where}.{key}: not a key of {where} (its keys: {', '.join(valid)})"
+            return f"{where}.{key}: not a key of {owner or where} (its keys: {', '.join(valid)})"
     return None
 
 

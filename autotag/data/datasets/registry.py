@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autotag.common.keywords import keywords, unknown_keyword
 from autotag.data.manifest import DataError, Manifest
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,12 @@ def get_dataset(name: str) -> Dataset:
 def keyword_arguments(fn: Callable[..., Any], given: Mapping[str, Any], where: str) -> dict:
     """``given`` checked against ``fn``'s keyword parameters (its first parameter excluded: the
     root). An unknown key or a missing required one is a :class:`DataError` naming the valid ones."""
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    unknown = [k for k in given if k not in valid]
-    if unknown:
-        raise DataError(
-            f"{where}.{unknown[0]}: not a key of {fn.__module__}.{fn.__name__} "
-            f"(its keys: {', '.join(valid)})"
-        )
+    params = list(inspect.signature(fn).parameters.values())
+    root = params[0].name
+    message = unknown_keyword(fn, given, where, (root,), owner=f"{fn.__module__}.{fn.__name__}")
+    if message:
+        raise DataError(message)
+    valid = keywords(fn, (root,))
     missing = [p.name for p in params if p.name in valid and p.default is p.empty]
     missing = [k for k in missing if k not in given]
     if missing:
