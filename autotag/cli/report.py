@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
+from typing import TYPE_CHECKING, Any
 
 from autotag.cli.common import EXIT_OK, UsageError
+
+if TYPE_CHECKING:  # omegaconf is imported when the report runs: the other commands start without it
+    from omegaconf import DictConfig
 
 # the configs of a checkout (train.py and sweep.py read them there too)
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -40,6 +41,8 @@ def saved_config(sweep_dir: Path) -> DictConfig:
     """The config the sweep ran with (``multirun.yaml``), made whole for folders of older
     sweeps: the seed paper's numbers (their grid set ``sweep.paper_reference``; the numbers
     now live in conf/sweep/paper.yaml) and the bootstrap settings (conf/train.yaml's)."""
+    from omegaconf import DictConfig, OmegaConf
+
     saved = sweep_dir / "multirun.yaml"
     cfg = OmegaConf.load(saved) if saved.exists() else OmegaConf.create({})
     assert isinstance(cfg, DictConfig)
@@ -54,6 +57,8 @@ def saved_config(sweep_dir: Path) -> DictConfig:
 
 
 def _conf(name: str, key: str) -> Any:
+    from omegaconf import OmegaConf
+
     path = CONF / name
     if not path.is_file():
         raise UsageError(f"{path}: not found (run autotag report from a checkout of autotag)")
