@@ -16,6 +16,7 @@ from autotag.cli.common import (
     progress_bar,
     report_error,
 )
+from autotag.inference.backends import DEFAULT_LAYER
 from autotag.inference.embed import song_ids, write_index
 
 
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, metavar="INDEX_H5", help="index file to write")
     p.add_argument(
         "--layer",
-        default="penultimate",
+        default=DEFAULT_LAYER,
         metavar="NAME",
         help="the layer the embeddings come from (default: penultimate, the layer the classifier "
         "reads); musicnn models also have mean_pool and max_pool (their pooled mid-end, 753-d)",

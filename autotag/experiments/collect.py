@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from autotag.experiments.job import identity
 from autotag.experiments.published import add_published, with_not_run
 from autotag.models import MODELS, is_network
-from autotag.runs.folder import RunFileError, RunFolder, read_json
-from autotag.runs.results import read_results
+from autotag.runs.folder import RunFolder, read_json
+from autotag.runs.results import results_or_none
 
 COLUMNS = [
     "job",
@@ -45,14 +45,6 @@ COLUMNS = [
 ]
 
 
-def _results(job: Path) -> dict[str, Any] | None:
-    """The job's results, or None when it has none or they cannot be read (a killed job)."""
-    try:
-        return read_results(job)
-    except RunFileError:
-        return None
-
-
 def _job_folders(sweep_dir: Path) -> list[Path]:
     """Folders of a sweep that Hydra ran a job in (they hold ``.hydra/``)."""
     found = []
@@ -80,7 +72,7 @@ def collect(
     rows, duplicates = [], 0
     for job in _job_folders(sweep_dir):
         folder = RunFolder(job)
-        res, failed = _results(job), read_json(folder.failed)
+        res, failed = results_or_none(job), read_json(folder.failed)
         if res is None and failed is None and folder.duplicate.exists():
             duplicates += 1
             continue

@@ -22,8 +22,8 @@ from omegaconf import DictConfig, open_dict
 
 from autotag.models import is_network, model_arguments
 from autotag.models.registry import PROTOCOL_KEYS
-from autotag.runs.folder import FAILED, RunFileError, RunFolder, write_json
-from autotag.runs.results import RunInfo, read_results
+from autotag.runs.folder import FAILED, RunFolder, write_json
+from autotag.runs.results import RunInfo, read_results, results_or_none
 from autotag.training.run import fit
 
 log = logging.getLogger(__name__)
@@ -169,14 +169,10 @@ def run_job(cfg: DictConfig, job: Job) -> float:
 
 def _finished(out: Path) -> dict[str, Any] | None:
     """A job's results.json, or None when there is none or it cannot be read (then rerun)."""
-    path = RunFolder(out).results
-    if not path.exists():
-        return None
-    try:
-        return read_results(path)
-    except RunFileError:
-        log.warning("%s cannot be read: the job runs again", path)
-        return None
+    results = results_or_none(out)
+    if results is None and RunFolder(out).results.exists():
+        log.warning("%s cannot be read: the job runs again", RunFolder(out).results)
+    return results
 
 
 def resumable(last: Path) -> bool:

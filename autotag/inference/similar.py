@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from autotag.inference.backends import DEFAULT_LAYER
 from autotag.inference.embed import Index
 from autotag.inference.tagger import Tagger
 from autotag.runs.tagger_file import TaggerError
@@ -82,7 +83,7 @@ def similar(
         if tagger is None:
             raise LookupError(f"{query}: not in the index {index.path}, and no model to embed it")
         check_model(index, tagger)
-        tagger.embedding_layer = str(index.attrs.get("embedding_layer", "penultimate"))
+        tagger.embedding_layer = str(index.attrs.get("embedding_layer", DEFAULT_LAYER))
         wav = tagger.front.load(query)
         song = tagger.tag_audio(wav, hop=index.hop_seconds, agg=index.agg, path=query)
         assert song.embedding is not None and song.probs is not None

@@ -117,6 +117,15 @@ def read_results(run: str | Path) -> dict[str, Any]:
     return results
 
 
+def results_or_none(run: str | Path) -> dict[str, Any] | None:
+    """:func:`read_results`, or None when the run has no readable ``results.json`` (a job
+    killed, still running, or never started)."""
+    try:
+        return read_results(run)
+    except RunFileError:
+        return None
+
+
 def summary(results: Mapping[str, Any], out: Path) -> str:
     """The lines printed at the end of a run (the last one is what `make train` shows)."""
     per_tag = results["per_tag"]

@@ -72,16 +72,6 @@ def build_logger(
     return LOGGERS[name](run_dir, run_name, list(tags), group, config, **kwargs)
 
 
-def finish(logger: Logger | None) -> None:
-    """Close the logger's run (wandb: finish the run so the next one starts clean)."""
-    if isinstance(logger, WandbLogger):
-        import wandb
-
-        wandb.finish()
-    elif logger is not None:
-        logger.finalize("success")
-
-
 def log_results(
     logger: Logger | None, results: Mapping[str, Any], figures: dict[str, Path]
 ) -> None:
