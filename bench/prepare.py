@@ -91,8 +91,10 @@ def _librosa_task(task: tuple[str, str]) -> int:
 def _ours_init(
     ready: Any, features: dict[str, Any], warm_path: str, min_audio_seconds: float
 ) -> None:
+    from autotag.common.worker import init_worker_process
     from autotag.data.prepare_worker import init, process_unit
 
+    init_worker_process()  # as crash_safe_map's workers: one torch thread, the allocator kept
     init(features, None)  # the fixed-window store
     process_unit((-1, [warm_path], [0], min_audio_seconds, 0.0))
     ready.put(os.getpid())

@@ -5,7 +5,7 @@ than Python's ``TypeError`` deep inside a run."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 
@@ -17,16 +17,10 @@ def keywords(fn: Callable[..., Any], passed: Collection[str] = ()) -> list[str]:
 
 
 def unknown_keyword(
-    fn: Callable[..., Any],
-    given: Mapping[str, Any],
-    where: str,
-    passed: Collection[str] = (),
-    owner: str | None = None,
+    valid: Sequence[str], given: Mapping[str, Any], where: str, owner: str | None = None
 ) -> str | None:
-    """The message for the first key of ``given`` that ``fn`` takes no keyword for (None: all
-    taken). ``passed``: parameters the caller fills itself, which the group may not set;
-    ``owner``: what the message says takes the keys (default: ``where``)."""
-    valid = keywords(fn, passed)
+    """The message for the first key of ``given`` not in ``valid`` (:func:`keywords`; None: all
+    taken); ``owner``: what the message says takes the keys (default: ``where``)."""
     for key in given:
         if key not in valid:
             return f"{where}.{key}: not a key of {owner or where} (its keys: {', '.join(valid)})"
@@ -37,6 +31,6 @@ def check_keywords(
     fn: Callable[..., Any], given: Mapping[str, Any], where: str, passed: Collection[str] = ()
 ) -> None:
     """:func:`unknown_keyword` as a ``ValueError``."""
-    message = unknown_keyword(fn, given, where, passed)
+    message = unknown_keyword(keywords(fn, passed), given, where)
     if message:
         raise ValueError(message)

@@ -6,18 +6,10 @@ cuts them back). The crops and spreads themselves are :mod:`autotag.common.signa
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from autotag.common.signal import random_start, spread_starts
 from autotag.data.features import fit_frames, pad_value
 from autotag.data.store import MelStore
-
-
-def fit_segment(x: np.ndarray, length: int, kind: str) -> np.ndarray:
-    """``x`` padded (a segment shorter than the crop) or centre-cropped to ``length`` frames."""
-    if x.shape[-1] == length:
-        return x
-    return fit_frames(torch.from_numpy(x), length, pad_value(kind)).numpy()
 
 
 def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomState) -> np.ndarray:
@@ -26,7 +18,7 @@ def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomSta
     segs = store.segments_of(row)
     j, start = random_start(segs[:, 1], length, rng)
     x = store.read(segs[j, 0], start, min(length, int(segs[j, 1])))
-    return fit_segment(x, length, store.features.kind)
+    return fit_frames(x, length, pad_value(store.features.kind))  # a short segment: padded
 
 
 def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
@@ -50,5 +42,5 @@ def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
             starts = starts * k
         for s in starts:
             x = store.read(col, s, min(length, int(frames)))
-            out.append(fit_segment(x, length, store.features.kind))
+            out.append(fit_frames(x, length, pad_value(store.features.kind)))
     return np.concatenate(out, axis=-1)

@@ -14,7 +14,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from autotag.common.signal import crop_or_pad
+from autotag.common.signal import A, crop_or_pad
 
 KINDS = ("mel", "stft", "mfcc", "waveform")
 COMPRESSIONS = ("db", "logc")
@@ -224,8 +224,9 @@ def pad_value(kind: str) -> float | None:
     return 0.0 if kind == "waveform" else None
 
 
-def fit_frames(spec: torch.Tensor, n_frames: int, pad: float | None = None) -> torch.Tensor:
-    """Centre-crop or pad the last axis to ``n_frames`` (:func:`autotag.common.signal.crop_or_pad`);
+def fit_frames(spec: A, n_frames: int, pad: float | None = None) -> A:
+    """Centre-crop or pad the last axis (a tensor's or an array's) to ``n_frames``
+    (:func:`autotag.common.signal.crop_or_pad`);
     padding with ``pad``, or by default with the minimum value (a spectrogram's dB floor)."""
     if pad is None and spec.shape[-1] < n_frames:
         pad = float(spec.min())

@@ -156,6 +156,6 @@ class FrontEnd:
                     blocks.append(self.logmel.padded_frames(piece).numpy())
             spec = np.concatenate(blocks, axis=-1)
         if total < n:
-            return fit_frames(torch.from_numpy(spec), n).numpy()[None]
+            return fit_frames(spec, n)[None]
         starts = range(0, total - n + 1, hop)
         return np.stack([spec[:, s : s + n] for s in starts])

@@ -105,11 +105,10 @@ def keyword_arguments(fn: Callable[..., Any], given: Mapping[str, Any], where: s
     """``given`` checked against ``fn``'s keyword parameters (its first parameter excluded: the
     root). An unknown key or a missing required one is a :class:`DataError` naming the valid ones."""
     params = list(inspect.signature(fn).parameters.values())
-    root = params[0].name
-    message = unknown_keyword(fn, given, where, (root,), owner=f"{fn.__module__}.{fn.__name__}")
+    valid = keywords(fn, (params[0].name,))
+    message = unknown_keyword(valid, given, where, owner=f"{fn.__module__}.{fn.__name__}")
     if message:
         raise DataError(message)
-    valid = keywords(fn, (root,))
     missing = [p.name for p in params if p.name in valid and p.default is p.empty]
     missing = [k for k in missing if k not in given]
     if missing:
