@@ -27,7 +27,7 @@ from autotag.common.keywords import check_keywords
 from autotag.common.pool import WorkerCrash, crash_safe_map
 from autotag.common.worker import usable_cores
 from autotag.data import prepare_worker as unit_worker
-from autotag.data.assemble import assemble, save_unit, take_lock, unit_file
+from autotag.data.assemble import assemble, merge_units, save_unit, take_lock, unit_file
 from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
@@ -202,14 +202,23 @@ def _run_tasks(
                 torch.set_num_threads(threads)
             return
         init = (features.to_dict(), excerpt and excerpt.to_dict())
-        run = crash_safe_map(unit_worker.process_unit, tasks, workers,
-                             initializer=unit_worker.init, initargs=init, ordered=False)  # fmt: skip
+        run = crash_safe_map(unit_worker.process_unit, tasks, workers, ordered=False,
+                             initializer=unit_worker.init, initargs=init,
+                             split=unit_worker.one_by_one)  # fmt: skip
+        clips = {task[0]: task[2] for task in tasks}  # a unit's clip ids, in order
+        pieces: dict[int, dict[int, dict[str, Any]]] = {}  # a unit redone file by file
         for task, res in run:
-            yield (
-                unit_worker.clip_by_clip(task, init, workers)
-                if isinstance(res, WorkerCrash)
-                else res
-            )
+            unit = task[0]
+            if isinstance(res, WorkerCrash):  # one file: split pins a crash to its file
+                res = unit_worker.crashed(task, features, excerpt is not None)
+            if len(task[2]) == len(clips[unit]):
+                yield res
+                continue
+            got = pieces.setdefault(unit, {})
+            got[task[2][0]] = res
+            if len(got) == len(clips[unit]):  # its last file: the unit, as a whole run gives
+                yield merge_units([got[c] for c in clips[unit]])
+                del pieces[unit]
 
     try:
         for res in results():

@@ -1,7 +1,7 @@
 """What a ``prepare`` worker does with one unit of files: decode and featurize each through
 :class:`autotag.data.frontend.FrontEnd`, keeping what the excerpt policy says, a broken file
-becoming a status string (:func:`process_unit`); a unit whose worker died is redone file by file
-(:func:`clip_by_clip`). :mod:`autotag.data.prepare` plans the units and runs them in the pool.
+becoming a status string (:func:`process_unit`); after a worker died, the units in flight are
+redone file by file (:func:`one_by_one`) and the file that kills a worker is :func:`crashed`. :mod:`autotag.data.prepare` plans the units and runs them in the pool.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autotag.common.pool import WorkerCrash, crash_safe_map
-from autotag.data.assemble import broken_unit, merge_units
+from autotag.data.assemble import broken_unit
 from autotag.data.audio import AudioError
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
@@ -87,18 +86,15 @@ def process_unit(task: Task) -> dict[str, Any]:
     return out
 
 
-def clip_by_clip(task: Task, init_args: tuple[Any, ...], workers: int) -> dict[str, Any]:
-    """A unit whose worker died (a decoder crash): its clips prepared one by one, a clip that
-    kills its worker again recorded as broken like any undecodable file, then the unit again."""
+def one_by_one(task: Task) -> list[Task]:
+    """A unit as units of one file each: the pool's ``split``, so that a crash is pinned to the
+    file that caused it while the unit's other files are prepared as usual."""
     shard, paths, clip_ids, *limits = task
-    singles = [(shard, [p], [c], *limits) for p, c in zip(paths, clip_ids)]
-    run = crash_safe_map(process_unit, singles, min(workers, len(singles)),
-                         initializer=init, initargs=init_args)  # fmt: skip
-    units = []
-    for (_, [path], *_), res in run:  # in the clips' order
-        if isinstance(res, WorkerCrash):
-            log.warning("%s: the decoder crashed on this file; it is left out", path)
-            cfg, ragged = FeatureConfig.from_dict(init_args[0]), init_args[1] is not None
-            res = broken_unit(shard, cfg, ragged, "the decoder crashed on this file")
-        units.append(res)
-    return merge_units(units)
+    return [(shard, [p], [c], *limits) for p, c in zip(paths, clip_ids)]
+
+
+def crashed(task: Task, features: FeatureConfig, ragged: bool) -> dict[str, Any]:
+    """The unit of a file whose decoding killed its worker (twice): recorded as broken, like
+    any undecodable file."""
+    log.warning("%s: the decoder crashed on this file; it is left out", task[1][0])
+    return broken_unit(task[0], features, ragged, "the decoder crashed on this file")
