@@ -1,5 +1,5 @@
 """One crash-safe process pool over files: prepare's units, the tagger's decoding and its song
-pool (and, once it moves here, the synthetic generator's songs) all run through it.
+pool, and the synthetic twins' rendering all run through it.
 
 ``multiprocessing.Pool`` replaces a worker that dies (a decoder segfault, ``os._exit``, the
 kernel's OOM killer) and loses its task, so ``imap_unordered`` waits for it forever. A
