@@ -41,13 +41,12 @@ def render_jamendo_track(track: JamendoTrack, sr: int, seed: int, limit: int = 0
     return out
 
 
-def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | None, bool]:
+def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | None]:
     """Worker: write one track's mp3 atomically unless it exists; returns (track id, decoded
-    frames of a good file, rendered?)."""
+    frames of a good file)."""
     track, root, sr, seed = task
     path = Path(root) / AUDIO_DIR / track.path
-    rendered = not path.exists()
-    if rendered:
+    if not path.exists():
         if track.kind == "empty":
             data = b""
         elif track.kind == "not_audio":
@@ -58,7 +57,7 @@ def _render_task(task: tuple[JamendoTrack, str, int, int]) -> tuple[int, int | N
             data = data[:1024] if track.kind == "truncated" else data
         write_bytes(path, data)
     frames = sf.info(path).frames if track.kind == "ok" else None
-    return track.track_id, frames, rendered
+    return track.track_id, frames
 
 
 def render_tracks(
@@ -68,6 +67,8 @@ def render_tracks(
     returns decoded frames per track id (None for a track not written), how many were rendered
     and the track ids whose worker died (those tracks are not written)."""
     tasks = sorted(tasks, key=lambda t: -t[0].seconds)
+    # absent before this call: a task rerun after a crash beside it may find its track written
+    new = {t[0].track_id for t in tasks if not (Path(t[1]) / AUDIO_DIR / t[0].path).exists()}
     frames, rendered, failed = {}, 0, []
     run = render_all(_render_task, tasks, workers, unit="track", name=lambda t: t[0].track_id,
                      desc="synthetic jamendo", progress=progress)  # fmt: skip
@@ -76,5 +77,6 @@ def render_tracks(
             frames[plan.track_id] = None
             failed.append(plan.track_id)
         else:
-            frames[plan.track_id], rendered = res[1], rendered + res[2]
+            frames[plan.track_id] = res[1]
+            rendered += plan.track_id in new
     return frames, rendered, sorted(failed)

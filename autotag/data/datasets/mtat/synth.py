@@ -35,15 +35,14 @@ from autotag.data.synthetic.tags import (
 from autotag.data.synthetic.writers import mp3_bytes, render_all
 
 
-def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int, bool]:
-    """Worker: render and write one clip atomically; returns (index, bytes, rendered?)."""
+def _render_task(task: tuple[ClipPlan, str, int, int, int]) -> tuple[int, int]:
+    """Worker: render and write one clip atomically unless it exists; returns (index, bytes)."""
     plan, root, n, sr, seed = task
     path = Path(root) / plan.path
-    if path.exists():
-        return plan.index, path.stat().st_size, False
-    mp3 = mp3_bytes(synthesize(plan, n, sr, seed), sr)
-    write_bytes(path, mp3[:1024] if plan.kind == "truncated" else mp3)
-    return plan.index, path.stat().st_size, True
+    if not path.exists():
+        mp3 = mp3_bytes(synthesize(plan, n, sr, seed), sr)
+        write_bytes(path, mp3[:1024] if plan.kind == "truncated" else mp3)
+    return plan.index, path.stat().st_size
 
 
 def _write_broken(root: Path, plan: ClipPlan) -> None:
@@ -185,6 +184,8 @@ def generate(
 def _run_tasks(tasks: list, workers: int | None, progress: bool) -> tuple[int, list[int]]:
     """Render all tasks (in a crash-safe process pool unless workers == 1); returns how many
     were rendered and the clip ids whose worker died (those clips are not written)."""
+    # absent before this call: a task rerun after a crash beside it may find its clip written
+    new = {t[0].index for t in tasks if not (Path(t[1]) / t[0].path).exists()}
     rendered, failed = 0, []
     run = render_all(_render_task, tasks, workers, unit="clip", name=lambda t: t[0].clip_id,
                      desc="synthetic corpus", progress=progress)  # fmt: skip
@@ -192,7 +193,7 @@ def _run_tasks(tasks: list, workers: int | None, progress: bool) -> tuple[int, l
         if res is None:
             failed.append(plan.clip_id)
         else:
-            rendered += res[2]
+            rendered += plan.index in new
     return rendered, sorted(failed)
 
 
