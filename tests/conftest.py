@@ -62,6 +62,14 @@ def mini_store(mini_mtat, mini_features, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mini_labelled(mini_store, mini_mtat):
+    """The mini store joined with the mini corpus's labels and splits."""
+    from tests.helpers import labelled
+
+    return labelled(mini_store, mini_mtat)
+
+
+@pytest.fixture(scope="session")
 def mini_store_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("train_stores")
 

@@ -3,7 +3,6 @@ generator), overrides that train in seconds, composing the real configs."""
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import numpy as np
 import soundfile as sf
 
 from autotag.data.datasets.mtat.layout import CLIP_INFO_COLUMNS
-from autotag.data.features import FeatureConfig
 
 FOLDERS = "0123456789abcdef"
 TAGS188 = resources.files("autotag.data.resources").joinpath("tags188.txt").read_text().split("\n")
@@ -160,26 +158,48 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def store_digest(path: Path) -> str:
-    """sha256 of what a store holds (spectrograms, labels, clip list, statuses, durations,
-    training statistics, features): equal digests mean stores that train identically."""
+def labelled(store: str | Path, root: Path, **read):
+    """The store at ``store`` joined with the mini MTAT corpus at ``root`` (read as :data:`MTAT`
+    says, or with ``read``'s arguments)."""
+    from autotag.data.datasets.mtat.reader import read_mtat
+    from autotag.data.labelled import LabelledStore
+
+    return LabelledStore(store, read_mtat(root, **{**MTAT, **read}))
+
+
+def store_digest(path: Path, manifest=None) -> str:
+    """sha256 of what a store gives training, joined with ``manifest`` (spectrograms, labels,
+    clip list, statuses, durations, training statistics, features): equal digests mean stores
+    that train identically. The bytes are those a store of one split held before stores were
+    shared (its datasets, its statistics' attributes as h5py read them back), so a digest taken
+    then still holds."""
     import hashlib
 
-    import h5py
+    from autotag.data.labelled import LabelledStore
 
+    s = LabelledStore(path, manifest)
     h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        for name in ("mel", "labels", "valid", "duration", "clip_id", "tag_counts"):
-            h.update(np.ascontiguousarray(f[name][()]).tobytes())
-        for name in ("status", "split", "tag_names", "rel_path"):
-            h.update("\n".join(f[name].asstr()[()]).encode())
-        for name in ("band_mean", "band_std"):
-            h.update(f["stats"][name][()].tobytes())
-        for key in ("global_mean", "global_std", "n_clips", "n_values"):
-            h.update(repr(f["stats"].attrs[key]).encode())
-        # the features by name and digest: keys added later (at their defaults) change neither
-        features = FeatureConfig.from_dict(json.loads(f.attrs["features"]))
-        h.update(f"{features.name}:{features.digest()}".encode())
+    if s.ragged:  # whole tracks: each one's frames
+        for i in range(len(s)):
+            h.update(np.ascontiguousarray(s.mel(i)).tobytes())
+    else:
+        h.update(np.ascontiguousarray(s.mels(np.arange(len(s)))).tobytes())
+    h.update(np.ascontiguousarray(s.labels, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(s.valid).tobytes())
+    h.update(np.ascontiguousarray(s.duration, dtype=np.float32).tobytes())
+    h.update(np.ascontiguousarray(s.clip_ids, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(s.tag_counts, dtype=np.int64).tobytes())
+    rel = s.manifest.included().rel_paths if s.manifest is not None else s.items.rel_paths
+    for values in (s.status, s.split, s.tag_names, rel):
+        h.update("\n".join(map(str, values)).encode())
+    for name in ("band_mean", "band_std"):
+        h.update(np.asarray(s.stats[name], dtype=np.float64).tobytes())
+    for key, kind in (("global_mean", np.float64), ("global_std", np.float64)):
+        h.update(repr(kind(s.stats[key])).encode())
+    for key in ("n_clips", "n_values"):
+        h.update(repr(np.int64(s.stats[key])).encode())
+    # the features by name and digest: keys added later (at their defaults) change neither
+    h.update(f"{s.features.name}:{s.features.digest()}".encode())
     return h.hexdigest()
 
 
@@ -257,7 +277,7 @@ def _write_tsv(path: Path, rows: list[list[str]]) -> None:
 
 
 def store_content(path: Path) -> dict:
-    """Every dataset and attribute of an HDF5 store (the root's and ``stats``'s)."""
+    """Every dataset and attribute of an HDF5 store."""
     out = {}
     with h5py.File(path) as f:
         f.visititems(
@@ -265,9 +285,8 @@ def store_content(path: Path) -> dict:
                 out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
             )
         )
-        for name in ["", "stats"]:
-            for k, v in f[name or "/"].attrs.items():
-                out[f"{name}@{k}"] = v
+        for k, v in f.attrs.items():
+            out[f"@{k}"] = v
     return out
 
 

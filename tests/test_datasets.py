@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 import autotag.data.datasets as datasets_package
 from autotag.data.datasets import datasets, load_manifest
+from autotag.data.labelled import LabelledStore
 from autotag.data.manifest import DataError
 from autotag.data.prepare import ensure_store
 from tests.helpers import SR, compose_train, run_cli, tone
@@ -98,11 +99,12 @@ def test_a_new_data_set_is_one_folder_and_one_yaml(toy: Path) -> None:
     store_cfg = OmegaConf.to_container(cfg.store, resolve=True)
     store = ensure_store(data, features, **store_cfg, progress=False)
     with h5py.File(store, "r") as f:
-        assert list(f["tag_names"].asstr()[()]) == ["guitar", "slow", "techno"]
         assert list(f["rel_path"].asstr()[()]) == [n for n, _, _ in clips]
-        assert list(f["split"].asstr()[()]) == [s for _, _, s in clips]
-        want = [[t in tags for t in ("guitar", "slow", "techno")] for _, tags, _ in clips]
-        np.testing.assert_array_equal(f["labels"][()], np.array(want, np.uint8))
+    joined = LabelledStore(store, load_manifest(data))
+    assert joined.tag_names == ["guitar", "slow", "techno"]
+    assert list(joined.split) == [s for _, _, s in clips]
+    want = [[t in tags for t in ("guitar", "slow", "techno")] for _, tags, _ in clips]
+    np.testing.assert_array_equal(joined.labels, np.array(want, np.uint8))
     # the toy reader's own key is checked like any reader's
     with pytest.raises(DataError, match=r"data\.labelz: .*its keys: labels, tag_sep"):
         load_manifest({**{k: v for k, v in data.items() if k != "labels"}, "labelz": "x"})

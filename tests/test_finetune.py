@@ -82,19 +82,19 @@ def test_frozen_layers_keep_weights_and_statistics_then_all_learn():
             assert not torch.equal(second[key], before), f"{key} should learn in epoch 2"
 
 
-def test_train_fraction_keeps_a_share_of_the_training_split(mini_store):
+def test_train_fraction_keeps_a_share_of_the_training_split(mini_labelled):
     common = dict(top_k=4, norm="none", batch_size=8, num_workers=0, in_memory=False,
                   random_crop=None, eval_chunks=1, crops_per_item=1, shuffle_labels=False)  # fmt: skip
-    whole = TagDataModule(mini_store, seed=0, train_fraction=1.0, **common)
+    whole = TagDataModule(mini_labelled, seed=0, train_fraction=1.0, **common)
     whole.setup()
-    part = TagDataModule(mini_store, seed=0, train_fraction=0.25, **common)
+    part = TagDataModule(mini_labelled, seed=0, train_fraction=0.25, **common)
     part.setup()
     train, kept = whole.datasets["train"].index, part.datasets["train"].index
     assert len(kept) == round(0.25 * len(train)) and set(kept) <= set(train)
     for split in ("val", "test"):
         np.testing.assert_array_equal(part.datasets[split].index, whole.datasets[split].index)
-    again = TagDataModule(mini_store, seed=0, train_fraction=0.25, **common)
+    again = TagDataModule(mini_labelled, seed=0, train_fraction=0.25, **common)
     again.setup()
     np.testing.assert_array_equal(again.datasets["train"].index, kept)  # the seed draws it
     with pytest.raises(ValueError, match="loader.train_fraction must be in"):
-        TagDataModule(mini_store, seed=0, train_fraction=0.0, **common)
+        TagDataModule(mini_labelled, seed=0, train_fraction=0.0, **common)

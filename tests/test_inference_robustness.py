@@ -4,9 +4,8 @@ scored exactly like ``autotag tag``, and the command's report and exit codes."""
 from __future__ import annotations
 
 import csv
-import shutil
+from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -135,8 +134,8 @@ def scored(tagger, mini_store):
     return evaluate_robustness(tagger, mini_store, "noise_0db,noise_-10db")
 
 
-def test_clean_row_is_the_tag_commands_macro_roc_auc(tagger, mini_store, scored):
-    clips = load_test_clips(mini_store, tagger.tag_names)
+def test_clean_row_is_the_tag_commands_macro_roc_auc(tagger, mini_labelled, scored):
+    clips = load_test_clips(mini_labelled, tagger.tag_names)
     probs = np.stack([tagger.tag_file(p).probs for p in clips.paths])
     expected = np.mean(
         [roc_auc_score(clips.labels[:, j], probs[:, j]) for j in range(len(tagger.tag_names))]
@@ -159,8 +158,8 @@ def test_loud_noise_scores_lower_than_clean(scored):
     assert noise_0["roc_auc_drop"] == pytest.approx(clean["roc_auc"] - noise_0["roc_auc"])
 
 
-def test_a_file_that_fails_is_left_out_of_every_condition(tagger, mini_store, tmp_path):
-    clips = load_test_clips(mini_store, tagger.tag_names, limit=8)
+def test_a_file_that_fails_is_left_out_of_every_condition(tagger, mini_labelled, tmp_path):
+    clips = load_test_clips(mini_labelled, tagger.tag_names, limit=8)
     broken = tmp_path / "broken.mp3"
     broken.write_text("not audio")
     paths = [clips.paths[0], str(broken), *clips.paths[2:]]
@@ -199,23 +198,33 @@ def test_cli_writes_the_report(cli, tagger_run, tmp_path):
     assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_reports_a_file_that_fails_and_exits_1(cli, tagger_run, tagger, tmp_path):
-    import json
+def test_cli_reports_a_file_that_fails_and_exits_1(cli, tagger_run, mini_features, tmp_path):
+    """A test clip whose file went after its store was made: reported, left out, exit 1. The
+    split comes from the data config in the tagger file, joined with the store given."""
+    import torch
 
-    store = tmp_path / "store.h5"
-    shutil.copy(json.loads((tagger_run / "results.json").read_text())["store"], store)
-    first = int(load_test_clips(store, tagger.tag_names).clip_ids[0])
-    with h5py.File(store, "r+") as f:
-        row = int(np.flatnonzero(f["clip_id"][()] == first)[0])
-        f["path"][row] = str(tmp_path / "gone.mp3")
+    from autotag.data.datasets.mtat.reader import read_mtat
+    from autotag.data.features import FeatureConfig
+    from autotag.data.prepare import build_store
+    from tests.helpers import MTAT, write_mini_mtat
+
+    root = write_mini_mtat(tmp_path / "corpus", n_clips=32, seconds=3.0, seed=3)
+    manifest = read_mtat(root, **MTAT)
+    store = build_store(manifest, FeatureConfig.from_dict(mini_features), tmp_path / "s.h5",
+                        workers=0, shard_size=32, min_audio_seconds=1.0, progress=False)  # fmt: skip
+    blob = torch.load(tagger_run / "tagger.pt", weights_only=True)
+    blob["config"]["data"]["root"] = str(root)  # the tagger as if trained on this corpus
+    torch.save(blob, tmp_path / "tagger.pt")
+    gone = manifest.paths[manifest.split.index("test")]
+    Path(gone).unlink()
     out = tmp_path / "report"
     code, stdout, stderr = cli(
-        "--model", tagger_run / "tagger.pt", "--store", store, "--limit", "3",
+        "--model", tmp_path / "tagger.pt", "--store", store, "--limit", "3",
         "--conditions", "clean,mp3_32k", "--out", out,
     )  # fmt: skip
     assert code == 1
     assert [ln for ln in stderr.splitlines() if ln.startswith("error:")] == [
-        f"error: {tmp_path / 'gone.mp3'}: file not found"
+        f"error: {gone}: file not found"
     ]
     assert "| mp3_32k |" in stdout and stdout.count("| 2 |") == 2  # the others, in both rows
 

@@ -23,15 +23,15 @@ def test_load_rebuilds_the_saved_model(model, tagger):
     assert len(tagger.sha256) == 64 and tagger.embedding_dim == tagger.net.embedding_dim
 
 
-def test_tagger_gives_the_trained_modules_test_predictions(tagger, tagger_run):
+def test_tagger_gives_the_trained_modules_test_predictions(tagger, tagger_run, mini_mtat):
     """The Tagger rebuilt from tagger.pt scores the store's test rows as the LightningModule
     did in ``trainer.test`` (saved by the run in predictions.npz)."""
-    from autotag.data.store import MelStore
+    from tests.helpers import labelled
 
     res = json.loads((tagger_run / "results.json").read_text())
     saved = np.load(tagger_run / "predictions.npz")
     assert list(saved["tag_names"]) == tagger.tag_names
-    store = MelStore(res["store"])
+    store = labelled(res["store"], mini_mtat)
     rows = store.indices("test")
     np.testing.assert_array_equal(saved["test_clip_ids"], store.clip_ids[rows])
     probs, _ = tagger.predict_mels(store.mels(rows).astype(np.float32))

@@ -145,8 +145,8 @@ def test_a_waveform_store_holds_the_centre_samples(mini_mtat, mini_features, tmp
     from autotag.data.datasets.mtat.reader import read_mtat
     from autotag.data.features import FeatureConfig
     from autotag.data.frontend import FrontEnd
+    from autotag.data.labelled import LabelledStore
     from autotag.data.prepare import build_store
-    from autotag.data.store import MelStore
     from tests.helpers import MTAT
 
     feats = FeatureConfig.from_dict({**mini_features, "kind": "waveform", "n_frames": 48000})
@@ -154,7 +154,7 @@ def test_a_waveform_store_holds_the_centre_samples(mini_mtat, mini_features, tmp
     manifest = read_mtat(mini_mtat, **MTAT)
     path = build_store(manifest, feats, tmp_path / "wave.h5", workers=2, shard_size=32,
                        min_audio_seconds=1.0, progress=False)  # fmt: skip
-    store = MelStore(path)
+    store = LabelledStore(path, manifest)
     front = FrontEnd(feats)
     for row in (0, 7, 100):
         want = front.centre(front.load(store.paths[row])).astype(np.float16)

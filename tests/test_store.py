@@ -21,6 +21,7 @@ from autotag.data import prepare as prepare_mod
 from autotag.data.audio import AudioError, load_audio
 from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.data.features import FeatureConfig, LogMel
+from autotag.data.labelled import LabelledStore
 from autotag.data.prepare import build_store
 from autotag.data.store import MelStore, is_complete
 from tests.helpers import MTAT, assert_same_store, write_mini_mtat
@@ -127,8 +128,8 @@ def test_downmix_is_the_channel_mean():
 
 
 def test_store_round_trip(mini_store, mini_mtat, mini_features):
-    s = MelStore(mini_store)
     m = read_mtat(mini_mtat, **MTAT)
+    s = LabelledStore(mini_store, m)
     assert len(s) == 160 and s.tag_names == m.tag_names
     np.testing.assert_array_equal(s.labels, m.labels)
     np.testing.assert_array_equal(s.clip_ids, m.clip_ids)
@@ -143,7 +144,8 @@ def test_store_round_trip(mini_store, mini_mtat, mini_features):
     np.testing.assert_array_equal(s.mels(np.array([7, 2])), np.stack([s.mel(7), s.mel(2)]))
     with h5py.File(mini_store) as f:
         assert f["mel"].chunks == (1, 24, 188)
-        assert f.attrs["autotag_version"] and f.attrs["complete"]
+        assert f.attrs["autotag_version"] and f.attrs["complete"] and f.attrs["version"] == 2
+        assert "labels" not in f and "split" not in f and "stats" not in f  # audio only
 
 
 # the store of the mini corpus as autotag 760656c built it (before issue 11's prepare changes:
@@ -164,11 +166,12 @@ def test_the_store_is_the_same_as_before_the_speed_work(
     pooled = build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),
                          tmp_path / "pooled.h5", workers=2, shard_size=32, min_audio_seconds=1.0,
                          progress=False)  # fmt: skip
-    assert store_digest(pooled) == store_digest(mini_store) == STORE_DIGEST_760656C
+    m = read_mtat(mini_mtat, **MTAT)
+    assert store_digest(pooled, m) == store_digest(mini_store, m) == STORE_DIGEST_760656C
 
 
-def test_training_statistics_equal_numpy(mini_store):
-    s = MelStore(mini_store)
+def test_training_statistics_equal_numpy(mini_store, mini_mtat):
+    s = LabelledStore(mini_store, read_mtat(mini_mtat, **MTAT))
     train = s.mels(s.indices("train")).astype(np.float64)
     np.testing.assert_allclose(s.stats["global_mean"], train.mean(), rtol=1e-9)
     np.testing.assert_allclose(s.stats["global_std"], train.std(), rtol=1e-7)

@@ -20,6 +20,7 @@ from autotag.data.crops import ragged_chunks, ragged_crop
 from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
+from autotag.data.labelled import LabelledStore
 from autotag.data.prepare import build_store
 from autotag.data.store import MelStore, is_complete
 from tests.helpers import assert_same_store, write_mini_jamendo
@@ -40,11 +41,12 @@ def features(mini_features) -> FeatureConfig:
     return FeatureConfig.from_dict(mini_features)
 
 
-def _build(root, features, path, workers=0, **policy) -> MelStore:
+def _build(root, features, path, workers=0, **policy) -> LabelledStore:
     excerpt = Excerpt.from_dict({**POLICY, **policy})
-    build_store(read_jamendo(root, **READ), features, path, workers=workers, shard_size=5,
+    manifest = read_jamendo(root, **READ)
+    build_store(manifest, features, path, workers=workers, shard_size=5,
                 min_audio_seconds=1.0, progress=False, excerpt=excerpt)  # fmt: skip
-    return MelStore(path)
+    return LabelledStore(path, manifest)
 
 
 def _db_mel(x: np.ndarray, f: FeatureConfig) -> np.ndarray:

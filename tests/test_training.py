@@ -178,7 +178,7 @@ def _batches(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
-def test_in_memory_and_streamed_loaders_give_the_same_items(mini_store, split):
+def test_in_memory_and_streamed_loaders_give_the_same_items(mini_labelled, split):
     from autotag.data.datamodule import TagDataModule
 
     common = dict(
@@ -186,8 +186,8 @@ def test_in_memory_and_streamed_loaders_give_the_same_items(mini_store, split):
     )
     common |= dict(eval_chunks=16, crops_per_item=1)
     common |= dict(shuffle_labels=False, seed=0)
-    streamed = TagDataModule(mini_store, in_memory=False, **common)
-    in_mem = TagDataModule(mini_store, in_memory=True, **common)
+    streamed = TagDataModule(mini_labelled, in_memory=False, **common)
+    in_mem = TagDataModule(mini_labelled, in_memory=True, **common)
     for dm in (streamed, in_mem):
         dm.setup()
     # the in-memory gather asks the Trainer which loop runs; a stand-in answers for `split`
@@ -229,15 +229,15 @@ def test_a_shuffled_label_control_is_tested_at_its_last_epoch(
     assert res["best_checkpoint"] == str(tmp_path / "checkpoints" / "last.ckpt")
     assert res["shuffle_labels"] and res["epochs_run"] == 3
     # the test scores are the last epoch's: the ones last.ckpt's weights give
-    from autotag.data.store import MelStore
     from autotag.models import build_model
     from autotag.runs.tagger_file import read_tagger
+    from tests.helpers import labelled
 
     tf = read_tagger(tmp_path / "tagger.pt")
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     net = build_model(tf.model, *tf.input_shape, len(tf.tag_names))
     net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
-    store = MelStore(res["store"])
+    store = labelled(res["store"], mini_mtat)
     x = torch.from_numpy(store.mels(store.indices("test")).astype(np.float32))
     with torch.no_grad():
         probs = torch.sigmoid(net.eval()(tf.normalizer()(x))).numpy()
@@ -310,11 +310,10 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
     tmp_path, mini_mtat, mini_store_dir, caplog
 ):
     from autotag.data.features import FeatureConfig
-    from autotag.data.store import MelStore
     from autotag.models import build_model
     from autotag.runs.tagger_file import read_tagger
     from autotag.training.warm_start import warm_start
-    from tests.helpers import write_mini_mtat
+    from tests.helpers import labelled, write_mini_mtat
 
     _train(tmp_path / "a", mini_mtat, mini_store_dir, ["epochs=2"])
     old = read_tagger(tmp_path / "a" / "tagger.pt")
@@ -329,7 +328,7 @@ def test_init_from_takes_network_weights_only_and_matches_tags_by_name(
     )
     new = read_tagger(tmp_path / "b" / "tagger.pt")
     assert new.tag_names == [*old.tag_names, "rock"]
-    store = MelStore(res["store"])
+    store = labelled(res["store"], other)
     assert new.norm["global_mean"] == pytest.approx(store.stats["global_mean"])
     assert new.norm["global_mean"] != pytest.approx(old.norm["global_mean"])
     for key, w in old.weights.items():

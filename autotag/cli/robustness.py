@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         check_conditions(conditions, tagger.sample_rate)  # before any file is read
-        clips = load_test_clips(store, tagger.tag_names, args.limit)
+        clips = load_test_clips(store, tagger.tag_names, args.limit, tagger.data_config)
     except (ValueError, OSError) as e:
         raise UsageError(str(e)) from None
     with progress_bar(len(clips.paths), "robustness", args.no_progress) as bar:

@@ -3,8 +3,8 @@
 ``prepare`` writes each unit of ``shard_size`` clips as an atomic ``<name>.parts/shard-NNNNNN.npz``
 (:func:`save_unit`): the spectrograms (ragged stores: every segment's frames back to back, with
 ``seg_frames`` and ``n_segs`` per clip), durations and statuses. :func:`assemble` reads them in
-order into ``<name>.h5.partial`` with the training-split statistics and renames it: the layout is
-:mod:`autotag.data.store`'s.
+order into ``<name>.h5.partial`` (after the items of the store they add to, if any), with each
+item's sums for the statistics, and renames it: the layout is :mod:`autotag.data.store`'s.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from autotag import __version__
 from autotag.common.files import atomic_path
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
-from autotag.data.manifest import Manifest
-from autotag.data.store import STR, chunk_frames
+from autotag.data.items import Items
+from autotag.data.store import STR, VERSION, MelStore, chunk_frames
 
 log = logging.getLogger(__name__)
 
@@ -86,25 +86,36 @@ def merge_units(units: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def assemble(
-    manifest: Manifest,
+    items: Items,
     features: FeatureConfig,
     excerpt: Excerpt | None,
     parts: Path,
     path: Path,
     shard_size: int,
+    collection: str,
+    base: MelStore | None = None,
     heartbeat: Callable[[], None] = lambda: None,
 ) -> None:
-    """Read the units in order into ``<path>.partial`` with the training-split statistics, then
-    rename it to ``path``; ``heartbeat`` is called after every unit."""
-    n, m, t = len(manifest), features.n_rows, features.n_frames
+    """Write ``<path>.partial``, then rename it to ``path``: the units of ``items`` read in
+    order, added to ``base`` (a complete store) when given; ``heartbeat`` is called after
+    every unit.
+
+    The base's items keep their rows, and a ragged store's frames keep their columns: an item
+    of ``items`` that the base holds (its file changed) is replaced in its row, the others come
+    after. A reader that opened the store before (a training job's DataLoader worker reopens
+    it by name) thus still finds every item where it was.
+    """
+    m, t = features.n_rows, features.n_frames
     tmp = path.with_suffix(".h5.partial")
-    band_sum = np.zeros(m, dtype=np.float64)
-    band_sq = np.zeros(m, dtype=np.float64)
-    n_train = count = 0  # training clips and their frames
-    status_all: list[str] = []
-    duration_all = np.zeros(n, dtype=np.float32)
-    segments: list[tuple[int, int]] = []  # ragged: (first column, frames)
-    item_segments = [0]
+    n_base = 0 if base is None else len(base)
+    at = {} if base is None else {p: r for r, p in enumerate(base.paths.tolist())}
+    rows, n = [], n_base
+    for p in items.paths:  # each item's row: its base row, or the next new one
+        rows.append(at.get(p, n))
+        n += p not in at
+    table = _base_table(base, n, m)
+    cols = table["cols"]
+    item_segs: list[np.ndarray] = table["segments"]  # ragged: (first column, frames) per item
     with h5py.File(tmp, "w") as f:
         if excerpt is None:
             mel = f.create_dataset("mel", shape=(n, m, t), dtype=np.float16, chunks=(1, m, t))
@@ -113,79 +124,118 @@ def assemble(
                 "mel", shape=(m, 0), maxshape=(m, None), dtype=np.float16,
                 chunks=(m, chunk_frames(m)),
             )  # fmt: skip
-        for s in range((n + shard_size - 1) // shard_size):
+        if base is not None:
+            _copy_mel(base, mel, excerpt is not None, heartbeat)
+        k0 = 0  # the unit's first item
+        for s in range((len(items) + shard_size - 1) // shard_size):
             with np.load(unit_file(parts, s)) as z:
                 block, dur, st = z["mel"], z["duration"], [str(x) for x in z["status"]]
                 seg_frames, n_segs = (z["seg_frames"], z["n_segs"]) if excerpt else (None, None)
             heartbeat()
-            lo = s * shard_size
-            duration_all[lo : lo + len(dur)] = dur
-            status_all.extend(st)
             if excerpt is None:
-                mel[lo : lo + len(block)] = block
-                items = [x for x in block]
+                clips = list(block)
+                for k, x in enumerate(clips):
+                    mel[rows[k0 + k]] = x
             else:
                 col = mel.shape[1]
                 mel.resize(col + block.shape[1], axis=1)
                 mel[:, col:] = block
                 ends = np.cumsum(seg_frames)
                 starts = ends - seg_frames
-                segments += [(col + int(a), int(b - a)) for a, b in zip(starts, ends)]
-                bounds = np.concatenate([[0], np.cumsum(n_segs)])
-                item_segments += (item_segments[-1] + bounds[1:]).tolist()
-                items = [
-                    block[:, starts[bounds[k]] : ends[bounds[k + 1] - 1]] if n_segs[k] else None
-                    for k in range(len(dur))
-                ]
-            for k, x in enumerate(items):
-                if manifest.split[lo + k] == "train" and st[k] in ("ok", "silent"):
+                bounds = np.concatenate([[0], np.cumsum(n_segs)]).astype(np.int64)
+                clips = []
+                for k in range(len(dur)):
+                    a, b = bounds[k], bounds[k + 1]
+                    item_segs[rows[k0 + k]] = np.stack(
+                        [col + starts[a:b], ends[a:b] - starts[a:b]], axis=1
+                    )
+                    clips.append(block[:, starts[a] : ends[b - 1]] if b > a else None)
+            for k, x in enumerate(clips):
+                r = rows[k0 + k]
+                cols["status"][r], cols["duration"][r] = st[k], dur[k]
+                cols["frames"][r] = 0
+                table["sum"][r] = table["sqsum"][r] = 0.0
+                if st[k] in ("ok", "silent"):  # the sums a split's statistics are made of
                     x64 = x.astype(np.float64)
-                    band_sum += x64.sum(axis=1)
-                    band_sq += np.square(x64).sum(axis=1)
-                    n_train += 1
-                    count += x.shape[-1]
-        valid = np.array([s in ("ok", "silent") for s in status_all])
+                    table["sum"][r] = x64.sum(axis=1)
+                    table["sqsum"][r] = np.square(x64).sum(axis=1)
+                    cols["frames"][r] = x.shape[-1]
+            k0 += len(dur)
+        for k, r in enumerate(rows):
+            cols["path"][r], cols["rel_path"][r] = items.paths[k], items.rel_paths[k]
+            cols["clip_id"][r], table["stamps"][r] = items.clip_ids[k], items.stamps[k]
         if excerpt is not None:
-            f.create_dataset("segments", data=np.asarray(segments, dtype=np.int64).reshape(-1, 2))
-            f.create_dataset("item_segments", data=np.asarray(item_segments, dtype=np.int64))
-            f.attrs.update(layout="ragged", excerpt=json.dumps(excerpt.to_dict(), sort_keys=True))
-        f.create_dataset("labels", data=manifest.labels, dtype=np.uint8)
-        f.create_dataset("tag_names", data=np.array(manifest.tag_names, dtype=object), dtype=STR)
-        f.create_dataset("tag_counts", data=manifest.tag_counts)
-        f.create_dataset("clip_id", data=manifest.clip_ids)
-        for name, values in (
-            ("path", manifest.paths),
-            ("rel_path", manifest.rel_paths),
-            ("split", manifest.split),
-            ("status", status_all),
-        ):
-            f.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
-        f.create_dataset("valid", data=valid)
-        f.create_dataset("duration", data=duration_all)
-        g = f.create_group("meta")
-        for name, values in manifest.meta.items():
-            g.create_dataset(name, data=np.array(values, dtype=object), dtype=STR)
-        st = f.create_group("stats")
-        if n_train == 0:
-            raise ValueError(
-                f"{path.name}: no valid training clip; cannot compute normalization statistics"
-            )
-        band_mean = band_sum / count
-        band_std = np.sqrt(np.maximum(band_sq / count - band_mean**2, 0.0))
-        gmean = band_sum.sum() / (count * m)
-        gstd = np.sqrt(max(band_sq.sum() / (count * m) - gmean**2, 0.0))
-        st.create_dataset("band_mean", data=band_mean)
-        st.create_dataset("band_std", data=band_std)
-        st.attrs.update(global_mean=gmean, global_std=gstd, n_clips=n_train, n_values=count * m)
+            segments = np.concatenate([s.reshape(-1, 2) for s in item_segs]).astype(np.int64)
+            bounds = np.concatenate([[0], np.cumsum([len(s) for s in item_segs])])
+            f.create_dataset("segments", data=segments.reshape(-1, 2))
+            f.create_dataset("item_segments", data=bounds.astype(np.int64))
+            f.attrs.update(excerpt=json.dumps(excerpt.to_dict(), sort_keys=True))
+        for name in ("path", "rel_path", "status"):
+            f.create_dataset(name, data=np.array(cols[name], dtype=object), dtype=STR)
+        f.create_dataset("clip_id", data=np.asarray(cols["clip_id"], dtype=np.int64))
+        f.create_dataset("file_size", data=table["stamps"][:, 0])
+        f.create_dataset("file_mtime", data=table["stamps"][:, 1])
+        f.create_dataset("valid", data=np.array([s in ("ok", "silent") for s in cols["status"]]))
+        f.create_dataset("duration", data=np.asarray(cols["duration"], dtype=np.float32))
+        f.create_dataset("item_sum", data=table["sum"])
+        f.create_dataset("item_sqsum", data=table["sqsum"])
+        f.create_dataset("item_frames", data=np.asarray(cols["frames"], dtype=np.int64))
         f.attrs.update(
+            version=VERSION,
+            layout="fixed" if excerpt is None else "ragged",
             features=json.dumps(features.to_dict(), sort_keys=True),
             features_digest=features.digest(),
-            manifest_fingerprint=manifest.fingerprint(),
-            source=manifest.source,
+            collection=collection,
             autotag_version=__version__,
             complete=True,
         )
     os.replace(tmp, path)
+
+
+def _base_table(base: MelStore | None, n: int, m: int) -> dict[str, Any]:
+    """The per-item columns of a store of ``n`` items, the base's filled in (its rows first)."""
+    k = 0 if base is None else len(base)
+    cols: dict[str, list[Any]] = {
+        "path": [""] * n, "rel_path": [""] * n, "status": [""] * n, "clip_id": [0] * n,
+        "duration": [0.0] * n, "frames": [0] * n,
+    }  # fmt: skip
+    table: dict[str, Any] = {
+        "cols": cols,
+        "sum": np.zeros((n, m), np.float64),
+        "sqsum": np.zeros((n, m), np.float64),
+        "stamps": np.full((n, 2), -1, np.int64),
+        "segments": [np.zeros((0, 2), np.int64) for _ in range(n)],
+    }
+    if base is None:
+        return table
+    for name, values in (("path", base.paths), ("rel_path", base.rel_paths),
+                         ("status", base.status), ("clip_id", base.clip_ids),
+                         ("duration", base.duration), ("frames", base.item_frames)):  # fmt: skip
+        cols[name][:k] = np.asarray(values).tolist()
+    table["sum"][:k], table["sqsum"][:k] = base.item_sum, base.item_sqsum
+    table["stamps"][:k] = base.stamps
+    if base.ragged:
+        table["segments"][:k] = [base.segments_of(r) for r in range(k)]
+    return table
+
+
+def _copy_mel(
+    base: MelStore, mel: h5py.Dataset, ragged: bool, heartbeat: Callable[[], None]
+) -> None:
+    """The base's spectrograms into ``mel`` at the same rows (columns), a block at a time."""
+    src = base.file["mel"]
+    if not ragged:
+        step = max(1, (64 << 20) // max(1, src[0].nbytes))  # about 64 MB a block
+        for lo in range(0, len(src), step):
+            mel[lo : lo + step] = src[lo : lo + step]
+            heartbeat()
+        return
+    total = src.shape[1]
+    mel.resize(total, axis=1)
+    step = max(1, (64 << 20) // (2 * src.shape[0]))
+    for lo in range(0, total, step):
+        mel[:, lo : lo + step] = src[:, lo : lo + step]
+        heartbeat()
 
 
 STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this

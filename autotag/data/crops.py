@@ -9,10 +9,12 @@ import numpy as np
 
 from autotag.common.signal import random_start, spread_starts
 from autotag.data.features import fit_frames, pad_value
-from autotag.data.store import MelStore
+from autotag.data.labelled import LabelledStore
 
 
-def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomState) -> np.ndarray:
+def ragged_crop(
+    store: LabelledStore, row: int, length: int, rng: np.random.RandomState
+) -> np.ndarray:
     """A random crop of ``length`` frames of item ``row`` of a ragged store: every start in
     every segment equally likely (a segment shorter than the crop is padded)."""
     segs = store.segments_of(row)
@@ -21,7 +23,7 @@ def ragged_crop(store: MelStore, row: int, length: int, rng: np.random.RandomSta
     return fit_frames(x, length, pad_value(store.features.kind))  # a short segment: padded
 
 
-def ragged_chunks(store: MelStore, row: int, length: int, n: int) -> np.ndarray:
+def ragged_chunks(store: LabelledStore, row: int, length: int, n: int) -> np.ndarray:
     """``n`` chunks of ``length`` frames spread evenly over item ``row`` of a ragged store (over
     each of its segments in turn, ``n`` shared out as evenly as possible; with fewer chunks than
     segments, one in each of ``n`` segments spread over the item), side by side:

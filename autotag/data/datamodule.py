@@ -15,12 +15,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from autotag.common.keywords import check_keywords
 from autotag.common.signal import random_crop, random_crops
 from autotag.data.crops import ragged_chunks, ragged_crop
+from autotag.data.labelled import LabelledStore
 from autotag.data.manifest import top_k_tags
 from autotag.data.normalize import Normalizer, norm_description
-from autotag.data.store import MelStore
 
 log = logging.getLogger(__name__)
-CALLERS = ("store_path", "top_k", "norm", "shuffle_labels", "seed")  # not the loader's keys
+CALLERS = ("store", "top_k", "norm", "shuffle_labels", "seed")  # not the loader's keys
 
 
 class MelDataset(Dataset):
@@ -40,7 +40,7 @@ class MelDataset(Dataset):
 
     def __init__(
         self,
-        store: MelStore,
+        store: LabelledStore,
         index: np.ndarray,
         tag_index: np.ndarray,
         crop_frames: int | None = None,
@@ -110,7 +110,9 @@ def check_train_fraction(value: float) -> float:
 
 
 class TagDataModule(pl.LightningDataModule):
-    """Train/val/test loaders from a store; the top-K tags are chosen here. The keyword arguments
+    """Train/val/test loaders from a store joined with its data set's labels and split
+    (:class:`~autotag.data.labelled.LabelledStore`; a path: a store made before stores were
+    shared, which holds its own); the top-K tags are chosen here. The keyword arguments
     are the ``loader`` config's (``batch_size``, ``num_workers``, ``in_memory``, ``random_crop``,
     ``eval_chunks``, ``crops_per_item``, ``train_fraction``), the data set's ``top_k``, the norm
     mode and the run's ``shuffle_labels`` and ``seed``. ``train_fraction`` keeps that share of the training split
@@ -125,7 +127,7 @@ class TagDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        store_path: str | Path,
+        store: LabelledStore | str | Path,
         *,
         top_k: int | None,
         norm: str,
@@ -142,7 +144,7 @@ class TagDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.train_fraction = check_train_fraction(train_fraction)
-        self.store = MelStore(store_path)
+        self.store = store if isinstance(store, LabelledStore) else LabelledStore(store)
         self.top_k = top_k
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -163,7 +165,7 @@ class TagDataModule(pl.LightningDataModule):
     @classmethod
     def from_config(
         cls,
-        store: str | Path,
+        store: LabelledStore | str | Path,
         loader: Mapping[str, Any],
         *,
         top_k: int | None,

@@ -31,8 +31,16 @@ from autotag.data.assemble import assemble, merge_units, save_unit, take_lock, u
 from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
+from autotag.data.items import items_of, lacking
+from autotag.data.labelled import LabelledStore, StoreMismatch
 from autotag.data.manifest import Manifest
-from autotag.data.store import is_complete, report, store_name
+from autotag.data.store import (
+    MelStore,
+    collection_of,
+    is_complete,
+    report,
+    store_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +56,29 @@ def ensure_store(
     num_shards: int,
     excerpt: Mapping[str, Any],
     min_audio_seconds: float,
+    add_missing: bool,
     progress: bool = True,
+    manifest: Manifest | None = None,
 ) -> Path:
-    """Path of the store of the ``data`` and ``features`` configs in ``dir``, built when missing.
+    """Path of the store of the ``data`` set's audio with the ``features`` in ``dir``, built
+    when missing, and given the files of the data set's manifest that it lacks.
 
-    The keyword arguments are the ``store`` config's (``conf/store/default.yaml``). Paths
-    (``data.root``, ``dir``) are used as given: entry points make them absolute. With ``shard``
-    set this task prepares its share of the store only (:func:`build_store`), and the path
-    returned may not exist yet.
+    The keyword arguments are the ``store`` config's (``conf/store/default.yaml``); ``manifest``
+    is ``data``'s when the caller has read it already. Paths (``data.root``, ``dir``) are used
+    as given: entry points make them absolute. With ``shard`` set this task prepares its share
+    only (:func:`build_store`), and the path returned may not exist yet.
     """
     fcfg = FeatureConfig.from_dict(features)
     kept = Excerpt.from_dict(excerpt)
-    manifest = load_manifest(data)
-    path = Path(dir).expanduser() / store_name(
-        data["name"], data["split"], fcfg, manifest, kept.key()
-    )
+    manifest = load_manifest(data) if manifest is None else manifest
+    reader, root = str(data["reader"]), Path(data["root"]).expanduser()
+    collection = collection_of(reader, root)
+    if data.get("audio_root"):  # the audio lives elsewhere: that is the collection's too
+        collection += f":{Path(data['audio_root']).expanduser().resolve()}"
+    label = reader if root.stem == reader else f"{reader}-{root.stem}"
+    path = Path(dir).expanduser() / store_name(collection, label, fcfg, kept.key())
+    if not path.exists():
+        _mention_old_stores(path.parent, f"{data['name']}-{data['split']}-{fcfg.name}-")
     return build_store(
         manifest,
         fcfg,
@@ -74,14 +90,38 @@ def ensure_store(
         excerpt=kept,
         shard=shard,
         num_shards=num_shards,
+        add_missing=add_missing,
+        collection=collection,
     )
 
 
-def store_of(cfg: Mapping[str, Any]) -> Path:
+def store_of(cfg: Mapping[str, Any], manifest: Manifest | None = None) -> Path:
     """:func:`ensure_store` of a composed config's ``data``, ``features`` and ``store`` groups;
     a key of ``store`` that it does not take is one clear error, before anything runs."""
-    check_keywords(ensure_store, cfg["store"], "store", passed=("data", "features", "progress"))
-    return ensure_store(cfg["data"], cfg["features"], **cfg["store"])
+    passed = ("data", "features", "progress", "manifest")
+    check_keywords(ensure_store, cfg["store"], "store", passed=passed)
+    return ensure_store(cfg["data"], cfg["features"], **cfg["store"], manifest=manifest)
+
+
+def labelled_store_of(cfg: Mapping[str, Any]) -> LabelledStore:
+    """The store of a composed config (prepared or completed first) joined with its data
+    set's labels and split: what a run trains and evaluates on."""
+    manifest = load_manifest(cfg["data"])
+    return LabelledStore(store_of(cfg, manifest), manifest)
+
+
+def _mention_old_stores(folder: Path, prefix: str) -> None:
+    """Point at the stores of one split that older versions made for this data set: they are
+    not used (one store now serves every split) and can go once the new one is made."""
+    old = [p for p in sorted(folder.glob(f"{prefix}*.h5")) if is_complete(p)]
+    if old:
+        gb = sum(p.stat().st_size for p in old) / 1e9
+        log.warning(
+            "%s: %d store(s) of one split made before stores were shared by every split (%s, "
+            "%.1f GB): they are not used here (`autotag robustness --store` still reads them); "
+            "delete them once this store is prepared",
+            folder, len(old), ", ".join(p.name for p in old[:3]), gb,
+        )  # fmt: skip
 
 
 def build_store(
@@ -95,35 +135,57 @@ def build_store(
     excerpt: Excerpt | None = None,
     shard: int | None = None,
     num_shards: int = 1,
+    add_missing: bool = True,
+    collection: str = "",
 ) -> Path:
-    """Build the store for ``manifest`` at ``path`` (resumes an interrupted build).
+    """Build the store of ``manifest``'s audio files at ``path``, or add the files it lacks
+    (new, or changed since they were prepared) to the complete store there; an interrupted
+    build resumes.
 
-    The clips are prepared in units of ``shard_size`` (one ``.npz`` file each in
-    ``<name>.parts/``), then assembled. ``excerpt`` (default: the features' centre window) says
-    what part of each file is kept. With ``shard`` set, this call is task ``shard`` of
-    ``num_shards`` (a cluster array job): it prepares units ``shard``, ``shard + num_shards``, ...
-    only, and the task that finds every unit written assembles the store; without it, every
-    missing unit is prepared here, so a plain run also finishes what killed shards left.
+    The files are prepared in units of ``shard_size`` (one ``.npz`` file each in
+    ``<name>.parts/``), then assembled (after the store's items, when adding). ``excerpt``
+    (default: the features' centre window) says what part of each file is kept. With ``shard``
+    set, this call is task ``shard`` of ``num_shards`` (a cluster array job): it prepares units
+    ``shard``, ``shard + num_shards``, ... only, and the task that finds every unit written
+    assembles the store; without it, every missing unit is prepared here, so a plain run also
+    finishes what killed shards left. With ``add_missing`` false, a complete store that lacks
+    some of the files is an error naming them instead.
     """
     path = Path(path)
     if shard is not None and not 0 <= shard < num_shards:
         raise ValueError(f"store.shard={shard} must be in 0..store.num_shards-1 ({num_shards - 1})")
     parts = path.with_suffix(".parts")
-    if is_complete(path):
+    if len(manifest.included()) == 0:
+        raise ValueError(
+            f"no clips to prepare for {path.name} (does the split rule exclude them all?)"
+        )
+    items = items_of(manifest)
+    base = MelStore(path) if is_complete(path) else None
+    if base is not None and base.legacy is not None:
+        raise ValueError(
+            f"{path}: a store of one split, made before stores were shared; move or delete it"
+        )
+    todo = items if base is None else lacking(base, items)
+    if len(todo) == 0:
         log.info("store %s is complete", path)
         if parts.exists():  # a task stopped between the store's rename and this clean-up
             shutil.rmtree(parts, ignore_errors=True)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = manifest.included()
-    if len(manifest) == 0:
-        raise ValueError(
-            f"no clips to prepare for {path.name} (does the split rule exclude them all?)"
+    if base is not None:
+        where = (
+            f"{len(todo)} of the {len(items)} audio files of the manifest (first: {todo.paths[0]})"
         )
+        if not add_missing:
+            raise StoreMismatch(
+                f"{path} lacks {where}, or holds them from files changed since; prepare them "
+                "with store.add_missing=true"
+            )
+        log.info("%s lacks %s: preparing those, then adding them to it", path.name, where)
+    path.parent.mkdir(parents=True, exist_ok=True)
     excerpt = excerpt if excerpt is not None and excerpt.ragged else None
     key = {
         "features": features.digest(),
-        "manifest": manifest.fingerprint(),
+        "items": todo.fingerprint(),
         "shard_size": shard_size,
         **({"excerpt": excerpt.key()} if excerpt else {}),
     }
@@ -134,24 +196,23 @@ def build_store(
     parts.mkdir(exist_ok=True)
     write_json(key_file, key)  # concurrent shard tasks write the same key: each its own temp
 
-    n_units = (len(manifest) + shard_size - 1) // shard_size
+    n_units = (len(todo) + shard_size - 1) // shard_size
     mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
-    todo = [s for s in mine if not unit_file(parts, s).exists()]
-    size = {s: len(range(s * shard_size, min((s + 1) * shard_size, len(manifest)))) for s in mine}
+    pending = [s for s in mine if not unit_file(parts, s).exists()]
+    size = {s: len(range(s * shard_size, min((s + 1) * shard_size, len(todo)))) for s in mine}
     total = sum(size.values())
-    done_clips = total - sum(size[s] for s in todo)
+    done_clips = total - sum(size[s] for s in pending)
     what = path.name if shard is None else f"shard {shard} of {num_shards} of {path.name}"
     if done_clips:
         log.info("resuming %s: %d of %d clips already prepared", what, done_clips, total)
     tasks = [
         (
             s,
-            manifest.paths[s * shard_size : (s + 1) * shard_size],
-            manifest.clip_ids[s * shard_size : (s + 1) * shard_size].tolist(),
+            todo.paths[s * shard_size : (s + 1) * shard_size],
+            todo.clip_ids[s * shard_size : (s + 1) * shard_size].tolist(),
             min_audio_seconds,
-            manifest.min_seconds,
         )
-        for s in todo
+        for s in pending
     ]
     _run_tasks(tasks, features, excerpt, parts, workers, progress, total, done_clips)
     missing = [s for s in range(n_units) if not unit_file(parts, s).exists()]
@@ -166,10 +227,14 @@ def build_store(
     if lock is None:
         return path
     try:
-        assemble(manifest, features, excerpt, parts, path, shard_size, heartbeat=lock.touch)
+        assemble(todo, features, excerpt, parts, path, shard_size, collection, base,
+                 heartbeat=lock.touch)  # fmt: skip
     except BaseException:
         lock.unlink(missing_ok=True)  # a rerun (or the next shard task) assembles again
         raise
+    finally:
+        if base is not None:
+            base.close()
     shutil.rmtree(parts)
     report(path)
     return path

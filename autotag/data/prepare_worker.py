@@ -19,8 +19,8 @@ from autotag.data.frontend import FrontEnd
 
 log = logging.getLogger(__name__)
 
-# a unit: (unit number, paths, clip ids, min_audio_seconds, the manifest's min_seconds)
-Task = tuple[int, list[str], list[int], float, float]
+# a unit: (unit number, paths, clip ids, min_audio_seconds)
+Task = tuple[int, list[str], list[int], float]
 
 _worker_front: FrontEnd | None = None
 _worker_excerpt: Excerpt | None = None
@@ -38,7 +38,7 @@ def set_front(features: FeatureConfig, excerpt: Excerpt | None) -> None:
 
 def process_unit(task: Task) -> dict[str, Any]:
     """Decode and featurize one unit of clips; broken clips become status strings."""
-    shard, paths, clip_ids, min_audio_seconds, min_seconds = task
+    shard, paths, clip_ids, min_audio_seconds = task
     front, excerpt = _worker_front, _worker_excerpt
     assert front is not None
     cfg = front.cfg
@@ -56,9 +56,6 @@ def process_unit(task: Task) -> dict[str, Any]:
             status.append(f"broken: {e.reason}")
             continue
         duration[k] = len(x) / cfg.sample_rate
-        if min_seconds and duration[k] < min_seconds - 0.01:
-            status.append(f"excluded: {duration[k]:.2f} s is shorter than {min_seconds} s")
-            continue
         if excerpt is None:
             clip = front.centre(x)  # what the store keeps of the file
             mel[k] = front.mels(clip[None])[0].astype(np.float16)

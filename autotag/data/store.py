@@ -1,26 +1,38 @@
 """The HDF5 mel store: its layout, its name, and reading it.
 
-Layout of ``<name>.h5`` (one clip per chunk of ``mel``, so random reads touch one chunk)::
+A store belongs to an audio collection, not to a split or a tag set: it holds what the audio
+gives (features, durations, statuses), one item per audio file, and nothing of the labels.
+Labels, tag names and split membership come from a data set's manifest at load time, joined to
+the items by their audio path (:mod:`autotag.data.labelled`), so every split and tag subset of a
+data set reads one store. Layout of ``<name>.h5`` (``version`` 2; one item per chunk of ``mel``,
+so random reads touch one chunk)::
 
-    mel        float16 (N, n_mels, n_frames)   dB of power mel (rows of the features' kind)
-    labels     uint8   (N, n_tags)              all tags of the source, not only the top K
-    tag_names, tag_counts, clip_id, path, rel_path, split, status, valid, duration, meta/<column>
-    stats/     training-split statistics over valid clips: global_mean, global_std,
-               band_mean (n_mels,), band_std (n_mels,), n_clips, n_values
-    attrs:     features (JSON), features_digest, manifest_fingerprint, source, autotag_version,
-               complete, layout ("fixed"; absent in stores written before "ragged" existed)
+    mel          float16 (N, n_rows, n_frames)  dB of power mel (rows of the features' kind)
+    path         str (N,)     the audio file, absolute: the key items are joined by
+    rel_path, clip_id         the file as its source names it, and its id there
+    file_size, file_mtime     int64 (N,): the file when it was prepared (-1: it was missing);
+                              a file that changed since is prepared again
+    status, valid, duration   "ok", "silent" or "broken: <reason>"; valid = ok or silent
+    item_sum, item_sqsum      float64 (N, n_rows): each item's sums over its frames, from which
+    item_frames               int64 (N,)  any split's normalization statistics follow at once
+    attrs:  version (2), features (JSON), features_digest, collection, autotag_version,
+            complete, layout ("fixed" or "ragged"; ragged: excerpt (JSON))
 
 A store of variable-length items (``layout = "ragged"``: whole tracks or excerpts of them,
 :mod:`autotag.data.excerpt`) keeps every item's frames back to back instead, so a random crop
 reads one or two chunks of ``CHUNK_BYTES``, whatever the track's length::
 
-    mel        float16 (n_mels, total_frames)   item i = its segments, in time order
+    mel        float16 (n_rows, total_frames)   item i = its segments, in time order
     segments   int64   (S, 2)                   (first column in mel, frames) of each segment
     item_segments int64 (N + 1,)                item i's segments: item_segments[i]:[i + 1]
-    attrs:     layout = "ragged", excerpt (JSON); statistics are over the training frames
 
-:mod:`autotag.data.prepare` builds it (atomic shards, then ``<name>.h5.partial`` renamed when
-complete: a file named ``.h5`` is always complete); this module names and reads it.
+Stores written before version 2 (one per data set, split and tag set) hold the labels, tag
+names, splits and training statistics too (``labels``, ``tag_names``, ``tag_counts``, ``split``,
+``stats/``); they are still read, as they are (:attr:`MelStore.legacy`).
+
+:mod:`autotag.data.prepare` builds it (atomic units, then ``<name>.h5.partial`` renamed when
+complete: a file named ``.h5`` is always complete; items a manifest adds later are prepared
+alone and the store rewritten with them); this module names and reads it.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +49,6 @@ import h5py
 import numpy as np
 
 from autotag.data.features import FeatureConfig
-from autotag.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +56,22 @@ STR = h5py.string_dtype()
 CHUNK_BYTES = 1 << 17  # a ragged store's chunk: 512 frames of 128 mels, 4 s of 16 kHz audio
 
 
-def store_name(
-    data_name: str, split: str, features: FeatureConfig, manifest: Manifest, excerpt: str = ""
-) -> str:
-    """File name that changes whenever the features, the clip list or the excerpt policy
-    (:meth:`autotag.data.excerpt.Excerpt.key`, "" for the fixed window) change."""
-    key = f"{features.digest()}:{manifest.fingerprint()}" + (f":{excerpt}" if excerpt else "")
-    return f"{data_name}-{split}-{features.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
+VERSION = 2  # stores of audio only; 1 (no attribute): a store per split, labels inside
+
+
+def store_name(collection: str, label: str, features: FeatureConfig, excerpt: str = "") -> str:
+    """File name of the store of an audio ``collection`` (:func:`collection_of`); ``label``
+    makes it readable (the data set's reader and folder). It changes whenever the collection,
+    the features or the excerpt policy (:meth:`autotag.data.excerpt.Excerpt.key`, "" for the
+    fixed window) change, and never with the labels or the splits."""
+    key = f"{features.digest()}:{collection}" + (f":{excerpt}" if excerpt else "")
+    return f"{label}-{features.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
+
+
+def collection_of(reader: str, root: str | Path) -> str:
+    """An audio collection: a data set's reader on its (resolved) root. Its files are checked
+    item by item (size and modification time), so the name need not hash them all."""
+    return f"{reader}:{Path(root).expanduser().resolve()}"
 
 
 def chunk_frames(n_rows: int) -> int:
@@ -86,15 +107,18 @@ def _why_not_a_store(path: Path) -> str:
 
 
 def report(path: str | Path, limit: int = 20) -> str:
-    """Log (and return) a short summary of a store: clips per split, broken files."""
+    """Log (and return) a short summary of a store: its items, broken files."""
     with h5py.File(path, "r") as f:
         status = f["status"].asstr()[()]
-        split = f["split"].asstr()[()]
         paths = f["path"].asstr()[()]
         valid = f["valid"][()]
+        split = f["split"].asstr()[()] if "split" in f else None  # a version 1 store
     lines = [f"store {path}"]
-    for s in ("train", "val", "test"):
-        lines.append(f"  {s:5s}: {int(((split == s) & valid).sum())} clips")
+    if split is None:
+        lines.append(f"  {int(valid.sum())} of {len(valid)} items ok or silent")
+    else:
+        for s in ("train", "val", "test"):
+            lines.append(f"  {s:5s}: {int(((split == s) & valid).sum())} clips")
     bad = [(p, st) for p, st in zip(paths, status) if st not in ("ok",)]
     if bad:
         lines.append(f"  {len(bad)} clip(s) skipped or flagged:")
@@ -106,7 +130,32 @@ def report(path: str | Path, limit: int = 20) -> str:
     return text
 
 
+def file_stamps(paths: list[str]) -> np.ndarray:
+    """``(size, mtime_ns)`` of each file, ``(-1, -1)`` for a missing one: what a store records
+    of the file each item was prepared from."""
+    out = np.full((len(paths), 2), -1, dtype=np.int64)
+    for k, p in enumerate(paths):
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        out[k] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 # --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class LegacyTables:
+    """What a version 1 store holds beyond the audio: its manifest's labels and splits, and its
+    training statistics (its items are one split rule's clips, in the manifest's order)."""
+
+    tag_names: list[str]
+    tag_counts: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    stats: dict[str, Any]
 
 
 class MelStore:
@@ -124,25 +173,41 @@ class MelStore:
         self._pid: int | None = None
         with h5py.File(self.path, "r") as f:
             self.features = FeatureConfig.from_dict(json.loads(f.attrs["features"]))
-            self.tag_names = list(f["tag_names"].asstr()[()])
-            self.tag_counts = f["tag_counts"][()]
-            self.labels = f["labels"][()]
             self.clip_ids = f["clip_id"][()]
-            self.split = f["split"].asstr()[()]
             self.paths = f["path"].asstr()[()]
+            self.rel_paths = f["rel_path"].asstr()[()]
             self.status = f["status"].asstr()[()]
             self.valid = f["valid"][()]
             self.duration = f["duration"][()]
-            self.stats = {
-                "band_mean": f["stats/band_mean"][()],
-                "band_std": f["stats/band_std"][()],
-                **{k: float(v) for k, v in f["stats"].attrs.items()},
-            }
             self.attrs = dict(f.attrs)
+            self.version = int(self.attrs.get("version", 1))
             self.ragged = self.attrs.get("layout") == "ragged"
             if self.ragged:
                 self.segments = f["segments"][()]
                 self.item_segments = f["item_segments"][()]
+            self.legacy: LegacyTables | None = None
+            if self.version >= 2:
+                self.stamps = np.stack([f["file_size"][()], f["file_mtime"][()]], axis=1)
+                self.item_sum = f["item_sum"][()]
+                self.item_sqsum = f["item_sqsum"][()]
+                self.item_frames = f["item_frames"][()]
+            else:
+                self.legacy = LegacyTables(
+                    tag_names=list(f["tag_names"].asstr()[()]),
+                    tag_counts=f["tag_counts"][()],
+                    labels=f["labels"][()],
+                    split=f["split"].asstr()[()],
+                    stats={
+                        "band_mean": f["stats/band_mean"][()],
+                        "band_std": f["stats/band_std"][()],
+                        **{k: float(v) for k, v in f["stats"].attrs.items()},
+                    },
+                )
+
+    def rows_of(self, paths: list[str] | np.ndarray) -> np.ndarray:
+        """The row of each audio path (-1 where the store has none)."""
+        row = {p: r for r, p in enumerate(self.paths.tolist())}
+        return np.array([row.get(str(p), -1) for p in paths], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -154,16 +219,15 @@ class MelStore:
             self._pid = os.getpid()
         return self._file
 
-    def indices(self, split: str) -> np.ndarray:
-        """Row indices of the valid clips of ``split``."""
-        return np.flatnonzero((self.split == split) & self.valid)
-
     def mel(self, i: int) -> np.ndarray:
         """Item ``i``: ``(n_rows, n_frames)``; in a ragged store all its frames (its segments
         back to back)."""
         if not self.ragged:
             return self.file["mel"][int(i)]
-        return np.concatenate([self.read(c, 0, n) for c, n in self.segments_of(i)], axis=-1)
+        pieces = [self.read(c, 0, n) for c, n in self.segments_of(i)]
+        if not pieces:  # a broken file: no frames
+            return np.zeros((self.features.n_rows, 0), dtype=np.float16)
+        return np.concatenate(pieces, axis=-1)
 
     def segments_of(self, i: int) -> np.ndarray:
         """``(first column, frames)`` of item ``i``'s segments (ragged stores)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ import numpy as np
 from autotag.common.figures import pyplot, save_figure
 from autotag.common.metrics import macro_scores
 from autotag.data.audio import AudioError
+from autotag.data.datasets import load_manifest
+from autotag.data.labelled import LabelledStore
 from autotag.data.store import MelStore
 from autotag.inference.perturb import Condition, check_conditions, parse_conditions
 from autotag.inference.tagger import DEFAULT_AGG, Tagger
@@ -62,11 +64,21 @@ class EvalClips:
 
 
 def load_test_clips(
-    store_path: str | Path, tag_names: Sequence[str], limit: int | None = None
+    store: str | Path | LabelledStore,
+    tag_names: Sequence[str],
+    limit: int | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> EvalClips:
-    """The store's valid test clips (the first ``limit`` of them), labels of ``tag_names``;
-    :class:`ValueError` when the store lacks one of the tags or has no test clip."""
-    store = MelStore(store_path)
+    """The valid test clips of a store (the first ``limit`` of them), labels of ``tag_names``;
+    :class:`ValueError` when the store lacks one of the tags or has no test clip.
+
+    ``store`` is a store joined with its labels, or a store's path: one made before stores were
+    shared holds its own split, one shared by every split is joined with the manifest of
+    ``data`` (a data config: a tagger's training config names its own)."""
+    if not isinstance(store, LabelledStore):
+        items = MelStore(store)
+        store = LabelledStore(items, load_manifest(data) if items.legacy is None and data else None)
+    store_path = store.path
     missing = [t for t in tag_names if t not in store.tag_names]
     if missing:
         raise ValueError(f"{store_path}: the store has no tag {', '.join(missing)} of the model")
@@ -85,7 +97,7 @@ def load_test_clips(
 
 def evaluate_robustness(
     tagger: Tagger,
-    store: str | Path | EvalClips,
+    store: str | Path | LabelledStore | EvalClips,
     conditions: str | Iterable[str | Condition] | None = None,
     limit: int | None = None,
     hop: float | None = None,
@@ -108,7 +120,7 @@ def evaluate_robustness(
     if isinstance(store, EvalClips):
         clips = store if limit is None else store.head(limit)
     else:
-        clips = load_test_clips(store, tagger.tag_names, limit)
+        clips = load_test_clips(store, tagger.tag_names, limit, tagger.data_config)
     probs: dict[str, list[np.ndarray]] = {c.name: [] for c in conds}
     kept: list[int] = []
     for k, path in enumerate(clips.paths):

@@ -68,6 +68,7 @@ class Tagger(TagDecisions):
         self.sha256 = model.sha256
         self.model_config = dict(model.model)
         self.metrics = dict(model.metrics)
+        self.data_config = dict(model.config.get("data") or {})  # what it was trained on
         self.pretrained_name = model.pretrained_name  # musicnn:MTT_musicnn, or empty
         self.origin = model.origin()  # the credit and licence of a pretrained model, if any
         self._fast: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None

@@ -16,8 +16,8 @@ import torch
 
 from autotag.data.datamodule import TagDataModule
 from autotag.data.features import fit_frames, pad_value
+from autotag.data.labelled import LabelledStore
 from autotag.data.normalize import Normalizer
-from autotag.data.store import MelStore
 from autotag.models import build_baseline
 from autotag.models.baselines import SpectrogramBaseline
 from autotag.runs.end import closing_logger, end_run
@@ -34,7 +34,7 @@ SPLITS = ("train", "val", "test")
 
 
 def split_inputs(
-    store: MelStore,
+    store: LabelledStore,
     index: np.ndarray,
     normalizer: Normalizer,
     model: SpectrogramBaseline,
@@ -60,16 +60,15 @@ def split_inputs(
 
 
 def fit_baseline(
-    cfg: Mapping[str, Any], settings: RunSettings, store: Path, out: Path, run: RunInfo
+    cfg: Mapping[str, Any], settings: RunSettings, store: LabelledStore, out: Path, run: RunInfo
 ) -> dict[str, Any]:
     """Fit on the training split, score val and test, write results, predictions, figures.
     ``cfg`` gives the groups (and is saved with the run), ``settings`` the run's own keys."""
     t_start = time.perf_counter()
     # the rows are read in chunks below: no loaders, no in-memory copy, no crops
     loader = {**cfg["loader"], "in_memory": False, "crops_per_item": 1}
-    stored = MelStore(store)
-    if stored.ragged:  # whole tracks: the loaders' crop length (unused here) is a window
-        loader["random_crop"] = stored.features.n_frames
+    if store.ragged:  # whole tracks: the loaders' crop length (unused here) is a window
+        loader["random_crop"] = store.features.n_frames
     dm = TagDataModule.from_config(
         store,
         loader,
@@ -131,7 +130,7 @@ def fit_baseline(
         train_clips_per_second=n_train / fit_seconds if fit_seconds > 0 else float("nan"),
         n_clips={s: len(y[s]) for s in SPLITS},
         n_parameters=None,
-        store=store,
+        store=store.path,
         test_interval=confidence_interval(scores["test"], y["test"], **asdict(settings.bootstrap)),
         extra={"baseline": details},
     )

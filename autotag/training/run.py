@@ -20,8 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from autotag.data.chunks import ChunkPlan, input_frames
 from autotag.data.datamodule import TagDataModule, check_train_fraction
 from autotag.data.features import FeatureConfig
-from autotag.data.prepare import store_of
-from autotag.data.store import MelStore
+from autotag.data.prepare import labelled_store_of
 from autotag.models import build_model, is_network
 from autotag.pretrained import is_pretrained_name
 from autotag.runs.end import closing_logger, end_run
@@ -57,16 +56,15 @@ def fit(
     check_small_data(plain, settings)  # before the store is built or a pretrained model fetched
     check_start_files(settings.ckpt_path, settings.init_from)
     pl.seed_everything(settings.seed, workers=True)
-    store = store_of(plain)
+    store = labelled_store_of(plain)
     if not is_network(plain["model"]["arch"]):
         return fit_baseline(plain, settings, store, out, run)
 
     check_recipe(plain["optimizer"], settings.shuffle_labels)
-    stored = MelStore(store)
     loader = plain["loader"]
-    crop = input_frames(plain["model"], stored.features, loader["random_crop"])
-    if stored.ragged and crop is None:  # whole tracks: a whole-clip model sees windows of them
-        crop = stored.features.n_frames
+    crop = input_frames(plain["model"], store.features, loader["random_crop"])
+    if store.ragged and crop is None:  # whole tracks: a whole-clip model sees windows of them
+        crop = store.features.n_frames
     chunks = ChunkPlan(crop, loader["eval_chunks"])
     dm = TagDataModule.from_config(
         store,
@@ -140,7 +138,7 @@ def fit(
             train_clips_per_second=callbacks.speed.clips_per_second,
             n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
             n_parameters=sum(p.numel() for p in net.parameters()),
-            store=store,
+            store=store.path,
             test_interval=confidence_interval(*ordered["test"], **asdict(settings.bootstrap))
             if trainer.is_global_zero  # the other DDP ranks need no interval
             else {},

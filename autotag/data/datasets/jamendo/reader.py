@@ -108,7 +108,9 @@ def read_jamendo(
     """The tracks of ``subset`` with the published split ``split_index`` (0-4).
 
     A track's tags are those of its row in the split's file; the vocabulary is every tag of the
-    split's three files (``tag_counts`` count their tracks). ``categories`` keeps the tags of
+    split's three files (``tag_counts`` count their tracks). The rows are the subset's tracks,
+    then the data set's others (``autotagging.tsv``) in no split, so that every subset names
+    the same audio (one store). ``categories`` keeps the tags of
     those categories only (None: all); a track left without a tag is excluded. Tracks of the
     subset in none of the split's three files are excluded too.
     ``audio`` picks the file names of the 320 kbps set (``audio``) or of ``audio-low``; the
@@ -137,27 +139,35 @@ def read_jamendo(
     meta_path = metadata_file(root, subset)
     ids, rel_paths, tag_lists, lines = [], [], [], []
     meta: dict[str, list[str]] = {"track_id": [], "artist_id": [], "album_id": [], "duration": []}
-    for n, f in _rows(meta_path):
-        tid = _track_id(meta_path, n, f[0])
-        try:
-            float(f[4])
-        except ValueError:
-            raise DataError(
-                f"{meta_path}, line {n}, field DURATION: {f[4]!r} is not a number"
-            ) from None
-        if not f[3]:
-            raise DataError(f"{meta_path}, line {n}, field PATH: empty path")
-        ids.append(tid)
-        rel_paths.append(f[3])
-        tag_lists.append(_tags(meta_path, n, f, cats))
-        lines.append(n)
-        for key, value in zip(meta, (f[0], f[1], f[2], f[4])):
-            meta[key].append(value)
-    if not ids:
-        raise DataError(f"{meta_path}: no tracks listed")
+    # The subset's tracks, then the data set's others (autotagging.tsv), in no split: every
+    # subset and split then names the same audio, and one store serves them all.
+    everything = metadata_file(root, "all")
+    sources = [meta_path] + ([everything] if subset != "all" and everything.is_file() else [])
+    for source in sources:
+        seen = set(ids)
+        for n, f in _rows(source):
+            tid = _track_id(source, n, f[0])
+            if source is everything and tid in seen:
+                continue
+            try:
+                float(f[4])
+            except ValueError:
+                raise DataError(
+                    f"{source}, line {n}, field DURATION: {f[4]!r} is not a number"
+                ) from None
+            if not f[3]:
+                raise DataError(f"{source}, line {n}, field PATH: empty path")
+            ids.append(tid)
+            rel_paths.append(f[3])
+            tag_lists.append(_tags(source, n, f, cats))
+            lines.append(n)
+            for key, value in zip(meta, (f[0], f[1], f[2], f[4])):
+                meta[key].append(value)
+        if not ids:
+            raise DataError(f"{meta_path}: no tracks listed")
+        if len(set(ids)) != len(ids):
+            raise DataError(f"{meta_path}: a TRACK_ID is listed twice")
     row_of = {tid: r for r, tid in enumerate(ids)}
-    if len(row_of) != len(ids):
-        raise DataError(f"{meta_path}: a TRACK_ID is listed twice")
 
     split = [""] * len(ids)
     for part, name in PARTS.items():
