@@ -51,7 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--store",
         metavar="STORE_H5",
         default=None,
-        help="the mel store whose test split is scored (default: the run's)",
+        help="the mel store whose test split is scored (default: the run's); its split and "
+        "labels come from the data config the tagger was trained with (a store made before "
+        "stores were shared holds its own)",
     )
     p.add_argument(
         "--out",
