@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> None:
         lambda: store_of(plain),
         "python -m autotag.prepare",
     )
-    if is_complete(path):
+    if is_complete(path) and not path.with_suffix(".parts").exists():
         print(f"store ready: {path}")
     else:
         shard, n = plain["store"]["shard"], plain["store"]["num_shards"]

@@ -15,12 +15,12 @@ import torch
 import torchaudio
 
 from autotag.data import prepare as prepare_mod
-from autotag.data.assemble import STALE_LOCK_S
 from autotag.data.crops import ragged_chunks, ragged_crop
 from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.labelled import LabelledStore
+from autotag.data.parts import STALE_LOCK_S
 from autotag.data.prepare import build_store
 from autotag.data.store import MelStore, is_complete
 from tests.helpers import assert_same_store, write_mini_jamendo

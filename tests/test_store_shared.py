@@ -4,6 +4,7 @@ splits joined at load time; files it lacks are added, changed files redone, old 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import h5py
@@ -263,3 +264,111 @@ def test_whole_tracks_added_later_and_changed_keep_the_others_in_place(
             np.testing.assert_array_equal(joined.mel(i), before[source if p == str(changed) else p])
     fresh = build_store(manifest, feats, tmp_path / "fresh.h5", **build)
     assert store_digest(path, manifest) == store_digest(fresh, manifest)
+
+
+def _catalogue(root: Path, rows: list[tuple[str, str]]) -> Path:
+    csv = root / "catalogue.csv"
+    csv.write_text("path,tags,split\n" + "".join(f"{p},{t},{s}\n" for p, t, s in rows))
+    return csv
+
+
+def test_a_catalogue_that_grows_gets_its_new_rows_appended(mini_mtat, tmp_path, decodes):
+    """A fixed-size store given more rows than it has: the old rows copied, the new appended."""
+    from autotag.data.datasets.catalog.reader import read_catalog
+
+    files = sorted(mini_mtat.rglob("*.mp3"))[:37]
+    rows = [(str(f), "guitar" if k % 2 else "slow", ("train", "val", "test")[k % 3])
+            for k, f in enumerate(files)]  # fmt: skip
+    read = dict(split="folds", top_k=2, audio_root=None, val_percent=10.0, test_percent=10.0)
+    build = dict(workers=0, shard_size=8, min_audio_seconds=1.0, progress=False)
+    feats = MelStore(store_of(_mtat(mini_mtat, tmp_path / "ref"))).features
+    small = read_catalog(_catalogue(tmp_path, rows[:30]), **read)
+    path = build_store(small, feats, tmp_path / "s.h5", **build)
+    decodes.clear()
+    big = read_catalog(_catalogue(tmp_path, rows), **read)
+    build_store(big, feats, path, **build)
+    assert sorted(decodes) == sorted(str(f) for f in files[30:])
+    assert MelStore(path).paths.tolist()[:30] == [str(f) for f in files[:30]]
+    fresh = build_store(big, feats, tmp_path / "fresh.h5", **build)
+    assert store_digest(path, big) == store_digest(fresh, big)
+    # a file listed twice reads as one row, wherever asked for
+    twice = read_catalog(_catalogue(tmp_path, [*rows, rows[4]]), **read)
+    joined = LabelledStore(path, twice)
+    x = joined.mels(np.array([len(rows), 4, 3]))
+    np.testing.assert_array_equal(x[0], x[1])
+    np.testing.assert_array_equal(x[2], joined.mel(3))
+
+
+def test_a_running_prepare_of_other_files_is_never_cleared(mini_mtat, mini_features, tmp_path):
+    import os
+
+    from autotag.data.features import FeatureConfig
+    from autotag.data.parts import STALE_LOCK_S
+
+    path = tmp_path / "s.h5"
+    parts = path.with_suffix(".parts")
+    parts.mkdir()
+    (parts / "key.json").write_text('{"items": "another prepare"}')
+    (parts / "shard-000000.npz").write_bytes(b"its unit")
+    m, feats = read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features)
+    build = dict(workers=0, shard_size=64, min_audio_seconds=1.0, progress=False)
+    with pytest.raises(RuntimeError, match="another prepare of other files is under way"):
+        build_store(m, feats, path, **build)
+    assert (parts / "shard-000000.npz").read_bytes() == b"its unit"  # not touched
+    old = time.time() - STALE_LOCK_S - 60  # that prepare stopped long ago: cleared
+    for p in parts.iterdir():
+        os.utime(p, (old, old))
+    build_store(m, feats, path, **build)
+    assert MelStore(path).valid.all() and not parts.exists()
+
+
+def test_a_store_rewritten_while_preparing_is_planned_again(
+    mini_mtat, mini_features, tmp_path, monkeypatch, caplog
+):
+    import os
+
+    import autotag.data.prepare as prepare_mod
+    from autotag.data.features import FeatureConfig
+
+    root = tmp_path / "corpus"
+    gone = _copy_without(mini_mtat, root, 4)
+    feats = FeatureConfig.from_dict(mini_features)
+    build = dict(workers=0, shard_size=64, min_audio_seconds=1.0, progress=False)
+    path = build_store(read_mtat(root, **MTAT), feats, tmp_path / "s.h5", **build)
+    for p in gone:
+        p.with_suffix(".held").rename(p)
+    real = prepare_mod._run_tasks
+
+    rewrites = []
+
+    def then_another_task_rewrites_it(*args, **kwargs):
+        real(*args, **kwargs)
+        if not rewrites:  # once: the second plan finds the store as it is
+            rewrites.append(path)
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+    monkeypatch.setattr(prepare_mod, "_run_tasks", then_another_task_rewrites_it)
+    caplog.set_level("WARNING")
+    build_store(read_mtat(root, **MTAT), feats, path, **build)
+    assert "changed while this task prepared" in caplog.text
+    fresh = build_store(read_mtat(root, **MTAT), feats, tmp_path / "fresh.h5", **build)
+    m = read_mtat(root, **MTAT)
+    assert store_digest(path, m) == store_digest(fresh, m)
+
+
+def test_a_unit_of_other_files_stops_the_assembly(mini_mtat, mini_features, tmp_path, monkeypatch):
+    import autotag.data.prepare as prepare_mod
+    from autotag.data.features import FeatureConfig
+
+    real = prepare_mod.save_unit
+
+    def mislabel(parts, result):  # a unit written by a prepare of other files
+        real(parts, {**result, "paths": result["paths"][::-1]})
+
+    monkeypatch.setattr(prepare_mod, "save_unit", mislabel)
+    with pytest.raises(RuntimeError, match="holds other files than this prepare planned"):
+        build_store(read_mtat(mini_mtat, **MTAT), FeatureConfig.from_dict(mini_features),
+                    tmp_path / "s.h5", workers=0, shard_size=64, min_audio_seconds=1.0,
+                    progress=False)  # fmt: skip
+    assert not (tmp_path / "s.h5").exists()

@@ -1,10 +1,11 @@
 """The units of a store being prepared and their assembly into the HDF5 store.
 
-``prepare`` writes each unit of ``shard_size`` clips as an atomic ``<name>.parts/shard-NNNNNN.npz``
-(:func:`save_unit`): the spectrograms (ragged stores: every segment's frames back to back, with
-``seg_frames`` and ``n_segs`` per clip), durations and statuses. :func:`assemble` reads them in
-order into ``<name>.h5.partial`` (after the items of the store they add to, if any), with each
-item's sums for the statistics, and renames it: the layout is :mod:`autotag.data.store`'s.
+``prepare`` writes each unit of ``shard_size`` files as an atomic ``<name>.parts/shard-NNNNNN.npz``
+(:func:`autotag.data.parts.save_unit`): the spectrograms (ragged stores: every segment's frames
+back to back, with ``seg_frames`` and ``n_segs`` per clip), durations, statuses and the files'
+paths. :func:`assemble` reads them in order into ``<name>.h5.partial`` (added to the store they
+complete, if any, whose items keep their rows), with each item's sums for the statistics, and
+renames it: the layout is :mod:`autotag.data.store`'s.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,44 +21,23 @@ import h5py
 import numpy as np
 
 from autotag import __version__
-from autotag.common.files import atomic_path
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.items import Items
+from autotag.data.parts import unit_file
 from autotag.data.store import STR, VERSION, MelStore, chunk_frames
 
 log = logging.getLogger(__name__)
 
 
-def task_id() -> str:
-    """``<host>.<pid>``: names what this task writes in a folder shared by several tasks."""
-    return f"{socket.gethostname()}.{os.getpid()}"
-
-
-def unit_file(parts: Path, shard: int) -> Path:
-    """The file of unit ``shard`` (units are called shards in the file names)."""
-    return parts / f"shard-{shard:06d}.npz"
-
-
-def save_unit(parts: Path, result: dict[str, Any]) -> None:
-    """Write a unit atomically (a temporary name of this host and process, then a rename: two
-    tasks writing the same unit never share a half-written file)."""
-    ragged = {k: result[k] for k in ("seg_frames", "n_segs") if k in result}
-    with atomic_path(unit_file(parts, result["shard"]), suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            mel=result["mel"],
-            duration=result["duration"],
-            status=result["status"].astype(str),
-            **ragged,
-        )
-
-
-def broken_unit(shard: int, cfg: FeatureConfig, ragged: bool, reason: str) -> dict[str, Any]:
+def broken_unit(
+    shard: int, path: str, cfg: FeatureConfig, ragged: bool, reason: str
+) -> dict[str, Any]:
     """The unit of one clip that could not be prepared (its decoding killed the worker):
     status ``broken: <reason>``, as an undecodable file's."""
     out: dict[str, Any] = {
         "shard": shard,
+        "paths": np.array([path], dtype=object),
         "duration": np.zeros(1, np.float32),
         "status": np.array([f"broken: {reason}"], dtype=object),
     }
@@ -76,6 +54,7 @@ def merge_units(units: list[dict[str, Any]]) -> dict[str, Any]:
     """Units of consecutive clips (of one shard) as one: what preparing them together gives."""
     cat = lambda key, axis=0: np.concatenate([u[key] for u in units], axis=axis)  # noqa: E731
     out = {"shard": units[0]["shard"], "duration": cat("duration"), "status": cat("status")}
+    out["paths"] = cat("paths")
     if "seg_frames" in units[0]:  # ragged: the segments' frames side by side
         return out | {
             "mel": cat("mel", -1),
@@ -131,6 +110,12 @@ def assemble(
             with np.load(unit_file(parts, s)) as z:
                 block, dur, st = z["mel"], z["duration"], [str(x) for x in z["status"]]
                 seg_frames, n_segs = (z["seg_frames"], z["n_segs"]) if excerpt else (None, None)
+                held = [str(x) for x in z["paths"]] if "paths" in z else []
+            if held != items.paths[k0 : k0 + len(held)] or len(held) != len(dur):
+                raise RuntimeError(
+                    f"{unit_file(parts, s)} holds other files than this prepare planned (two "
+                    f"prepares of other files in one folder?): delete {parts} and run again"
+                )
             heartbeat()
             if excerpt is None:
                 clips = list(block)
@@ -227,7 +212,8 @@ def _copy_mel(
     if not ragged:
         step = max(1, (64 << 20) // max(1, src[0].nbytes))  # about 64 MB a block
         for lo in range(0, len(src), step):
-            mel[lo : lo + step] = src[lo : lo + step]
+            block = src[lo : lo + step]  # the new store has more rows: the base's come first
+            mel[lo : lo + len(block)] = block
             heartbeat()
         return
     total = src.shape[1]
@@ -236,51 +222,3 @@ def _copy_mel(
     for lo in range(0, total, step):
         mel[:, lo : lo + step] = src[:, lo : lo + step]
         heartbeat()
-
-
-STALE_LOCK_S = 600.0  # an assembler touches its lock after every unit, far more often than this
-
-
-def take_lock(parts: Path, shard_task: bool) -> Path | None:
-    """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
-    it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
-    of this host) was left by a killed task and is taken over. A live lock: a shard task returns
-    None (the holder assembles), a plain run stops naming the holder."""
-    lock = parts / "assemble.lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            owner = lock.read_text().strip() if lock.exists() else ""
-            if _stale(lock, owner):
-                log.warning("%s was left by a stopped task (%s); taking it over", lock, owner)
-                lock.unlink(missing_ok=True)
-                continue
-            if shard_task:
-                log.info("%s assembles the store (%s)", owner or "another task", lock)
-                return None
-            raise RuntimeError(
-                f"{lock}: {owner or 'another task'} is assembling the store; run again when it "
-                f"has finished (a lock untouched for {STALE_LOCK_S:.0f} s is taken over)"
-            ) from None
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{task_id()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        return lock
-    raise RuntimeError(f"{lock}: could not take the assembly lock")
-
-
-def _stale(lock: Path, owner: str) -> bool:
-    try:
-        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
-            return True
-    except FileNotFoundError:
-        return True
-    host, _, pid = owner.split(" ", 1)[0].rpartition(".")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False

@@ -8,7 +8,8 @@ the manifest's ``i``-th clip in a split, in the manifest's order.
 
 The normalization statistics are the training split's, summed from the items' stored sums (no
 pass over the spectrograms) and cached beside the store in ``<store>.stats/<key>.json``, the key
-a hash of the store file and the training items: every run of a split reads the same figures.
+a hash of the store file (its name and modification time) and the training items' rows: every
+run of a split reads the same figures, and a store rewritten with more items computes them anew.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class LabelledStore:
             raise ValueError(
                 f"{self.path.name}: no valid training clip; cannot compute normalization statistics"
             )
-        h = hashlib.sha1(f"{self.path.name}:{self.path.stat().st_mtime_ns}".encode())
+        h = hashlib.sha1(f"{self.path.name}:{self.items.stamp}".encode())  # as read at open
         h.update(np.ascontiguousarray(train).tobytes())
         cache = self.path.with_suffix(".stats") / f"{h.hexdigest()[:16]}.json"
         try:

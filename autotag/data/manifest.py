@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,18 +68,6 @@ class Manifest:
 
     def split_counts(self) -> dict[str, int]:
         return {s: sum(1 for x in self.split if x == s) for s in SPLITS}
-
-    def fingerprint(self) -> str:
-        """A short hash of what the store built from this manifest depends on."""
-        h = hashlib.sha1()
-        h.update(self.source.encode())
-        h.update(np.ascontiguousarray(self.clip_ids).tobytes())
-        h.update("\n".join(self.rel_paths).encode())
-        h.update("\n".join(self.split).encode())
-        h.update("\n".join(self.tag_names).encode())
-        h.update(np.ascontiguousarray(self.labels).tobytes())
-        h.update(repr(self.min_seconds).encode())
-        return h.hexdigest()[:12]
 
 
 def top_k_tags(tag_names: list[str], tag_counts: np.ndarray, k: int | None) -> list[str]:

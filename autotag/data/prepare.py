@@ -11,7 +11,6 @@ prepares every ``num_shards``-th unit; the task that finds them all written asse
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -22,27 +21,31 @@ from typing import Any
 import torch
 
 from autotag.common.console import progress as progress_bar
-from autotag.common.files import write_json
 from autotag.common.keywords import check_keywords
 from autotag.common.pool import WorkerCrash, crash_safe_map
 from autotag.common.worker import usable_cores
 from autotag.data import prepare_worker as unit_worker
-from autotag.data.assemble import assemble, merge_units, save_unit, take_lock, unit_file
+from autotag.data.assemble import assemble, merge_units
 from autotag.data.datasets import load_manifest
 from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.items import items_of, lacking
 from autotag.data.labelled import LabelledStore, StoreMismatch
 from autotag.data.manifest import Manifest
+from autotag.data.parts import claim_parts, idle, save_unit, store_stamp, take_lock, unit_file
 from autotag.data.store import (
     MelStore,
     collection_of,
     is_complete,
+    mention_old_stores,
     report,
     store_name,
 )
 
 log = logging.getLogger(__name__)
+# a reader's keys that say which audio files it names under its root (Jamendo's audio set, and
+# where the audio folders are): they are the collection's, as the root is
+WHERE_KEYS = ("audio", "audio_root")
 
 
 def ensure_store(
@@ -72,13 +75,12 @@ def ensure_store(
     kept = Excerpt.from_dict(excerpt)
     manifest = load_manifest(data) if manifest is None else manifest
     reader, root = str(data["reader"]), Path(data["root"]).expanduser()
-    collection = collection_of(reader, root)
-    if data.get("audio_root"):  # the audio lives elsewhere: that is the collection's too
-        collection += f":{Path(data['audio_root']).expanduser().resolve()}"
+    where = {k: data[k] for k in WHERE_KEYS if data.get(k) is not None}
+    collection = collection_of(reader, root, where)
     label = reader if root.stem == reader else f"{reader}-{root.stem}"
     path = Path(dir).expanduser() / store_name(collection, label, fcfg, kept.key())
     if not path.exists():
-        _mention_old_stores(path.parent, f"{data['name']}-{data['split']}-{fcfg.name}-")
+        mention_old_stores(path.parent, f"{data['name']}-{data['split']}-{fcfg.name}-")
     return build_store(
         manifest,
         fcfg,
@@ -108,20 +110,6 @@ def labelled_store_of(cfg: Mapping[str, Any]) -> LabelledStore:
     set's labels and split: what a run trains and evaluates on."""
     manifest = load_manifest(cfg["data"])
     return LabelledStore(store_of(cfg, manifest), manifest)
-
-
-def _mention_old_stores(folder: Path, prefix: str) -> None:
-    """Point at the stores of one split that older versions made for this data set: they are
-    not used (one store now serves every split) and can go once the new one is made."""
-    old = [p for p in sorted(folder.glob(f"{prefix}*.h5")) if is_complete(p)]
-    if old:
-        gb = sum(p.stat().st_size for p in old) / 1e9
-        log.warning(
-            "%s: %d store(s) of one split made before stores were shared by every split (%s, "
-            "%.1f GB): they are not used here (`autotag robustness --store` still reads them); "
-            "delete them once this store is prepared",
-            folder, len(old), ", ".join(p.name for p in old[:3]), gb,
-        )  # fmt: skip
 
 
 def build_store(
@@ -168,7 +156,7 @@ def build_store(
     todo = items if base is None else lacking(base, items)
     if len(todo) == 0:
         log.info("store %s is complete", path)
-        if parts.exists():  # a task stopped between the store's rename and this clean-up
+        if parts.exists() and idle(parts):  # left by a task stopped after the store's rename
             shutil.rmtree(parts, ignore_errors=True)
         return path
     if base is not None:
@@ -189,12 +177,8 @@ def build_store(
         "shard_size": shard_size,
         **({"excerpt": excerpt.key()} if excerpt else {}),
     }
-    key_file = parts / "key.json"
-    if parts.exists() and (not key_file.exists() or json.loads(key_file.read_text()) != key):
-        log.warning("%s holds shards of another configuration; starting over", parts)
-        shutil.rmtree(parts)
-    parts.mkdir(exist_ok=True)
-    write_json(key_file, key)  # concurrent shard tasks write the same key: each its own temp
+    claim_parts(parts, key)
+    planned = None if base is None else base.stamp  # the store this plan adds to
 
     n_units = (len(todo) + shard_size - 1) // shard_size
     mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
@@ -226,6 +210,14 @@ def build_store(
     lock = take_lock(parts, shard_task=shard is not None)
     if lock is None:
         return path
+    if store_stamp(path) != planned:  # another task rewrote the store since: plan again
+        log.warning("%s changed while this task prepared (another task added to it); "
+                    "planning again", path)  # fmt: skip
+        shutil.rmtree(parts)
+        again = dict(workers=workers, shard_size=shard_size, min_audio_seconds=min_audio_seconds,
+                     progress=progress, excerpt=excerpt, add_missing=add_missing,
+                     collection=collection)  # fmt: skip
+        return build_store(manifest, features, path, **again)
     try:
         assemble(todo, features, excerpt, parts, path, shard_size, collection, base,
                  heartbeat=lock.touch)  # fmt: skip

@@ -69,6 +69,7 @@ def process_unit(task: Task) -> dict[str, Any]:
         status.append("silent" if not any(np.any(x[a:b]) for a, b in spans) else "ok")
     out: dict[str, Any] = {
         "shard": shard,
+        "paths": np.array(paths, dtype=object),  # the assembly checks a unit is the one planned
         "duration": duration,
         "status": np.array(status, dtype=object),
     }
@@ -94,4 +95,4 @@ def crashed(task: Task, features: FeatureConfig, ragged: bool) -> dict[str, Any]
     """The unit of a file whose decoding killed its worker (twice): recorded as broken, like
     any undecodable file."""
     log.warning("%s: the decoder crashed on this file; it is left out", task[1][0])
-    return broken_unit(task[0], features, ragged, "the decoder crashed on this file")
+    return broken_unit(task[0], task[1][0], features, ragged, "the decoder crashed on this file")

@@ -68,10 +68,14 @@ def store_name(collection: str, label: str, features: FeatureConfig, excerpt: st
     return f"{label}-{features.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
 
 
-def collection_of(reader: str, root: str | Path) -> str:
-    """An audio collection: a data set's reader on its (resolved) root. Its files are checked
-    item by item (size and modification time), so the name need not hash them all."""
-    return f"{reader}:{Path(root).expanduser().resolve()}"
+def collection_of(reader: str, root: str | Path, where: dict[str, Any] | None = None) -> str:
+    """An audio collection: a data set's reader on its root, with the reader's keys that say
+    which audio files it names (``where``: e.g. Jamendo's ``audio`` set and ``audio_root``).
+    The root is absolute as given, not resolved: items are joined by their paths, which the
+    reader spells from the root as given. Its files are checked item by item (size and
+    modification time), so the name need not hash them all."""
+    extra = "".join(f":{k}={v}" for k, v in sorted((where or {}).items()) if v is not None)
+    return f"{reader}:{Path(root).expanduser().absolute()}{extra}"
 
 
 def chunk_frames(n_rows: int) -> int:
@@ -130,6 +134,20 @@ def report(path: str | Path, limit: int = 20) -> str:
     return text
 
 
+def mention_old_stores(folder: Path, prefix: str) -> None:
+    """Point at the stores of one split that older versions made for this data set: they are
+    not used (one store now serves every split) and can go once the new one is made."""
+    old = [p for p in sorted(folder.glob(f"{prefix}*.h5")) if is_complete(p)]
+    if old:
+        gb = sum(p.stat().st_size for p in old) / 1e9
+        log.warning(
+            "%s: %d store(s) of one split made before stores were shared by every split (%s, "
+            "%.1f GB): they are not used here (`autotag robustness --store` still reads them); "
+            "delete them once this store is prepared",
+            folder, len(old), ", ".join(p.name for p in old[:3]), gb,
+        )  # fmt: skip
+
+
 def file_stamps(paths: list[str]) -> np.ndarray:
     """``(size, mtime_ns)`` of each file, ``(-1, -1)`` for a missing one: what a store records
     of the file each item was prepared from."""
@@ -180,6 +198,7 @@ class MelStore:
             self.valid = f["valid"][()]
             self.duration = f["duration"][()]
             self.attrs = dict(f.attrs)
+            self.stamp = os.fstat(f.id.get_vfd_handle()).st_mtime_ns  # the file opened here
             self.version = int(self.attrs.get("version", 1))
             self.ragged = self.attrs.get("layout") == "ragged"
             if self.ragged:
@@ -245,17 +264,15 @@ class MelStore:
         return self.file["mel"][:, lo : lo + int(length)]
 
     def mels(self, index: np.ndarray) -> np.ndarray:
-        """Several rows at once (sorted index, as h5py requires); fixed-size stores only."""
+        """Several rows at once, in the order given; fixed-size stores only."""
         if self.ragged:
             raise ValueError(
                 f"{self.path.name} holds items of their own lengths (whole tracks): they are read "
                 "as crops and chunks, not loaded whole (set loader.in_memory=false)"
             )
-        index = np.asarray(index)
-        order = np.argsort(index)
-        out = np.empty((len(index), *self.file["mel"].shape[1:]), dtype=np.float16)
-        out[order] = self.file["mel"][index[order]]
-        return out
+        # h5py reads increasing, distinct rows: a file listed twice in a manifest is one row
+        rows, back = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
+        return self.file["mel"][rows][back.reshape(-1)]
 
     def close(self) -> None:
         if self._file is not None:

@@ -5,8 +5,9 @@ mp3 re-encoding and a gain change, next to the clean condition.
 Every clip is decoded once with the tagger's :class:`~autotag.data.frontend.FrontEnd` (mono at
 the model's rate), each perturbation is applied to that waveform, and the result is tagged by
 :meth:`Tagger.tag_audio` (windows, log-mel, normalization, FCN, mean over windows): the path of
-``autotag tag``. Labels, paths and the test split come from the mel store the model was trained
-on. The conditions (``--conditions``) are :mod:`autotag.inference.perturb`'s.
+``autotag tag``. The test split, its paths and labels come from the store the model was trained
+on, joined with the data config the tagger file keeps (a store made before stores were shared
+holds its own). The conditions (``--conditions``) are :mod:`autotag.inference.perturb`'s.
 
 A tag is scored only where the evaluated clips hold at least one positive and one negative (as
 :func:`autotag.common.metrics.macro_scores`); drops are clean minus perturbed, so a positive
@@ -77,7 +78,18 @@ def load_test_clips(
     ``data`` (a data config: a tagger's training config names its own)."""
     if not isinstance(store, LabelledStore):
         items = MelStore(store)
-        store = LabelledStore(items, load_manifest(data) if items.legacy is None and data else None)
+        if items.legacy is None and not data:
+            raise ValueError(
+                f"{items.path}: a store shared by every split holds no split or labels, and the "
+                "tagger carries no training data config to take them from (a pretrained model): "
+                "give a tagger trained on this store's data (a run of init_from=<it>, epochs=0 "
+                "scores it as it is), or a store made before stores were shared"
+            )
+        if items.legacy is None:  # the data as it is now: never generated at the tagger's paths
+            data = {**data, "generate": None}
+            store = LabelledStore(items, load_manifest(data))
+        else:
+            store = LabelledStore(items)
     store_path = store.path
     missing = [t for t in tag_names if t not in store.tag_names]
     if missing:

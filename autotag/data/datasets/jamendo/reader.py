@@ -137,7 +137,7 @@ def read_jamendo(
         )
 
     meta_path = metadata_file(root, subset)
-    ids, rel_paths, tag_lists, lines = [], [], [], []
+    ids, rel_paths, tag_lists, lines, origin = [], [], [], [], []
     meta: dict[str, list[str]] = {"track_id": [], "artist_id": [], "album_id": [], "duration": []}
     # The subset's tracks, then the data set's others (autotagging.tsv), in no split: every
     # subset and split then names the same audio, and one store serves them all.
@@ -161,6 +161,7 @@ def read_jamendo(
             rel_paths.append(f[3])
             tag_lists.append(_tags(source, n, f, cats))
             lines.append(n)
+            origin.append(source)
             for key, value in zip(meta, (f[0], f[1], f[2], f[4])):
                 meta[key].append(value)
         if not ids:
@@ -211,7 +212,7 @@ def read_jamendo(
     if missing:
         r = missing[0]
         where = (
-            f"{meta_path}, line {lines[r]}, field PATH: {paths[r]} not found "
+            f"{origin[r]}, line {lines[r]}, field PATH: {paths[r]} not found "
             f"(and {len(missing) - 1} more of the split's {sum(map(bool, split))} tracks)"
         )
         if missing_audio == "error":
@@ -224,7 +225,7 @@ def read_jamendo(
             split[r] = ""
 
     return Manifest(
-        source=f"jamendo:{subset}:split-{split_index}:{','.join(cats)}:{audio}",  # in the store name
+        source=f"jamendo:{subset}:split-{split_index}:{','.join(cats)}:{audio}",
         clip_ids=np.asarray(ids, dtype=np.int64),
         paths=paths,
         rel_paths=rel_paths,
