@@ -40,11 +40,12 @@ bench: setup  ## speed goals of issue 11 (idle machine!); results go to bench/RE
 	$(PY) bench/tag_speed.py
 	$(PY) bench/store_reads.py
 
-bench-all: bench  ## also prepare stages and whole tracks, training steps, the model zoo (an hour on 2 cores)
+bench-all: bench  ## also prepare stages and whole tracks, training steps, the model zoo, one store for every split (an hour on 2 cores)
 	$(PY) bench/prepare.py
 	$(PY) bench/prepare_tracks.py
 	$(PY) bench/train_step.py
 	$(PY) bench/models.py
+	$(PY) bench/shared_store.py
 
 mtat: setup  ## download + verify + extract MagnaTagATune into data/mtat (resumable)
 	$(PY) -m autotag.cli download mtat --root data/mtat

@@ -2,10 +2,10 @@
 splits of the synthetic Jamendo corpus cost with a store per split (the code before) and with
 one store per collection (now).
 
-    .venv/bin/python bench/shared_store.py --before ../autotag-before   # a checkout of c8342f1
+    .venv/bin/python bench/shared_store.py      # writes its section of bench/RESULTS.md
 
-``--before`` is a checkout of the code before the change (``git worktree add ../autotag-before
-c8342f1``); it runs with this repository's interpreter. For each version, and ``--rounds`` times
+``--before`` is a checkout of the code before the change (default: ``git worktree add`` of
+:data:`BEFORE` under ``data/bench/``, made once); it runs with this repository's interpreter. For each version, and ``--rounds`` times
 in fresh store folders, ``python -m autotag.prepare data=jamendo_synthetic data.split_index=i``
 runs for i = 0..4 as a new process (what a user types), timed end to end; the stores' bytes
 are summed. For the shared store, what a run adds on top (reading the manifest, checking every
@@ -29,6 +29,7 @@ from common import REPO, fmt, machine_table, median, table, wait_for_quiet, writ
 SECTION = "One store for every split (bench/shared_store.py)"
 CORPUS = REPO / "data" / "bench" / "jamendo_synthetic_400"
 SPLITS = range(5)
+BEFORE = "c8342f1"  # the last commit with a store per split
 # MTG-Jamendo's tracks per tag set (the dataset's README: autotagging.tsv and its subsets)
 SUBSET_TRACKS = {"all": 55_609, "top50tags": 54_380, "genre": 55_215, "instrument": 25_135}
 SUBSET_TRACKS["moodtheme"] = 18_486
@@ -38,7 +39,7 @@ JAMENDO_GB, JAMENDO_HOURS = 219.0, 3.0  # won128, all tracks; 2 cores (README, p
 def prepare(code: Path, stores: Path, index: int) -> float:
     """Seconds of ``python -m autotag.prepare`` for split ``index`` with the code in ``code``."""
     cmd = [sys.executable, "-m", "autotag.prepare", "data=jamendo_synthetic",
-           f"data.root={CORPUS}", f"store.dir={stores}", f"data.split_index={index}",
+           f"data.root={CORPUS}", f"store.dir={stores}", f"data.split_index={index}", "features=won128",
            "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(code)}
     t0 = time.perf_counter()
@@ -60,7 +61,7 @@ def join_seconds(stores: Path, index: int) -> tuple[float, float]:
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["data=jamendo_synthetic", f"data.root={CORPUS}",
+        cfg = compose("train", overrides=["data=jamendo_synthetic", f"data.root={CORPUS}", "features=won128",
                                           f"store.dir={stores}", f"data.split_index={index}"])  # fmt: skip
     plain = OmegaConf.to_container(cfg, resolve=True)
     for cache in stores.glob("*.stats"):
@@ -80,10 +81,15 @@ def size_gb(stores: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--before", type=Path, required=True, help="a checkout of the code before")
+    ap.add_argument("--before", type=Path, default=None, help=f"a checkout of {BEFORE}")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--tracks", type=int, default=400)
     args = ap.parse_args()
+    if args.before is None:
+        args.before = REPO / "data" / "bench" / f"before-{BEFORE}"
+        if not (args.before / "autotag").is_dir():
+            subprocess.run(["git", "worktree", "add", "--detach", str(args.before), BEFORE],
+                           cwd=REPO, check=True)  # fmt: skip
     sys.path.insert(0, str(REPO))
     from autotag.data.datasets.jamendo.synth import generate_jamendo
 
