@@ -20,7 +20,7 @@ RANK = {"base": 0, "common": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained
 RANK |= {"training": 3, "inference": 3}
 RANK |= {"experiments": 4}
 RANK |= {"entry": 5, "cli": 5}
-ENTRY = {"entry", "prepare"}  # helpers and `python -m` shims of the Hydra entries
+ENTRY = {"entry", "prepare", "catalogue"}  # helpers and `python -m` shims of the Hydra entries
 # `python -m autotag.predict` is `autotag tag`, `python -m autotag.sweep report` is
 # `autotag report`: part of the CLI
 CLI_ALIASES = {"predict", "sweep"}

@@ -1,4 +1,4 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained, report,
+"""The ``autotag`` command: tag, embed, catalogue, similar, export, compare, robustness, pretrained, report,
 download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
 :mod:`autotag.experiments`; download and synth: :mod:`autotag.data.datasets`); nothing imports it.
 
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from autotag.cli import (
+    catalogue,
     compare,
     download,
     embed,
@@ -29,7 +30,19 @@ from autotag.cli import (
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from autotag.common.worker import keep_freed_memory
 
-COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, report, download, synth)
+COMMANDS = (
+    tag,
+    embed,
+    catalogue,
+    similar,
+    export,
+    compare,
+    robustness,
+    pretrained,
+    report,
+    download,
+    synth,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
