@@ -3,10 +3,10 @@ cluster (Hydra entry point; ``autotag catalogue`` is the one-machine command).
 
 Examples::
 
-    python -m autotag.catalogue model=run/tagger.pt input=/music out=catalogue
-    python -m autotag.catalogue model=musicnn:MSD_musicnn input=songs.csv out=catalogue
-    python -m autotag.catalogue model=run/tagger.pt data=mtat data.root=data/mtat out=mtat_cat
-    python -m autotag.catalogue -m model=musicnn:MSD_musicnn input=/music out=/scratch/cat \
+    python -m autotag.catalogue tagger=run/tagger.pt input=/music out=catalogue
+    python -m autotag.catalogue tagger=musicnn:MSD_musicnn input=songs.csv out=catalogue
+    python -m autotag.catalogue tagger=run/tagger.pt data=mtat data.root=data/mtat out=mtat_cat
+    python -m autotag.catalogue -m tagger=musicnn:MSD_musicnn input=/music out=/scratch/cat \
         hydra/launcher=slurm_prepare num_shards=16 'shard=range(16)'   # a Slurm array job
 """
 
@@ -29,7 +29,7 @@ ENTRY = "python -m autotag.catalogue"
 
 def job(cfg: dict[str, Any]) -> CatalogueRun:
     """The job of a composed config (paths absolute)."""
-    tagger = Tagger.load(cfg["model"], pick_device(str(cfg["device"])))
+    tagger = Tagger.load(cfg["tagger"], pick_device(str(cfg["device"])))
     tagger.embedding_layer = cfg["layer"]
     inputs = [cfg["input"]] if cfg.get("input") is not None else []
     paths, ids = catalogue_songs(inputs, cfg.get("data"))
@@ -45,7 +45,7 @@ def job(cfg: dict[str, Any]) -> CatalogueRun:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="catalogue")
 def main(cfg: DictConfig) -> None:
     keep_freed_memory()  # this process is ours; its workers inherit it
-    cfg = absolute_paths(cfg, (*PATH_KEYS, "model", "input", "out"))
+    cfg = absolute_paths(cfg, (*PATH_KEYS, "tagger", "input", "out"))
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     done = reporting_input_errors(lambda: job(plain), ENTRY)
