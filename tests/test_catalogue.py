@@ -146,6 +146,10 @@ def test_bad_inputs_get_one_line_and_missing_files_are_listed(songs, model, tmp_
         (row,) = list(csv.DictReader(f))
     assert row["id"] == "missing.wav" and row["path"] == str(tmp_path / "missing.wav")
     assert read_index(tmp_path / "o" / "index.h5").ids == [str(songs / "a" / "song01.wav")]
+    (tmp_path / "busy" / "parts").mkdir(parents=True)  # another job's parts, written just now
+    (tmp_path / "busy" / "parts" / "key.json").write_text('{"songs": "others"}')
+    code, _, err = run_cli(capsys, "catalogue", listed, *base, "-o", tmp_path / "busy")
+    assert code == 2 and "another catalogue job" in err and "Traceback" not in err
 
 
 def test_a_data_sets_manifest_is_a_catalogue(mini_mtat):

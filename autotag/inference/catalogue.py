@@ -32,7 +32,7 @@ import torch
 
 from autotag.common.console import progress as progress_bar
 from autotag.common.files import write_text
-from autotag.data.parts import claim_parts, idle, take_lock
+from autotag.data.parts import STALE_LOCK_S, claim_parts, idle, take_lock
 from autotag.inference.catalogue_file import (
     TABLE_FORMAT,
     Table,
@@ -129,7 +129,13 @@ def run_catalogue(
             shutil.rmtree(parts, ignore_errors=True)
         return CatalogueRun(out, True, len(paths), _failed_count(out), 0)
     out.mkdir(parents=True, exist_ok=True)
-    claim_parts(parts, key)
+    try:
+        claim_parts(parts, key)
+    except RuntimeError:  # parts of other songs or settings, written in the last minutes
+        raise CatalogueInputError(
+            f"{parts}: another catalogue job (other songs or settings) wrote here in the last "
+            f"{STALE_LOCK_S:.0f} s: run again when it has finished, or delete {parts}"
+        ) from None
     n_units = -(-len(paths) // unit_size)
     mine = range(n_units) if shard is None else range(shard, n_units, num_shards)
     pending = [u for u in mine if not part_file(parts, u).exists()]
@@ -156,7 +162,10 @@ def run_catalogue(
             tagged += len(songs)
     if any(not part_file(parts, u).exists() for u in range(n_units)):
         return CatalogueRun(out, False, len(paths), failed, tagged)  # other shards' to come
-    lock = take_lock(parts, shard_task=shard is not None)
+    try:
+        lock = take_lock(parts, shard_task=shard is not None)
+    except RuntimeError as e:  # a plain run while a live task merges
+        raise CatalogueInputError(str(e).replace("the store", "the catalogue")) from None
     if lock is None:  # another task merges
         return CatalogueRun(out, False, len(paths), failed, tagged)
     try:
