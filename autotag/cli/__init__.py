@@ -1,5 +1,5 @@
-"""The ``autotag`` command: tag, embed, similar, export, compare, robustness, pretrained, report,
-download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
+"""The ``autotag`` command: tag, embed, index, similar, export, compare, robustness, pretrained,
+report, download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
 :mod:`autotag.experiments`; download and synth: :mod:`autotag.data.datasets`); nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
@@ -19,6 +19,7 @@ from autotag.cli import (
     download,
     embed,
     export,
+    index,
     pretrained,
     report,
     robustness,
@@ -29,7 +30,19 @@ from autotag.cli import (
 from autotag.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from autotag.common.worker import keep_freed_memory
 
-COMMANDS = (tag, embed, similar, export, compare, robustness, pretrained, report, download, synth)
+COMMANDS = (
+    tag,
+    embed,
+    index,
+    similar,
+    export,
+    compare,
+    robustness,
+    pretrained,
+    report,
+    download,
+    synth,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
