@@ -105,9 +105,14 @@ class AnnIndex:
         """Row of a song not removed, given as a path (any spelling) or an id."""
         resolved = str(Path(query).resolve())
         for key, keys in ((resolved, self.paths), (query, self.paths), (query, self.ids)):
-            rows = [i for i, k in enumerate(keys) if k == key and not self.removed[i]]
-            if rows:
-                return rows[0]
+            i = -1
+            while True:
+                try:
+                    i = keys.index(key, i + 1)
+                except ValueError:
+                    break
+                if not self.removed[i]:
+                    return i
         return None
 
     def vector(self, row: int) -> np.ndarray:
