@@ -102,6 +102,27 @@ def test_k_larger_than_the_catalogue(tmp_path):
     assert [r for r, _ in ann.search(x[0], 5)] == [11]
 
 
+def test_a_graph_that_finds_too_few_falls_back_to_exact_search(tmp_path):
+    import voyager
+
+    x = clustered(40)
+    ann = build(read_index(write_embeddings(tmp_path / "e.h5", x, names(40))))
+    ann.remove(names(5))
+    want = ann.search(x[7], 10)
+
+    class Thin:  # a graph thinned by removals: fewer results than asked
+        def query(self, *a, **kw):
+            raise voyager.RecallError("only found 3 of 10")
+
+        def get_vectors(self, ids):
+            return graph.get_vectors(ids)
+
+    graph, ann.index = ann.index, Thin()
+    got = ann.search(x[7], 10)
+    assert [r for r, _ in got] == [r for r, _ in want] and all(r >= 5 for r, _ in got)
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
 def test_another_model_or_dimension_is_refused(tmp_path):
     x = clustered(40)
     ann = build(read_index(write_embeddings(tmp_path / "e.h5", x, names(40))))
