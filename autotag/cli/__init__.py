@@ -1,5 +1,5 @@
-"""The ``autotag`` command: tag, embed, catalogue, similar, export, compare, robustness, pretrained, report,
-download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
+"""The ``autotag`` command: tag, embed, catalogue, index, similar, export, compare, robustness,
+pretrained, report, download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
 :mod:`autotag.experiments`; download and synth: :mod:`autotag.data.datasets`); nothing imports it.
 
 Exit codes: 0 when every file went through, 1 when at least one file failed (each failure gets
@@ -20,6 +20,7 @@ from autotag.cli import (
     download,
     embed,
     export,
+    index,
     pretrained,
     report,
     robustness,
@@ -34,6 +35,7 @@ COMMANDS = (
     tag,
     embed,
     catalogue,
+    index,
     similar,
     export,
     compare,

@@ -18,8 +18,10 @@ from autotag.cli.common import (
 )
 from autotag.data.audio import AudioError
 from autotag.inference import TaggerError
+from autotag.inference.ann import AnnIndex
+from autotag.inference.ann import load as load_ann
 from autotag.inference.embed import IndexFileError, read_index
-from autotag.inference.similar import similar
+from autotag.inference.similar import similar, similar_ann
 from autotag.pretrained import is_pretrained_name
 
 
@@ -32,27 +34,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "with the index's model (--model, else the model path stored in the index).",
     )
     p.add_argument("query", metavar="QUERY", help="audio file, or a path/id in the index")
-    p.add_argument("--index", "-i", required=True, metavar="INDEX_H5", help="from autotag embed")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--index", "-i", metavar="INDEX_H5", help="from autotag embed (exact search)"
+    )
+    where.add_argument(
+        "--ann", metavar="INDEX", help="from autotag index build (approximate search, fast)"
+    )
     add_model(p, required=False)
     p.add_argument("-n", type=positive_int, default=10, help="songs listed (default: 10)")
     p.add_argument("--tags", type=positive_int, default=3, help="tags shown per song (3)")
+    p.add_argument(
+        "--ef",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --ann: search breadth (default: the index's; more: better recall, slower)",
+    )
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-
     try:
-        index = read_index(args.index)
+        index = read_index(args.index) if args.index else load_ann(args.ann)
     except IndexFileError as e:
         raise UsageError(str(e)) from None
+    where_given = args.index or args.ann
     tagger = None
     if Path(args.query).is_dir():
         raise UsageError(f"{args.query}: is a folder; give one audio file (or an id of the index)")
     if index.find(args.query) is None:
         if not Path(args.query).exists():
             print(
-                f"error: {args.query}: not in the index {args.index} and no such file",
+                f"error: {args.query}: not in the index {where_given} and no such file",
                 file=sys.stderr,
             )
             return EXIT_FAILED
@@ -68,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
             )
         tagger = load_tagger(model)
     try:
-        info, rows = similar(index, args.query, tagger, args.n, args.tags)
-    except (TaggerError, ValueError) as e:  # ValueError: an index of a layer the model lacks
+        if isinstance(index, AnnIndex):
+            info, rows = similar_ann(index, args.query, tagger, args.n, args.tags, args.ef)
+        else:
+            info, rows = similar(index, args.query, tagger, args.n, args.tags)
+    except (TaggerError, ValueError) as e:  # ValueError: a layer the model lacks, a dimension
         raise UsageError(str(e)) from None
     except AudioError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from autotag.inference.ann import AnnIndex
 from autotag.inference.backends import DEFAULT_LAYER
 from autotag.inference.embed import Index
 from autotag.inference.tagger import Tagger
@@ -52,7 +53,7 @@ def cosine_scores(embeddings: np.ndarray, query: np.ndarray) -> np.ndarray:
     return (e @ q) / np.maximum(en * qn, 1e-12)
 
 
-def check_model(index: Index, tagger: Tagger) -> None:
+def check_model(index: Index | AnnIndex, tagger: Tagger) -> None:
     """Refuse a model other than the one that made the index (compared by sha256)."""
     want = str(index.attrs.get("model_sha256", ""))
     if want and tagger.sha256 and want != tagger.sha256:
@@ -61,6 +62,20 @@ def check_model(index: Index, tagger: Tagger) -> None:
             f"(index: {index.attrs.get('model_path')}, sha256 {want[:12]}…; "
             f"this model: sha256 {tagger.sha256[:12]}…)"
         )
+
+
+def _embed_query(
+    index: Index | AnnIndex, query: str, tagger: Tagger | None, n_tags: int
+) -> tuple[np.ndarray, QueryInfo]:
+    """An audio file's embedding with the index's model, layer, hop and aggregation."""
+    if tagger is None:
+        raise LookupError(f"{query}: not in the index {index.path}, and no model to embed it")
+    check_model(index, tagger)
+    tagger.embedding_layer = str(index.attrs.get("embedding_layer", DEFAULT_LAYER))
+    wav = tagger.front.load(query)
+    song = tagger.tag_audio(wav, hop=index.hop_seconds, agg=index.agg, path=query)
+    assert song.embedding is not None and song.probs is not None
+    return song.embedding, QueryInfo(query, False, None, _top(song.probs, tagger.tag_names, n_tags))
 
 
 def similar(
@@ -80,15 +95,7 @@ def similar(
         vec = index.embeddings[row]
         info = QueryInfo(query, True, row, _top(index.probabilities[row], index.tag_names, n_tags))
     else:
-        if tagger is None:
-            raise LookupError(f"{query}: not in the index {index.path}, and no model to embed it")
-        check_model(index, tagger)
-        tagger.embedding_layer = str(index.attrs.get("embedding_layer", DEFAULT_LAYER))
-        wav = tagger.front.load(query)
-        song = tagger.tag_audio(wav, hop=index.hop_seconds, agg=index.agg, path=query)
-        assert song.embedding is not None and song.probs is not None
-        vec = song.embedding
-        info = QueryInfo(query, False, None, _top(song.probs, tagger.tag_names, n_tags))
+        vec, info = _embed_query(index, query, tagger, n_tags)
     scores = cosine_scores(index.embeddings, vec)
     order = np.argsort(-scores, kind="stable")
     if row is not None:  # the query itself first, even when another song ties with it
@@ -103,5 +110,38 @@ def similar(
                 float(scores[j]),
                 _top(index.probabilities[j], index.tag_names, n_tags),
             )
+        )
+    return info, out
+
+
+def similar_ann(
+    ann: AnnIndex,
+    query: str,
+    tagger: Tagger | None = None,
+    n: int = 10,
+    n_tags: int = 3,
+    ef: int | None = None,
+) -> tuple[QueryInfo, list[Neighbour]]:
+    """:func:`similar` from an approximate index: the ``n`` songs it finds nearest (fewer when
+    the index holds fewer); a query from the index comes first.
+
+    Raises as :func:`similar` does, and :class:`autotag.inference.ann.ModelMismatchError` for an
+    embedding of another dimension.
+    """
+    row = ann.find(query)
+    if row is not None:
+        vec = ann.vector(row)
+        probs = ann.probabilities[row].astype(np.float32)
+        info = QueryInfo(query, True, row, _top(probs, ann.tag_names, n_tags))
+    else:
+        vec, info = _embed_query(ann, query, tagger, n_tags)
+    found = ann.search(vec, n + (row is not None), ef)
+    if row is not None:  # the query itself first, even when the graph missed it or a song ties
+        found = [(row, 1.0), *[(r, s) for r, s in found if r != row]]
+    out = []
+    for rank, (j, sim) in enumerate(found[: max(0, n)], start=1):
+        probs = ann.probabilities[j].astype(np.float32)
+        out.append(
+            Neighbour(rank, ann.paths[j], ann.ids[j], sim, _top(probs, ann.tag_names, n_tags))
         )
     return info, out
