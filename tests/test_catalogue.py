@@ -162,7 +162,6 @@ def test_a_data_sets_manifest_is_a_catalogue(mini_mtat):
     assert set(ids) == set(manifest.rel_paths)
 
 
-@pytest.mark.slow
 def test_two_shards_through_submitit_local_equal_one_process(songs, model, tmp_path):
     common = [f"tagger={model}", f"input={songs}", "unit_size=3", "workers=0", "device=cpu"]
     env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -186,3 +185,36 @@ def test_two_shards_through_submitit_local_equal_one_process(songs, model, tmp_p
               f"hydra.run.dir={tmp_path / 'run2'}")  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "python -m autotag.catalogue: error: " in bad.stderr and "no 'path' column" in bad.stderr
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_result(songs, model, tmp_path):
+    """A real SIGKILL of the Hydra entry point once two parts are written, then a rerun."""
+    import shutil
+    import signal
+    import time
+
+    long = tmp_path / "songs"  # songs long enough that a kill lands while parts are written
+    shutil.copytree(songs, long)
+    for i in range(12):
+        sf.write(long / f"long{i:02d}.wav", tone(40.0, TAGS[i % 5], seed=50 + i), SR)
+    common = [f"tagger={model}", f"input={long}", "unit_size=1", "workers=0", "device=cpu"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    entry = [sys.executable, "-m", "autotag.catalogue", *common]
+    ref = subprocess.run([*entry, f"out={tmp_path / 'ref'}", f"hydra.run.dir={tmp_path / 'r0'}"],
+                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ref.returncode == 0, ref.stderr[-3000:]  # two files fail: listed, not fatal
+    out, parts = tmp_path / "cat", tmp_path / "cat" / "parts"
+    job = subprocess.Popen([*entry, f"out={out}", f"hydra.run.dir={tmp_path / 'r1'}"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    t0 = time.time()
+    while len(list(parts.glob("part-*.h5"))) < 2 and time.time() - t0 < 120:
+        time.sleep(0.01)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    written = len(list(parts.glob("part-*.h5")))
+    assert 2 <= written < 25, "killed too late: every part was written"
+    again = subprocess.run([*entry, f"out={out}", f"hydra.run.dir={tmp_path / 'r2'}"], env=env,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same_result(tmp_path / "ref", out)
+    assert not parts.exists()

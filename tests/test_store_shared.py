@@ -372,3 +372,11 @@ def test_a_unit_of_other_files_stops_the_assembly(mini_mtat, mini_features, tmp_
                     tmp_path / "s.h5", workers=0, shard_size=64, min_audio_seconds=1.0,
                     progress=False)  # fmt: skip
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_units_folder_already_assembled_and_removed_gives_no_lock(tmp_path):
+    """A shard task that finished its last unit as another assembled and cleared the folder."""
+    from autotag.data.parts import take_lock
+
+    assert take_lock(tmp_path / "gone.parts", shard_task=True) is None
+    assert take_lock(tmp_path / "gone.parts", shard_task=False) is None

@@ -90,11 +90,15 @@ def take_lock(parts: Path, shard_task: bool) -> Path | None:
     """Take ``parts/assemble.lock``: one assembler among the shard tasks. The assembler touches
     it after every unit, so a lock untouched for :data:`STALE_LOCK_S` (or held by a dead process
     of this host) was left by a killed task and is taken over. A live lock: a shard task returns
-    None (the holder assembles), a plain run stops naming the holder."""
+    None (the holder assembles), a plain run stops naming the holder. A folder already gone
+    (another task assembled and removed it while this one finished its last unit): None."""
     lock = parts / "assemble.lock"
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileNotFoundError:  # the folder is gone: another task assembled and cleared it
+            log.info("%s is gone: another task has assembled its units", parts)
+            return None
         except FileExistsError:
             owner = lock.read_text().strip() if lock.exists() else ""
             if _stale(lock, owner):
