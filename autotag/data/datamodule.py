@@ -110,19 +110,16 @@ def check_train_fraction(value: float) -> float:
 
 
 class TagDataModule(pl.LightningDataModule):
-    """Train/val/test loaders from a store joined with its data set's labels and split
-    (:class:`~autotag.data.labelled.LabelledStore`; a path: a store made before stores were
-    shared, which holds its own); the top-K tags are chosen here. The keyword arguments
-    are the ``loader`` config's (``batch_size``, ``num_workers``, ``in_memory``, ``random_crop``,
-    ``eval_chunks``, ``crops_per_item``, ``train_fraction``), the data set's ``top_k``, the norm
-    mode and the run's ``shuffle_labels`` and ``seed``. ``train_fraction`` keeps that share of the training split
-    (drawn with ``seed``; validation and test stay whole): a study of training with few labels.
+    """Train/val/test loaders from a store joined with its labels and split (a
+    :class:`~autotag.data.labelled.LabelledStore`; a path: an old store holding its own); the
+    top-K tags are chosen here. The keyword arguments are the ``loader`` config's, the data
+    set's ``top_k``, the norm mode and the run's ``shuffle_labels`` and ``seed``.
+    ``train_fraction`` keeps that share of the training split (drawn with ``seed``; validation
+    and test stay whole): a study of training with few labels.
 
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
-    applies it on the device, so a checkpoint carries its own normalization.
-
-    ``shuffle_labels`` permutes the training labels across clips (a control: the network must
-    then stay at chance on the test split).
+    applies it on the device, so a checkpoint carries its own normalization. ``shuffle_labels``
+    permutes the training labels across clips (a control: the test split must stay at chance).
     """
 
     def __init__(
