@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 # The main job: quick CPU preset on the built-in synthetic corpus (generated on first use).
 TRAIN_ARGS ?= experiment=synthetic_cpu
 
-.PHONY: setup train test test-all lint format bench bench-all mtat jamendo clean help
+.PHONY: setup browser train test test-all lint format bench bench-all mtat jamendo clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -15,8 +15,20 @@ help:  ## list targets
 	$(UV) sync --frozen --group dev --python 3.11 || $(UV) sync --frozen --group dev
 	@touch $@
 
-setup: .venv/.ok  ## create .venv with uv (installs uv with pip when missing); fetch musicnn's wheel
+setup: .venv/.ok  ## create .venv with uv (installs uv with pip when missing); fetch musicnn's wheel; the test browser
 	@$(PY) -m autotag.cli pretrained fetch --no-progress >/dev/null || echo "warning: musicnn's wheel could not be fetched (offline?): the musicnn:* models and their tests need it; run make setup again online" >&2
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(MAKE) --no-print-directory browser
+
+# The page of `autotag serve` is tested in a real headless browser: Debian's chromium and its
+# chromedriver (a browser that downloads itself, like `playwright install`, cannot here).
+browser:  ## install headless Chromium + chromedriver from Debian's packages (as root; else prints the command)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (apt-get) for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "error: the browser test needs Chromium and its driver; run:  sudo apt-get install -y chromium chromium-driver  (then make setup again)" >&2; \
+		exit 1; \
+	fi
 
 train: setup  ## generate the synthetic corpus, prepare the store, train, test, print AUC
 	$(PY) train.py $(TRAIN_ARGS)

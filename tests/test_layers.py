@@ -11,14 +11,15 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "autotag"
 # common (the ground floor: pool, console, atomic files, signal crops, metrics) → data → models →
 # runs → pretrained → training | inference → experiments → cli / entry points. Training and
-# inference sit side by side: neither imports the other. The run folder's owner (paths,
+# inference sit side by side: neither imports the other; so do experiments and serve (the HTTP
+# service over inference). The run folder's owner (paths,
 # results.json, predictions.npz, the tagger file, the end of a run) sits above models so that
 # every layer that writes or reads a run can use it. Pretrained models (converted from other
 # projects' files into tagger files) sit between models and their users, which take their names
 # wherever they take a tagger file.
 RANK = {"base": 0, "common": 0, "data": 1, "models": 2, "runs": 2.2, "pretrained": 2.5}
 RANK |= {"training": 3, "inference": 3}
-RANK |= {"experiments": 4}
+RANK |= {"experiments": 4, "serve": 4}
 RANK |= {"entry": 5, "cli": 5}
 ENTRY = {"entry", "prepare", "catalogue"}  # helpers and `python -m` shims of the Hydra entries
 # `python -m autotag.predict` is `autotag tag`, `python -m autotag.sweep report` is

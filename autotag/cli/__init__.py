@@ -1,4 +1,4 @@
-"""The ``autotag`` command: tag, embed, catalogue, index, similar, export, compare, robustness,
+"""The ``autotag`` command: tag, embed, catalogue, index, similar, serve, export, compare, robustness,
 pretrained, report, download, synth. It parses arguments and calls :mod:`autotag.inference` (report:
 :mod:`autotag.experiments`; download and synth: :mod:`autotag.data.datasets`); nothing imports it.
 
@@ -24,6 +24,7 @@ from autotag.cli import (
     pretrained,
     report,
     robustness,
+    serve,
     similar,
     synth,
     tag,
@@ -37,6 +38,7 @@ COMMANDS = (
     catalogue,
     index,
     similar,
+    serve,
     export,
     compare,
     robustness,

@@ -45,7 +45,8 @@ def native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _decode_error(e: Exception) -> str:
+def decode_error(e: Exception) -> str:
+    """What a soundfile error says of a file, in words a user can act on."""
     detail = str(e)
     if "does not exist or is not a regular file" in detail:  # libsndfile on data it cannot read
         return "not audio in a format soundfile reads (mp3, wav, flac, ogg, aiff...)"
@@ -84,7 +85,7 @@ def load_audio(path: str | Path, sample_rate: int, min_seconds: float = 0.0) -> 
         with native_stderr_silenced():
             data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
-        raise AudioError(p, f"cannot decode audio: {_decode_error(e)}") from None
+        raise AudioError(p, f"cannot decode audio: {decode_error(e)}") from None
     if data.shape[0] == 0:
         raise AudioError(p, "decodes to no samples")
     x = downmix(data)

@@ -78,6 +78,36 @@ def _embed_query(
     return song.embedding, QueryInfo(query, False, None, _top(song.probs, tagger.tag_names, n_tags))
 
 
+def nearest(
+    index: Index | AnnIndex,
+    vec: np.ndarray,
+    n: int = 10,
+    n_tags: int = 3,
+    row: int | None = None,
+    ef: int | None = None,
+) -> list[Neighbour]:
+    """The ``n`` songs of ``index`` nearest to the embedding ``vec`` (exact cosine for an
+    :class:`Index`, the graph's search for an :class:`AnnIndex`, which may find fewer); ``row``,
+    the query's own row when it is in the index, comes first even when another song ties."""
+    if isinstance(index, AnnIndex):
+        found = index.search(vec, n + (row is not None), ef)
+        if row is not None:  # the query itself first, even when the graph missed it
+            found = [(row, 1.0), *[(r, s) for r, s in found if r != row]]
+    else:
+        scores = cosine_scores(index.embeddings, vec)
+        order = np.argsort(-scores, kind="stable")
+        if row is not None:
+            order = np.r_[row, order[order != row]]
+        found = [(int(j), float(scores[j])) for j in order[: max(0, n)]]
+    out = []
+    for rank, (j, sim) in enumerate(found[: max(0, n)], start=1):
+        probs = np.asarray(index.probabilities[j], dtype=np.float32)
+        out.append(
+            Neighbour(rank, index.paths[j], index.ids[j], sim, _top(probs, index.tag_names, n_tags))
+        )
+    return out
+
+
 def similar(
     index: Index,
     query: str,
@@ -96,22 +126,7 @@ def similar(
         info = QueryInfo(query, True, row, _top(index.probabilities[row], index.tag_names, n_tags))
     else:
         vec, info = _embed_query(index, query, tagger, n_tags)
-    scores = cosine_scores(index.embeddings, vec)
-    order = np.argsort(-scores, kind="stable")
-    if row is not None:  # the query itself first, even when another song ties with it
-        order = np.r_[row, order[order != row]]
-    out = []
-    for rank, j in enumerate(order[: max(0, n)], start=1):
-        out.append(
-            Neighbour(
-                rank,
-                index.paths[j],
-                index.ids[j],
-                float(scores[j]),
-                _top(index.probabilities[j], index.tag_names, n_tags),
-            )
-        )
-    return info, out
+    return info, nearest(index, vec, n, n_tags, row)
 
 
 def similar_ann(
@@ -135,13 +150,4 @@ def similar_ann(
         info = QueryInfo(query, True, row, _top(probs, ann.tag_names, n_tags))
     else:
         vec, info = _embed_query(ann, query, tagger, n_tags)
-    found = ann.search(vec, n + (row is not None), ef)
-    if row is not None:  # the query itself first, even when the graph missed it or a song ties
-        found = [(row, 1.0), *[(r, s) for r, s in found if r != row]]
-    out = []
-    for rank, (j, sim) in enumerate(found[: max(0, n)], start=1):
-        probs = ann.probabilities[j].astype(np.float32)
-        out.append(
-            Neighbour(rank, ann.paths[j], ann.ids[j], sim, _top(probs, ann.tag_names, n_tags))
-        )
-    return info, out
+    return info, nearest(ann, vec, n, n_tags, row, ef)

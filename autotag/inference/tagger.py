@@ -47,8 +47,7 @@ EVAL_BATCH = 64  # chunks per forward pass: 16 windows of a chunk model are 256 
 class Tagger(TagDecisions):
     """A trained tagger: front end, normalizer and FCN rebuilt from a ``tagger.pt``.
 
-    >>> tagger = Tagger.load("run/tagger.pt")
-    >>> song = tagger.tag_file("song.mp3")
+    >>> song = (tagger := Tagger.load("run/tagger.pt")).tag_file("song.mp3")
     >>> tagger.top_k(song.probs, 5), tagger.present_tags(song)
     """
 
@@ -201,7 +200,7 @@ class Tagger(TagDecisions):
         """Tag a mono waveform already at :attr:`sample_rate`."""
         mels = self.front.song_mels(wav, hop)
         decoded = Decoded(path, mels, len(wav) / self.sample_rate, peak_dbfs=peak_dbfs(wav))
-        return next(self._aggregate([decoded], agg, batch_size))
+        return next(self.tag_decoded([decoded], agg, batch_size))
 
     def tag_file(
         self,
@@ -250,21 +249,22 @@ class Tagger(TagDecisions):
             pending.append(d)
             n_windows += 0 if d.mels is None else len(d.mels)
             if n_windows >= batch_size or (d.mels is None and n_windows == 0):
-                yield from self._aggregate(pending, agg, batch_size)
+                yield from self.tag_decoded(pending, agg, batch_size)
                 pending, n_windows = [], 0
         if pending:
-            yield from self._aggregate(pending, agg, batch_size)
+            yield from self.tag_decoded(pending, agg, batch_size)
 
     def _tag_songs(
         self, paths: Sequence[str], hop: float | None, agg: str, batch_size: int
     ) -> list[SongPrediction]:
         """Decode and tag files in this process, their windows sharing batches (what each
         worker of a song pool does with its task)."""
-        return list(self._aggregate([decode(self.front, p, hop) for p in paths], agg, batch_size))
+        return list(self.tag_decoded([decode(self.front, p, hop) for p in paths], agg, batch_size))
 
-    def _aggregate(
-        self, songs: list[Decoded], agg: str, batch_size: int
+    def tag_decoded(
+        self, songs: list[Decoded], agg: str = DEFAULT_AGG, batch_size: int = DEFAULT_BATCH
     ) -> Iterator[SongPrediction]:
+        """Songs decoded elsewhere (workers, a service's uploads), windows sharing batches."""
         short = {id(d): c for d in songs if (c := self._heard_chunks(d)) is not None}
         ok = [d for d in songs if d.mels is not None and id(d) not in short]
         if ok:
