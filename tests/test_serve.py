@@ -81,6 +81,7 @@ def test_model_and_health_describe_the_model(model, exact_index):
     assert info["features"] == tagger.features.to_dict()
     assert info["index"]["songs"] == 5 and info["index"]["kind"] == "exact"
     assert health["status"] == "ok" and health["index_songs"] == 5
+    assert health["tags"] == tagger.tag_names and health["features"] == tagger.features.name
     assert page.status_code == 200 and 'id="chart"' in page.text
 
 

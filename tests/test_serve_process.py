@@ -27,6 +27,7 @@ def test_concurrent_uploads_share_batches_and_sigterm_drains(model, mini_mtat, t
     proc, url = start_server(
         "-m", model, "--max-wait-ms", "2000", "--max-batch", "8", log=tmp_path / "serve.log"
     )
+    assert url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise
     try:
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda s: post_file(url + "tag", s), songs))

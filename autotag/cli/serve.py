@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     print(
-        f"autotag serve: {where} (model {service.model_json()['name']}"
+        f"autotag serve: {where} (model {service.name}"
         + (f", index of {len(index)} songs" if index is not None else "")
         + ")",
         file=sys.stderr,

@@ -23,7 +23,7 @@ from autotag.common.worker import usable_cores
 from autotag.inference.ann import ANN_FORMAT, AnnIndex
 from autotag.inference.ann import load as load_ann
 from autotag.inference.backends import DEFAULT_LAYER
-from autotag.inference.embed import Index, IndexFileError, read_index
+from autotag.inference.embed import Index, read_index
 from autotag.inference.prediction import SongPrediction
 from autotag.inference.similar import check_model, nearest
 from autotag.inference.tagger import Tagger
@@ -163,6 +163,12 @@ class Service:
 
     # ---------------------------------------------------------------- descriptions
 
+    @property
+    def name(self) -> str:
+        """A pretrained model's name (``musicnn:MTT_musicnn``), else its file's."""
+        t = self.tagger
+        return t.pretrained_name or (t.path.name if t.path else "tagger")
+
     def model_json(self) -> dict[str, Any]:
         t = self.tagger
         index = None
@@ -176,7 +182,7 @@ class Service:
                 "embedding_dim": int(a.get("embedding_dim", t.embedding_dim)),
             }
         return {
-            "name": t.pretrained_name or (t.path.name if t.path else "tagger"),
+            "name": self.name,
             "path": str(t.path) if t.path else None,
             "sha256": t.sha256,
             "origin": t.origin,
@@ -202,8 +208,10 @@ class Service:
         t = self.tagger
         return {
             "status": "ok",
-            "model": t.pretrained_name or (t.path.name if t.path else "tagger"),
+            "model": self.name,
             "sha256": t.sha256,
+            "tags": list(t.tag_names),
+            "features": t.features.name,
             "index_songs": len(self.index) if self.index is not None else None,
             "uptime_s": round(time.time() - self.started, 1),
             "in_flight": self.in_flight,
@@ -213,6 +221,3 @@ class Service:
             "batches": self.batcher.batches,
             "songs_batched": self.batcher.songs,
         }
-
-
-__all__ = ["IndexFileError", "Service", "open_index"]
