@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import start_server  # noqa: E402
+from tests.serve_helpers import start_server  # noqa: E402
 
 MODEL = "musicnn:MTT_musicnn"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -256,3 +257,92 @@ def test_an_index_of_another_model_is_refused(model, exact_index, tmp_path, caps
     torch.save(blob, other)
     code, _, err = run_cli(capsys, "serve", "-m", other, "--index", exact_index, "--port", "0")
     assert code == 2 and "not the model that made" in err
+
+
+def test_headers_that_would_blow_up_decoding_are_refused(model, tmp_path):
+    """A few kB can announce a rate whose resampling filter is huge, many channels, or more
+    decoded samples than the cap: refused from the header, before decoding."""
+    odd_rate = tmp_path / "odd rate.wav"
+    sf.write(odd_rate, np.zeros(32, np.float32), 16001)
+    many = tmp_path / "nine channels.wav"
+    sf.write(many, np.zeros((100, 9), np.float32), 16000)
+    wide = tmp_path / "wide.flac"  # 4 s of 8 channels at 192 kHz: 6.1 M samples
+    sf.write(wide, np.zeros((4 * 192000, 8), np.int16), 192000, subtype="PCM_16")
+    with make_client(model, max_seconds=5.0) as client:
+        answers = {p.name: post(client, p) for p in (odd_rate, many, wide)}
+        assert client.get("/health").json()["status"] == "ok"
+    assert [r.status_code for r in answers.values()] == [415, 415, 413]
+    got = {name: r.json() for name, r in answers.items()}
+    assert (
+        got["odd rate.wav"]["code"] == "unsupported_audio"
+        and "16001 Hz" in got["odd rate.wav"]["error"]
+    )
+    assert got["nine channels.wav"]["code"] == "unsupported_audio"
+    assert "9 channels" in got["nine channels.wav"]["error"]
+    assert (
+        got["wide.flac"]["code"] == "too_long"
+        and "8 channels at 192000 Hz" in got["wide.flac"]["error"]
+    )
+
+
+def test_more_odd_requests(model, songs):
+    """A chunked upload over the limit (no Content-Length: counted as it arrives), a text field
+    where the file should be, a content type in capitals, and a burst over max_pending."""
+    data = songs[-1].read_bytes()  # 224 kB
+    body, kind = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.wav"\r\n\r\n'
+        + data
+        + b"\r\n--B--\r\n",
+        "multipart/form-data; boundary=B",
+    )
+    with make_client(model, max_upload_mb=0.1, max_pending=1, max_wait_ms=1500) as client:
+        chunked = client.post("/tag", content=iter([body[:50_000], body[50_000:]]),
+                              headers={"content-type": kind})  # fmt: skip
+        assert chunked.status_code == 413 and chunked.json()["code"] == "too_large"
+        text = client.post("/tag", files={"file": (None, b"song.mp3")})  # curl -F file=song.mp3
+        assert text.status_code == 400 and "holds text" in text.json()["error"]
+        small = songs[0].read_bytes()
+        caps = client.post(
+            "/tag",
+            content=body.replace(data, small),
+            headers={"content-type": kind.replace("multipart/form-data", "Multipart/Form-Data")},
+        )
+        assert caps.status_code == 200, caps.text
+        with ThreadPoolExecutor(
+            2
+        ) as pool:  # the first waits 1.5 s for a batch: the second is one too many
+            first = pool.submit(post, client, songs[0])
+            time.sleep(0.5)
+            second = pool.submit(post, client, songs[1])
+            codes = sorted([first.result().status_code, second.result().status_code])
+        assert codes == [200, 503]
+        assert second.result().json()["code"] == "busy"
+
+
+def test_a_cancelled_request_does_not_stop_the_model_thread(tagger, songs):
+    from autotag.inference.decode import decode
+    from autotag.serve.batcher import Batcher
+
+    song = decode(tagger.front, str(songs[0]), None)
+    batcher = Batcher(tagger, max_batch=4, max_wait_s=0.05, agg="mean", batch_size=16)
+    given_up = batcher.submit(song)
+    given_up.cancel()  # what asyncio.wrap_future does when the awaiting task is cancelled
+    batcher.start()
+    later = batcher.submit(song)
+    assert later.result(timeout=60).ok
+    batcher.close()
+    assert batcher.songs == 1  # the cancelled one was not computed
+
+
+def test_a_decoder_killed_while_idle_costs_no_upload(model, songs):
+    """The OOM killer takes an idle decoding process: the next upload gets a fresh one."""
+    import signal
+
+    with make_client(model) as client:
+        pool = client.app.state.service.decoders
+        for ex in pool._all:
+            for p in list(ex._processes.values()):
+                os.kill(p.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        assert [post(client, s).status_code for s in songs] == [200] * len(songs)
+        assert client.get("/health").json()["decoder_crashes"] == 0

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.helpers import SR, run_cli, start_server, tone
+from tests.helpers import SR, run_cli, tone
+from tests.serve_helpers import start_server
 
 SHOWN = 15  # tags in the page's chart
 

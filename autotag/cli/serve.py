@@ -6,6 +6,7 @@ import argparse
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from autotag.cli.common import (
     EXIT_OK,
@@ -91,6 +92,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=positive_int, default=DEFAULT_BATCH, metavar="N",
         help=f"windows per forward pass (default: {DEFAULT_BATCH})",
     )  # fmt: skip
+    p.add_argument(
+        "--max-pending",
+        type=positive_int,
+        default=d.max_pending,
+        metavar="N",
+        help=f"uploads in progress at once; more get 503 (default: {d.max_pending})",
+    )
+    p.add_argument(
+        "--temp-dir",
+        default=None,
+        metavar="DIR",
+        help="where the service's temporary folder for uploads goes (default: the system's)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(run=run)
 
@@ -111,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
             hop=args.hop,
             agg=args.agg,
             batch_size=args.batch_size,
+            max_pending=args.max_pending,
+            temp_dir=args.temp_dir,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -130,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         service = Service(tagger, settings, index)
     except (TaggerError, ValueError) as e:
         raise UsageError(str(e)) from None
+    if args.temp_dir and not Path(args.temp_dir).is_dir():
+        raise UsageError(f"--temp-dir {args.temp_dir}: no such folder")
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     if args.host not in LOOPBACK:
@@ -146,9 +164,10 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again once its
-    # own handler is gone; this handler takes it, so that a clean shutdown exits 0
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # uvicorn finishes the requests in flight on SIGTERM or SIGINT, then raises the signal again
+    # once its own handler is gone; these handlers take it, so that a clean shutdown exits 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     config = uvicorn.Config(
         build_app(service), log_level=args.log_level, timeout_graceful_shutdown=120
     )

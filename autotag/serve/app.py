@@ -16,6 +16,7 @@ from importlib.resources import files
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from autotag.serve.errors import Rejected
@@ -39,6 +40,7 @@ def build_app(service: Service) -> FastAPI:
 
     app = FastAPI(title="autotag", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes)
+    app.state.service = service
     page = files("autotag.serve").joinpath("page.html").read_text(encoding="utf-8")
     limit = service.settings.max_upload_bytes
 
@@ -46,6 +48,27 @@ def build_app(service: Service) -> FastAPI:
     async def rejected(request: Request, e: Rejected) -> JSONResponse:
         service.rejected += 1
         return JSONResponse(e.as_json(), status_code=e.status)
+
+    @asynccontextmanager
+    async def admitted(request: Request) -> AsyncIterator[None]:
+        """At most ``max_pending`` uploads at once (503 beyond): a burst cannot queue work and
+        temporary files without bound."""
+        if service.pending >= service.settings.max_pending:
+            raise Rejected(
+                503,
+                "busy",
+                f"{service.pending} uploads in progress, this service's limit; retry shortly",
+            )
+        service.pending += 1
+        try:
+            yield
+        finally:
+            service.pending -= 1
+
+    async def predict(request: Request, upload):
+        if await request.is_disconnected():  # sent it all, then left: no work for nobody
+            raise Rejected(400, "disconnected", f"{upload.name}: the client left")
+        return await service.predict(upload)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
@@ -92,12 +115,13 @@ def build_app(service: Service) -> FastAPI:
         """Tags of an uploaded song (multipart field ``file``): every tag with its probability,
         threshold and whether it is present, most probable first; ``?embedding=true`` adds the
         song's embedding."""
-        form = await form_of(request)
-        try:
-            async with saved_upload(form, service.temp_dir, limit) as upload:
-                song = await service.predict(upload)
-        finally:
-            await form.close()
+        async with admitted(request):
+            form = await form_of(request)
+            try:
+                async with saved_upload(form, service.temp_dir, limit) as upload:
+                    song = await predict(request, upload)
+            finally:
+                await form.close()
         service.served += 1
         return service.tag_json(upload.name, song, embedding)
 
@@ -113,24 +137,25 @@ def build_app(service: Service) -> FastAPI:
             raise Rejected(
                 404, "no_index", "this service has no song index (start it with --index)"
             )
-        form = await form_of(request) if id is None else None
-        try:
-            song_id = id if form is None else form.get("id")
-            if isinstance(song_id, str):
-                row = service.find(song_id)
-                service.served += 1
-                return {
-                    "query": {"id": song_id, "in_index": True},
-                    "results": service.neighbours(service.vector(row), n, row),
-                }
-            async with saved_upload(form, service.temp_dir, limit) as upload:
-                song = await service.predict(upload)
-        finally:
-            if form is not None:
-                await form.close()
+        async with admitted(request):
+            form = await form_of(request) if id is None else None
+            try:
+                song_id = id if form is None else form.get("id")
+                if isinstance(song_id, str):
+                    row = service.find(song_id)
+                    # exact search reads every embedding: off the event loop
+                    found = await run_in_threadpool(service.neighbours, service.vector(row), n, row)
+                    service.served += 1
+                    return {"query": {"id": song_id, "in_index": True}, "results": found}
+                async with saved_upload(form, service.temp_dir, limit) as upload:
+                    song = await predict(request, upload)
+            finally:
+                if form is not None:
+                    await form.close()
+            assert song.embedding is not None
+            found = await run_in_threadpool(service.neighbours, song.embedding, n)
         service.served += 1
-        assert song.embedding is not None
         query = {**service.tag_json(upload.name, song), "in_index": False}
-        return {"query": query, "results": service.neighbours(song.embedding, n)}
+        return {"query": query, "results": found}
 
     return app

@@ -69,9 +69,15 @@ class Batcher:
             batch, stop = self._gather()
             if stop:
                 return
-            songs = [s for s, _ in batch]
+            # a request given up meanwhile (its task cancelled) is not computed; a future cannot
+            # be cancelled once running, so every one kept here takes its result
+            batch = [(s, f) for s, f in batch if f.set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
-                results = list(self.tagger.tag_decoded(songs, self.agg, self.batch_size))
+                results = list(
+                    self.tagger.tag_decoded([s for s, _ in batch], self.agg, self.batch_size)
+                )
             except Exception as e:  # a bug must fail its requests, not stop the thread
                 for _, fut in batch:
                     fut.set_exception(e)

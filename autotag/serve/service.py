@@ -67,7 +67,7 @@ class Service:
         )
         self.temp_dir: Path | None = None
         self.started = time.time()
-        self.served = self.rejected = self.in_flight = 0
+        self.served = self.rejected = self.in_flight = self.pending = 0
 
     @staticmethod
     def _index_rows(index: Index | AnnIndex) -> dict[str, int]:
@@ -215,6 +215,7 @@ class Service:
             "index_songs": len(self.index) if self.index is not None else None,
             "uptime_s": round(time.time() - self.started, 1),
             "in_flight": self.in_flight,
+            "pending": self.pending,
             "served": self.served,
             "rejected": self.rejected,
             "decoder_crashes": self.decoders.crashes,

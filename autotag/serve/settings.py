@@ -3,6 +3,7 @@ service (the CLI's flags mirror it)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 MB = 1 << 20
@@ -20,6 +21,8 @@ class ServeSettings:
     ``decoders``: decoding processes (None: the usable cores); each takes one upload at a time,
     and one that crashes fails only that upload.
     ``hop`` / ``agg``: the windowing of ``autotag tag`` (an index's own, when one is served).
+    ``max_pending``: uploads in progress at once; one more is refused (503) rather than queued
+    without bound. ``temp_dir``: where the service's temporary folder goes (the system's).
     """
 
     max_upload_mb: float = 100.0
@@ -30,17 +33,17 @@ class ServeSettings:
     hop: float | None = None
     agg: str = "mean"
     batch_size: int = 16
+    max_pending: int = 64
     temp_dir: str | None = None
 
     def __post_init__(self) -> None:
-        for key in ("max_upload_mb", "max_seconds"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ("max_batch", "batch_size"):
+        for key in ("max_upload_mb", "max_seconds", "max_wait_ms"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0 and (value > 0 or key == "max_wait_ms")):
+                raise ValueError(f"{key} must be a positive number, got {value}")
+        for key in ("max_batch", "batch_size", "max_pending"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be 0 or more, got {self.max_wait_ms}")
         if self.decoders is not None and self.decoders < 1:
             raise ValueError(f"decoders must be at least 1, got {self.decoders}")
 

@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autotag.serve.errors import Rejected
@@ -94,7 +95,7 @@ class Upload:
 async def form_of(request: Request):
     """The request's multipart form; :class:`Rejected` (400) for any other body."""
     kind = request.headers.get("content-type", "")
-    if not kind.startswith("multipart/form-data"):
+    if not kind.lower().startswith("multipart/form-data"):
         raise Rejected(
             400,
             "not_multipart",
@@ -105,12 +106,20 @@ async def form_of(request: Request):
         return await request.form(max_files=4, max_fields=16)
     except HTTPException as e:  # the parser's own 400s: a broken form
         raise Rejected(400, "bad_form", f"cannot read the form: {e.detail}") from None
+    except ClientDisconnect:  # nobody is left to answer: no error worth a traceback
+        raise Rejected(400, "disconnected", "the client left before its upload arrived") from None
 
 
 @asynccontextmanager
 async def saved_upload(form, temp_dir: Path, limit: int) -> AsyncIterator[Upload]:
     """The form's ``file`` copied into ``temp_dir``, deleted when the block ends."""
     file = form.get(FIELD)
+    if isinstance(file, str):  # curl -F file=song.mp3, without the @
+        raise Rejected(
+            400,
+            "missing_field",
+            f"the form field {FIELD!r} holds text, not a file (with curl: -F {FIELD}=@song.mp3)",
+        )
     if not isinstance(file, UploadFile):
         sent = ", ".join(repr(k) for k in form.keys()) or "no fields"
         raise Rejected(
@@ -128,7 +137,7 @@ async def saved_upload(form, temp_dir: Path, limit: int) -> AsyncIterator[Upload
                 size += len(chunk)
                 if size > limit:
                     raise too_large(limit)
-                out.write(chunk)
+                await run_in_threadpool(out.write, chunk)  # the event loop serves others meanwhile
         if size == 0:
             raise Rejected(400, "empty", f"{name}: empty upload (0 bytes)")
         yield Upload(str(path), name, size)
