@@ -318,3 +318,24 @@ def test_a_run_with_every_option_learns_and_keeps_plain_hparams(
     assert saved == {**preset("mixup_mask"), "mask": {**preset("mask")["mask"], "time_width": 20, "freq_width": 4}, "gain": {"max_db": 6.0}, "tilt": {"max_db": 6.0}}  # fmt: skip
     assert "augment" not in ckpt["hyper_parameters"]  # the object is not saved, its config is
     assert (ROOT / "conf" / "augment" / "none.yaml").exists()
+
+
+def test_the_augment_sweep_is_the_make_train_preset_on_a_tenth_of_the_labels():
+    """sweep=augment_cpu: 4 rows x 3 seeds of the `make train` preset with 10% of the training
+    labels, each row against augment=none."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("sweep", ["sweep=augment_cpu"], return_hydra_config=True)
+    assert (cfg.loader.train_fraction, cfg.norm.mode, cfg.model.arch) == (0.1, "per_spec", "fcn")
+    assert cfg.sweep.reference == "augment=none" and not Augment(**cfg.augment, seed=0).on
+    params = dict(cfg.hydra.sweeper.params)
+    assert params == {"augment": "none,mixup,mask,mixup_mask", "seed": "0,1,2"}
+    args = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    (jobs,) = BasicSweeper.split_arguments(args, None)
+    assert len(jobs) == 12
+    GlobalHydra.instance().clear()
