@@ -4,7 +4,8 @@ YAML is an argument of the function or class that takes it, read from that signa
 data → the data set's reader (the registry; plus the keys every data set has), store →
 ``ensure_store``, loader → ``TagDataModule``, model → its arch's class, features →
 ``FeatureConfig``, optimizer and scheduler → their builders, norm → ``norm_description``, logger →
-``build_logger``'s builders, trainer → Lightning's ``Trainer``, top level → ``RunSettings``. The
+``build_logger``'s builders, trainer → Lightning's ``Trainer``, augment → ``Augment`` (each block its
+option's class), top level → ``RunSettings``. The
 experiment and sweep presets' blocks are checked the same way (for any data set, model, ...).
 """
 
@@ -27,6 +28,7 @@ from autotag.data.features import FeatureConfig
 from autotag.data.normalize import norm_description
 from autotag.data.prepare import ensure_store
 from autotag.models.registry import MODELS, PROTOCOL_KEYS, model_arguments
+from autotag.training.augment import OPTIONS, Augment
 from autotag.training.loggers import LOGGERS
 from autotag.training.optim import OPTIMIZERS, SCHEDULERS
 from autotag.training.settings import GROUPS, RUN_WRITTEN, Bootstrap, Finetune, Loss, RunSettings
@@ -34,7 +36,7 @@ from tests.helpers import ROOT, compose_train
 
 CONF = ROOT / "conf"
 CHECKED = ("data", "store", "loader", "features", "model", "optimizer", "scheduler", "norm")
-CHECKED += ("logger", "trainer")
+CHECKED += ("logger", "trainer", "augment")
 STAGE_KEYS = ("epochs", "reload_best")  # a stage of a staged optimizer (training/recipe.py)
 
 
@@ -136,6 +138,14 @@ def trainer_keys(block: Mapping[str, Any], hint: Any = None) -> list[str]:
     return stray(block, keywords(pl.Trainer.__init__) - {"max_epochs"}, "trainer")
 
 
+def augment_keys(block: Mapping[str, Any], hint: Any = None) -> list[str]:
+    out = stray(block, keywords(Augment) - {"seed"}, "augment")  # the run gives the seed
+    for name, option in OPTIONS.items():
+        if isinstance(block.get(name), Mapping):
+            out += stray(block[name], keywords(option), f"augment.{name}")
+    return out
+
+
 CHECKS: dict[str, Callable[[Mapping[str, Any], Any], list[str]]] = {
     "data": data_keys,
     "store": store_keys,
@@ -147,6 +157,7 @@ CHECKS: dict[str, Callable[[Mapping[str, Any], Any], list[str]]] = {
     "norm": norm_keys,
     "logger": logger_keys,
     "trainer": trainer_keys,
+    "augment": augment_keys,
 }
 BLOCKS = {"bootstrap": Bootstrap, "loss": Loss, "finetune": Finetune}
 
@@ -207,6 +218,11 @@ def test_the_check_sees_a_stray_key_in_each_kind_of_block():
         "loss.weigthed",
     ]
     assert trainer_keys({"devices": 1, "max_epochs": 3}) == ["trainer.max_epochs"]  # `epochs`
+    assert augment_keys({"mixup": {"alpha": 1, "beta": 2}, "cutmix": {}}) == [
+        "augment.cutmix",
+        "augment.mixup.beta",
+    ]
+    assert keywords(Augment) - {"seed"} == set(OPTIONS)  # the group's blocks are the options
     assert set(RUN_WRITTEN) <= {"derived_from"}
 
 

@@ -209,7 +209,7 @@ def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
     ) == {
         "of": "epochs=1,experiment=mini,model=rf",
         "ignores": [
-            *("epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from"),
+            *("epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from", "augment"),
             *("model.pools", "model.width"),  # the mini experiment's keys for the networks
         ],
     }

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # Keys that do not change a baseline's result: jobs of a sweep that differ only in these are
 # duplicates, run once (e.g. the epochs axis of the paper grid).
 BASELINE_IGNORES = ("epochs", "optimizer", "scheduler", "loss", "ckpt_path", "init_from")
+BASELINE_IGNORES += ("augment",)  # a baseline trains on no batches
 
 
 def only_for_others(cfg: DictConfig, name: Any) -> list[str]:

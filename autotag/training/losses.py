@@ -26,7 +26,8 @@ def positive_weights(
 class WeightedBCE(nn.Module):
     """Mean over clips and tags of ``-(w_t * y * log s(z) + (1 - y) * log(1 - s(z)))``.
 
-    Without ``pos_weight`` it is the plain BCE.
+    Without ``pos_weight`` it is the plain BCE. ``y`` may be soft (any value in [0, 1], as
+    mixup's targets are): the formula holds as it is, a soft positive weighing ``w_t y``.
     """
 
     def __init__(self, pos_weight: torch.Tensor | None = None) -> None:

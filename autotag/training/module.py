@@ -10,6 +10,7 @@ from pytorch_lightning.callbacks import Callback
 from torch import nn
 
 from autotag.data.chunks import ChunkPlan, in_pieces, mean_over
+from autotag.training.augment import Augment
 from autotag.training.losses import WeightedBCE
 from autotag.training.metrics import Predictions, tag_scores
 from autotag.training.optim import build_optimizer, build_scheduler
@@ -21,7 +22,8 @@ class TaggingModule(pl.LightningModule):
 
     ``normalizer`` runs first inside ``forward`` (so checkpoints carry it). Validation, test and
     prediction follow ``chunks`` (:mod:`autotag.data.chunks`): the mean of the sigmoid outputs
-    of chunks spread over each clip, or the whole clip. ``hparams`` hold
+    of chunks spread over each clip, or the whole clip. ``augment`` changes training batches only
+    (:mod:`autotag.training.augment`; the config's ``augment`` block records it). ``hparams`` hold
     only plain Python values (lists, dicts, numbers): checkpoints load with ``weights_only=True``.
     """
 
@@ -36,9 +38,11 @@ class TaggingModule(pl.LightningModule):
         config: dict[str, Any] | None = None,
         chunks: ChunkPlan | None = None,
         eval_batch: int = 64,
+        augment: Augment | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "normalizer", "pos_weight", "chunks"])
+        self.save_hyperparameters(ignore=["net", "normalizer", "pos_weight", "chunks", "augment"])
+        self.augment = augment if augment is not None and augment.on else None  # None: untouched
         self.chunks = chunks or ChunkPlan(None, 1)
         self.eval_batch = eval_batch  # chunks per forward pass in evaluation
         self.net = net
@@ -77,7 +81,15 @@ class TaggingModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        if self.augment is None:
+            logits = self(x)
+        else:  # gain and tilt on the dB features; mixup and masks on the normalized ones
+            step = (self.global_rank, self.current_epoch, batch_idx)
+            z, y = self.augment.after_norm(
+                self.normalizer(self.augment.before_norm(x, step)), y, step
+            )
+            logits = self.net(z)
+        loss = self.loss_fn(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 

@@ -27,6 +27,7 @@ from autotag.runs.end import closing_logger, end_run
 from autotag.runs.folder import RunFolder
 from autotag.runs.results import RunInfo, build_results
 from autotag.training import artifacts
+from autotag.training.augment import build_augment
 from autotag.training.baseline import fit_baseline
 from autotag.training.bootstrap import check_resamples, confidence_interval
 from autotag.training.callbacks import RunCallbacks
@@ -55,9 +56,15 @@ def fit(
     check_resamples(settings.bootstrap.n_resamples)  # before hours of training, not after
     check_small_data(plain, settings)  # before the store is built or a pretrained model fetched
     check_start_files(settings.ckpt_path, settings.init_from)
+    features = FeatureConfig.from_dict(plain["features"])
+    augment = build_augment(
+        plain["augment"], settings.seed, features.kind, features.compression, plain["norm"]["mode"]
+    )  # its own generators, seeded with `seed`: the global stream below is the same either way
     pl.seed_everything(settings.seed, workers=True)
     store = labelled_store_of(plain)
     if not is_network(plain["model"]["arch"]):
+        if augment.on:
+            log.warning("model=%s trains on no batches: augment is not applied", run.model)
         return fit_baseline(plain, settings, store, out, run)
 
     check_recipe(plain["optimizer"], settings.shuffle_labels)
@@ -91,6 +98,7 @@ def fit(
         config=plain,
         chunks=chunks,
         eval_batch=max(16, loader["batch_size"]),
+        augment=augment,
     )
     logger = build_logger(plain["logger"], out, run.name, run.tags, settings.group, plain)
     with closing_logger(logger):  # closed on success and on failure alike

@@ -1,7 +1,7 @@
 """The run's own settings: the top-level keys of ``conf/train.yaml``, typed.
 
-A run's config is its groups (``data``, ``store``, ``loader``, ``features``, ``norm``, ``model``,
-``optimizer``, ``scheduler``, ``trainer``, ``logger``), each one function's or class's keyword
+A run's config is its groups (``data``, ``store``, ``loader``, ``features``, ``norm``, ``augment``,
+``model``, ``optimizer``, ``scheduler``, ``trainer``, ``logger``), each one function's or class's keyword
 arguments, plus these keys. Their defaults live in the YAML only: the fields below have none,
 so a key the YAML gains or loses shows up here as an error, not as a silent default.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 # The config groups and entry-only blocks beside the run's settings in a composed config.
-GROUPS = ("data", "store", "loader", "features", "norm", "model", "optimizer", "scheduler")
-GROUPS += ("trainer", "logger", "experiment", "sweep", "hydra")
+GROUPS = ("data", "store", "loader", "features", "norm", "augment", "model", "optimizer")
+GROUPS += ("scheduler", "trainer", "logger", "experiment", "sweep", "hydra")
 # Written into the config by the run itself (a fine-tuned tagger's origin), never by a user.
 RUN_WRITTEN = ("derived_from",)
 
@@ -70,7 +70,7 @@ class RunSettings:
         if unknown:
             raise ValueError(
                 f"unknown top-level config key(s) {', '.join(unknown)}: a run takes "
-                f"{', '.join(sorted(known))} and the groups {', '.join(GROUPS[:10])}"
+                f"{', '.join(sorted(known))} and the groups {', '.join(GROUPS[:11])}"
             )
         missing = sorted(known - set(cfg))
         if missing:
