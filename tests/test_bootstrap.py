@@ -47,11 +47,11 @@ def test_weighted_resamples_equal_scikit_learn_on_the_resampled_clips():
 
 def test_interval_is_the_percentile_interval_and_reproducible():
     s, y = _example(n=60)
-    ci = confidence_interval(s, y, n_resamples=1000, seed=0)
+    ci = confidence_interval(s, y, n_resamples=1000, seed=0, cluster="clip")
     ref_roc, ref_ap = _direct(s, y, 1000, seed=0)
     np.testing.assert_allclose(ci["roc_auc"], np.percentile(ref_roc, [2.5, 97.5]), atol=1e-12)
     np.testing.assert_allclose(ci["pr_auc"], np.percentile(ref_ap, [2.5, 97.5]), atol=1e-12)
-    assert ci == confidence_interval(s, y, n_resamples=1000, seed=0)
+    assert ci == confidence_interval(s, y, n_resamples=1000, seed=0, cluster="clip")
     assert ci["roc_auc"][0] < roc_auc_score(y, s, average="macro") < ci["roc_auc"][1]
 
 
@@ -84,7 +84,7 @@ def test_the_share_of_resamples_missing_a_tag_is_counted_and_reported(caplog):
     y[:20, 0] = 1  # a common tag: always drawn
     y[0, 1] = 1  # a single positive: missing from about (1 - 1/50)^50 ≈ 36% of resamples
     s = rng.random(y.shape)
-    ci = confidence_interval(s, y, n_resamples=2000, seed=0)
+    ci = confidence_interval(s, y, n_resamples=2000, seed=0, cluster="clip")
     idx = np.random.default_rng(0).integers(0, 50, size=(2000, 50))
     expected = np.mean([(y[rows, 1].sum() == 0) or (y[rows, 0].sum() in (0, 50)) for rows in idx])
     assert ci["resamples_missing_a_tag"] == pytest.approx(expected)

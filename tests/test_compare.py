@@ -37,7 +37,7 @@ def runs(tmp_path):
 
 def test_compare_matches_clips_by_id_and_finds_the_better_run(runs, capsys):
     a, b, (weak, strong, labels) = runs
-    res = compare_runs(a, b, "test", n_resamples=500, seed=0)
+    res = compare_runs(a, b, "test", n_resamples=500, seed=0, cluster="auto")
     assert res == {
         **paired_difference(weak, strong, labels, 500, 0),
         "a": str(a / "predictions.npz"),
@@ -75,12 +75,12 @@ def test_runs_on_other_clips_or_tags_are_refused(runs, tmp_path, capsys):
     a, _, (weak, _, labels) = runs
     other_clips = _run(tmp_path / "c", weak, labels, np.arange(1010, 1210))
     with pytest.raises(CompareError, match="10 only in A, 10 only in B, 190 shared"):
-        compare_runs(a, other_clips, "test", 100, 0)
+        compare_runs(a, other_clips, "test", 100, 0, "auto")
     other_tags = _run(
         tmp_path / "d", weak, labels, np.arange(1000, 1200), ["rock", "jazz", "quiet"]
     )
     with pytest.raises(CompareError, match="only in A: piano; only in B: jazz"):
-        compare_runs(a, other_tags, "test", 100, 0)
+        compare_runs(a, other_tags, "test", 100, 0, "auto")
     code, _, err = run_cli(capsys, "compare", a, other_tags)
     assert code == 2 and "only in A: piano" in err
     code, _, err = run_cli(capsys, "compare", a, tmp_path / "nowhere")

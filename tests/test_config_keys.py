@@ -226,6 +226,18 @@ def test_the_check_sees_a_stray_key_in_each_kind_of_block():
     assert set(RUN_WRITTEN) <= {"derived_from"}
 
 
+def test_the_bootstrap_block_is_the_interval_s_keywords():
+    """``bootstrap`` (``conf/train.yaml``) is what ``confidence_interval`` takes from a run's
+    config: its keywords less the test set's scores, labels and units and the fixed level,
+    with no default in the signature (the YAML holds them)."""
+    from autotag.training.bootstrap import confidence_interval
+
+    params = inspect.signature(confidence_interval).parameters
+    taken = keywords(confidence_interval) - {"scores", "labels", "units", "level"}
+    assert {f.name for f in fields(Bootstrap)} == taken == set(load(".", "train")["bootstrap"])
+    assert all(params[k].default is inspect.Parameter.empty for k in taken)
+
+
 def test_fit_refuses_a_top_level_key_it_does_not_take(tmp_path):
     """Before any store is built: an extra top-level key names the keys a run takes."""
     from autotag.training.run import fit

@@ -81,8 +81,12 @@ def test_the_seed_paper_s_numbers_come_from_its_grid_and_stand_beside_their_rows
 
 def test_autotag_report_and_its_old_alias_print_the_same_report(paper_sweep, capsys):
     saved = {"sweep": {"name": "paper", "published": _published(), "reference": None}}
-    saved["bootstrap"] = {"n_resamples": 10, "seed": 0}
+    saved["bootstrap"] = {"n_resamples": 10, "seed": 0}  # saved before bootstrap.cluster
     OmegaConf.save(OmegaConf.create(saved), paper_sweep / "multirun.yaml")
+    from autotag.cli.report import saved_config
+
+    train = OmegaConf.load(ROOT / "conf" / "train.yaml").bootstrap
+    assert saved_config(paper_sweep).bootstrap == {**saved["bootstrap"], "cluster": train.cluster}
     code, out, err = run_cli(capsys, "report", str(paper_sweep))
     assert code == 0, err
     assert out == (paper_sweep / "results.md").read_text()

@@ -12,7 +12,7 @@ import pytest
 from autotag.runs.end import closing_logger, end_run
 from autotag.runs.folder import RunFileError, RunFolder
 from autotag.runs.predictions import read_predictions, write_predictions
-from autotag.runs.results import read_results, write_results
+from autotag.runs.results import read_results, summary, write_results
 
 
 def _results() -> dict:
@@ -59,7 +59,16 @@ def test_predictions_round_trip_and_refuse_other_files(tmp_path):
     labels = {s: (v > 0.5).astype(int) for s, v in scores.items()}
     ids = {"val": np.arange(4), "test": np.array([7, 8, 9])}
     write_predictions(tmp_path, ["rock", "piano"], scores, labels, ids)
+    assert read_predictions(tmp_path, "test").units == {}  # a run on data that names no units
+    units = {"val": {"song": np.array(list("aabc"))}, "test": {"song": np.array(["s\x1f1"] * 3)}}
+    units = {
+        s: {**u, "artist": np.array(["x"] * len(u["song"]), dtype=object)} for s, u in units.items()
+    }
+    write_predictions(tmp_path, ["rock", "piano"], scores, labels, ids, units)
     p = read_predictions(tmp_path, "test")
+    assert list(p.units) == ["song", "artist"]  # the natural unit stays first
+    assert p.units["song"].tolist() == ["s\x1f1"] * 3 and p.units["artist"].tolist() == ["x"] * 3
+    assert read_predictions(tmp_path, "val").units["song"].tolist() == list("aabc")
     assert p.tag_names == ["rock", "piano"] and p.path == RunFolder(tmp_path).predictions
     np.testing.assert_array_equal(p.clip_ids, ids["test"])
     np.testing.assert_allclose(p.scores, scores["test"].astype(np.float32))
@@ -114,17 +123,25 @@ def test_end_run_writes_predictions_then_results_then_publishes_then_prints(tmp_
         folder = RunFolder(tmp_path)
         seen.append((folder.predictions.exists(), folder.results.exists()))
 
+    results = _results()
+    results["test"]["interval"].update(unit="song", n_units=2)
     end_run(
         tmp_path,
-        _results(),
+        results,
         tag_names=["rock", "piano"],
         scores={"test": np.zeros((2, 2))},
         labels={"test": np.ones((2, 2))},
         clip_ids={"test": np.arange(2)},
+        units={"test": {"song": np.array(["one song", "one song"])}},
         publish=publish,
     )
     assert seen == [(True, True)]
+    assert read_predictions(tmp_path).units["song"].tolist() == ["one song"] * 2
     assert json.loads(RunFolder(tmp_path).results.read_text())["val"]["roc_auc"] == 0.81
     assert read_predictions(tmp_path).labels.sum() == 4
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out
+    assert "test 95% bootstrap interval over 2 songs: ROC-AUC 0.700–0.900, PR-AUC" in out
+    write_results(tmp_path, _results())  # an older results.json: its interval drew clips
+    assert "interval over clips: ROC-AUC" in summary(read_results(tmp_path), tmp_path)
+    last = out.strip().splitlines()[-1]
     assert last == "test macro ROC-AUC 0.8000  PR-AUC 0.3000"

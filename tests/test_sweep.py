@@ -104,6 +104,8 @@ def test_identity_and_markdown_with_paper_numbers():
         "| Nair & Bradley Table II (folds) | 30 s | finished |" in md
     )
     assert "paper val" in md and "1 jobs: 1 finished, 0 failed" in md
+    assert "95% CI: percentile bootstrap over test clips" in md  # an older results.json
+    assert "over test songs (results.json)" in markdown([row | dict(ci_unit="song")])
     # several seeds of one configuration: mean ± sample sd, the seed count
     seeds = [row | dict(seed=i, test_roc_auc=v, job=f"s{i}") for i, v in enumerate((0.8, 0.9))]
     seeds.append(row | dict(seed=2, status="failed", test_roc_auc=None, job="s2"))
@@ -215,6 +217,7 @@ def test_tiny_sweep_runs_reports_and_a_rerun_skips_finished_jobs(
     }
     md = (sw / "results.md").read_text()
     assert "3 jobs: 3 finished, 0 failed" in md and "1 duplicate" in md
+    assert {r["ci_unit"] for r in rows} == {"song"} and "bootstrap over test songs" in md
     assert (sw / "results.png").stat().st_size > 1000
     stamp = (sw / "epochs=2,experiment=mini,model=fcn" / "results.json").stat().st_mtime
 
@@ -319,10 +322,12 @@ def test_seeds_give_mean_and_sd_and_rows_are_compared_with_a_reference(
         ref, row = (
             next(r for r in rows if r["epochs"] == e and r["seed"] == str(seed)) for e in "13"
         )
-        res = compare_runs(sw / ref["job"], sw / row["job"], "test", 1000, 0)
+        res = compare_runs(sw / ref["job"], sw / row["job"], "test", 1000, 0, "auto")
         assert float(row["ref_diff"]) == pytest.approx(res["roc_auc"]["difference"])
         excludes = res["roc_auc"]["interval"][0] > 0 or res["roc_auc"]["interval"][1] < 0
         assert row["ref_excludes_zero"] == str(excludes)
+        assert row["ref_unit"] == res["unit"] == "song"
+    assert "paired-bootstrap 95% interval over songs excludes 0" in md
     assert "Δ test ROC-AUC vs ref" in md and "(ref)" in md
     log, _ = _sweep(conf, sw, *args, capsys=capsys)
     assert log.count("finished (results.json exists)") == 4

@@ -129,12 +129,15 @@ def test_tiny_run_learns_and_writes_results(tmp_path, mini_mtat, mini_store_dir)
     assert res["test"]["roc_auc"] > 0.75
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["test"]["roc_auc"] == pytest.approx(res["test"]["roc_auc"])
-    # the 95% bootstrap interval is the one of the saved test predictions, around the value
+    # the 95% bootstrap interval is the one of the saved test predictions, around the value,
+    # drawing MTAT's unit: songs (the mini corpus has one clip per song, each in clip_info)
     from autotag.training.bootstrap import confidence_interval
 
     z = np.load(tmp_path / "predictions.npz")
     ci = saved["test"]["interval"]
-    assert ci == confidence_interval(z["test_scores"], z["test_labels"], n_resamples=1000, seed=0)
+    songs = {"song": z["test_unit_song"]}
+    want = confidence_interval(z["test_scores"], z["test_labels"], 1000, 0, "song", songs)
+    assert ci == want and ci["unit"] == "song" and ci["n_units"] == len(z["test_scores"])
     assert ci["roc_auc"][0] <= saved["test"]["roc_auc"] <= ci["roc_auc"][1]
     assert ci["pr_auc"][0] <= saved["test"]["pr_auc"] <= ci["pr_auc"][1]
     assert set(saved["per_tag"]) == {"guitar", "classical", "techno", "slow"}

@@ -16,7 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="paired comparison of two runs on the same test clips",
         description="Difference B - A in test macro ROC-AUC and PR-AUC of two training runs "
         "(their predictions.npz), with a paired-bootstrap interval and the share of resamples "
-        "in which B is better. The runs must have scored the same clips and tags.",
+        "in which B is better. The runs must have scored the same clips and tags. The test set "
+        "is resampled by the data set's unit (MTAT: whole songs; MTG-Jamendo: artists; a "
+        "catalogue: albums), as in results.json.",
     )
     p.add_argument("run_a", metavar="RUN_A", help="run folder (or its predictions.npz)")
     p.add_argument("run_b", metavar="RUN_B", help="run folder (or its predictions.npz)")
@@ -25,13 +27,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resamples", type=positive_int, default=1000, metavar="N", help="(default: 1000)"
     )
     p.add_argument("--seed", type=int, default=0, help="resampling seed (default: 0)")
+    p.add_argument(
+        "--cluster",
+        default="auto",
+        metavar="UNIT",
+        help="what is resampled: auto (the data set's unit), clip, or a unit the runs name "
+        "(MTAT: song, album, artist) (default: auto)",
+    )
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = compare_runs(args.run_a, args.run_b, args.split, args.resamples, args.seed)
+        result = compare_runs(
+            args.run_a, args.run_b, args.split, args.resamples, args.seed, args.cluster
+        )
     except CompareError as e:
         raise UsageError(str(e)) from None
     if args.json:

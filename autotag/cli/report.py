@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def saved_config(sweep_dir: Path) -> DictConfig:
     """The config the sweep ran with (``multirun.yaml``), made whole for folders of older
     sweeps: the seed paper's numbers (their grid set ``sweep.paper_reference``; the numbers
-    now live in conf/sweep/paper.yaml) and the bootstrap settings (conf/train.yaml's)."""
+    now live in conf/sweep/paper.yaml) and the bootstrap settings they lack (conf/train.yaml's:
+    a sweep made before ``bootstrap.cluster`` existed is compared on the data set's units)."""
     from omegaconf import DictConfig, OmegaConf
 
     saved = sweep_dir / "multirun.yaml"
@@ -51,9 +52,9 @@ def saved_config(sweep_dir: Path) -> DictConfig:
         cfg, "sweep.published", default=None
     ):
         fill["sweep"] = {"published": _conf("sweep/paper.yaml", "sweep.published")}
-    if OmegaConf.select(cfg, "bootstrap", default=None) is None:
-        fill["bootstrap"] = _conf("train.yaml", "bootstrap")
-    return OmegaConf.merge(cfg, fill) if fill else cfg  # type: ignore[return-value]
+    saved_bootstrap = OmegaConf.select(cfg, "bootstrap", default=None) or {}
+    fill["bootstrap"] = OmegaConf.merge(_conf("train.yaml", "bootstrap"), saved_bootstrap)
+    return OmegaConf.merge(cfg, fill)  # type: ignore[return-value]
 
 
 def _conf(name: str, key: str) -> Any:

@@ -64,6 +64,7 @@ class LabelledStore:
         self.labels = manifest.labels
         self.split = np.asarray(manifest.split, dtype=object)
         self.clip_ids = manifest.clip_ids
+        self.units = {u: np.asarray(keys, dtype=object) for u, keys in manifest.units.items()}
         self.paths = np.asarray(manifest.paths, dtype=object)
         self.duration = self.items.duration[self.rows]
         self.status = self.items.status[self.rows].astype(object)
@@ -85,6 +86,7 @@ class LabelledStore:
         self.tag_names, self.tag_counts = legacy.tag_names, legacy.tag_counts
         self.labels, self.split = legacy.labels, legacy.split
         self.clip_ids, self.paths = self.items.clip_ids, self.items.paths
+        self.units = {}  # a store of one split names no songs or artists
         self.duration, self.status, self.valid = (
             self.items.duration,
             self.items.status,

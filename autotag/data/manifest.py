@@ -19,6 +19,9 @@ class Manifest:
 
     ``split`` holds ``"train"``, ``"val"``, ``"test"`` or ``""`` (clip excluded by the split rule).
     ``tag_counts`` counts clips per tag over every row of the source (the top-K rule needs it).
+    ``units`` groups the clips for the bootstrap (clips of one unit are not independent: MTAT's
+    clips of one song, Jamendo's tracks of one artist): unit name -> each clip's key, the data
+    set's natural unit first; a clip whose source names no unit has a key of its own.
     """
 
     source: str
@@ -31,6 +34,7 @@ class Manifest:
     meta: dict[str, list[str]] = field(default_factory=dict)
     tag_counts: np.ndarray | None = None
     min_seconds: float = 0.0  # clips shorter than this are excluded once decoded (``clean`` split)
+    units: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.clip_ids)
@@ -38,6 +42,8 @@ class Manifest:
             len(self.paths) == len(self.rel_paths) == len(self.split) == self.labels.shape[0] == n
         ):
             raise ValueError("manifest columns have different lengths")
+        if any(len(keys) != n for keys in self.units.values()) or "clip" in self.units:
+            raise ValueError("every unit keys every clip, and none is named 'clip' (clips alone)")
         if self.labels.shape[1] != len(self.tag_names):
             raise ValueError("labels and tag_names disagree")
         if self.tag_counts is None:
@@ -64,10 +70,20 @@ class Manifest:
             meta={k: [v[i] for i in index] for k, v in self.meta.items()},
             tag_counts=self.tag_counts,
             min_seconds=self.min_seconds,
+            units={k: [v[i] for i in index] for k, v in self.units.items()},
         )
 
     def split_counts(self) -> dict[str, int]:
         return {s: sum(1 for x in self.split if x == s) for s in SPLITS}
+
+
+def unit_keys(clip_ids: np.ndarray, *columns: list[str]) -> list[str]:
+    """Each clip's unit key: its values of ``columns`` joined by the ASCII unit separator; a
+    clip whose values are all empty is a unit of its own."""
+    keys = []
+    for cid, values in zip(clip_ids.tolist(), zip(*columns, strict=True)):
+        keys.append("\x1f".join(values) if any(values) else f"\x1fclip {cid}")
+    return keys
 
 
 def top_k_tags(tag_names: list[str], tag_counts: np.ndarray, k: int | None) -> list[str]:

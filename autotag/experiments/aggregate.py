@@ -1,5 +1,6 @@
 """A sweep's rows summarized: mean ± sd over seeds, and each row against a reference row
-(paired bootstrap on the same test clips, from the runs' ``predictions.npz``)."""
+(paired bootstrap on the same test clips, drawing the data set's units: whole songs of MTAT,
+from the runs' ``predictions.npz``)."""
 
 from __future__ import annotations
 
@@ -96,9 +97,15 @@ def matches(row: dict[str, Any], spec: str) -> bool:
 
 
 def against_reference(
-    rows: list[dict[str, Any]], sweep_dir: Path, spec: str, n_resamples: int, seed: int
+    rows: list[dict[str, Any]],
+    sweep_dir: Path,
+    spec: str,
+    n_resamples: int,
+    seed: int,
+    cluster: str,
 ) -> None:
-    """Add ``ref_diff`` (test macro ROC-AUC, row − reference), ``ref_interval`` and
+    """Add ``ref_diff`` (test macro ROC-AUC, row − reference), ``ref_lo``/``ref_hi`` (its
+    interval), ``ref_unit`` (what the bootstrap drew: ``cluster``'s unit) and
     ``ref_excludes_zero`` to every finished row, compared with the reference row of the same
     seed on the same test clips (in place)."""
     found_by_seed: dict[Any, list[dict[str, Any]]] = {}
@@ -128,6 +135,7 @@ def against_reference(
                 "test",
                 n_resamples,
                 seed,
+                cluster,
             )
         except CompareError as e:  # the reference lacks predictions.npz (an older run)
             log.warning("%s: no comparison with the reference (%s)", ref["job"], e)
@@ -141,6 +149,7 @@ def against_reference(
                 ref_diff=res["roc_auc"]["difference"],
                 ref_lo=lo,
                 ref_hi=hi,
+                ref_unit=res["unit"],
                 ref_excludes_zero=lo > 0 or hi < 0,
                 is_reference=r is ref,
             )

@@ -13,7 +13,7 @@ from autotag.experiments.job import identity
 from autotag.experiments.published import add_published, with_not_run
 from autotag.models import MODELS, is_network
 from autotag.runs.folder import RunFolder, read_json
-from autotag.runs.results import results_or_none
+from autotag.runs.results import interval_unit, results_or_none
 
 COLUMNS = [
     "job",
@@ -32,9 +32,11 @@ COLUMNS = [
     "test_roc_auc_hi",
     "test_pr_auc_lo",
     "test_pr_auc_hi",
+    "ci_unit",
     "ref_diff",
     "ref_lo",
     "ref_hi",
+    "ref_unit",
     "ref_excludes_zero",
     "paper_val_roc_auc",
     "paper_test_roc_auc",
@@ -119,6 +121,7 @@ def collect(
             if interval:
                 row["test_roc_auc_lo"], row["test_roc_auc_hi"] = interval["roc_auc"]
                 row["test_pr_auc_lo"], row["test_pr_auc_hi"] = interval["pr_auc"]
+                row["ci_unit"] = interval_unit(interval)
             row["seconds"] = job_info.get("wall_seconds") or res.get("fit_seconds")
         else:
             # started but no results: still running, or killed (a rerun resumes it)

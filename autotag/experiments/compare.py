@@ -1,8 +1,10 @@
 """Paired comparison of two runs on the same test clips (``autotag compare RUN_A RUN_B``).
 
-Each run folder holds ``predictions.npz`` (scores, labels and clip ids per split, tag names);
-the comparison needs no model. Clips are matched by id; runs on other clips or other tags are
-refused with the difference named.
+Each run folder holds ``predictions.npz`` (scores, labels, clip ids and the clips' units per
+split, tag names); the comparison needs no model. Clips are matched by id; runs on other clips or
+other tags are refused with the difference named. Both runs are scored on the same resamples of
+the data set's units (``cluster``, as the runs' ``bootstrap.cluster``: whole songs of MTAT,
+artists of Jamendo), so both runs must group the clips into the same units.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from autotag.runs.folder import RunFileError
 from autotag.runs.predictions import Predictions, read_predictions
-from autotag.training.bootstrap import PairedBootstrap
+from autotag.training.bootstrap import AUTO, CLIP, PairedBootstrap, unit_of
 
 
 class CompareError(ValueError):
@@ -30,9 +32,9 @@ def load_predictions(run: str | Path, split: str = "test") -> Predictions:
         raise CompareError(str(e)) from None
 
 
-def aligned(a: Predictions, b: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """B's scores in A's clip order, and both runs' scores and labels; refuses other clips or
-    tags (same clips in another order are fine)."""
+def aligned(a: Predictions, b: Predictions) -> np.ndarray:
+    """The rows of B in A's clip order; refuses other clips or tags or labels (same clips in
+    another order are fine)."""
     if a.tag_names != b.tag_names:
         only_a = [t for t in a.tag_names if t not in b.tag_names]
         only_b = [t for t in b.tag_names if t not in a.tag_names]
@@ -52,48 +54,89 @@ def aligned(a: Predictions, b: Predictions) -> tuple[np.ndarray, np.ndarray, np.
     order = np.array([row_of_b[c] for c in a.clip_ids.tolist()])
     if not np.array_equal(a.labels, b.labels[order]):
         raise CompareError(f"{a.path} and {b.path} give the same clips other labels")
-    return a.scores, b.scores[order], a.labels
+    return order
+
+
+def shared_unit(a: Predictions, b: Predictions, order: np.ndarray, cluster: str) -> str:
+    """The unit that ``cluster`` names in both runs, whose keys group B's clips (in A's order,
+    ``order``) as A's; refused when the runs name other units or group the clips otherwise."""
+    unit = _unit(a, cluster)
+    other = _unit(b, cluster)
+    if other != unit:
+        why = "names no units (an older run?)" if other == CLIP else f"draws {other}s"
+        raise CompareError(
+            f"{a.path} draws {unit}s, {b.path} {why}: compare both on one unit "
+            f"(--cluster {CLIP} resamples clips)"
+        )
+    if unit != CLIP and not np.array_equal(a.units[unit], b.units[unit][order]):
+        raise CompareError(
+            f"{a.path} and {b.path} group the same clips into other {unit}s (another version "
+            f"of the data's metadata?): compare with --cluster {CLIP}"
+        )
+    return unit
+
+
+def _unit(p: Predictions, cluster: str) -> str:
+    try:
+        unit = unit_of(p.units, cluster)
+    except ValueError:
+        names = ", ".join(p.units) or "none (an older run)"
+        raise CompareError(
+            f"{p.path} has no {cluster} of its clips (its units: {names}): choose "
+            f"--cluster {AUTO} or {CLIP}"
+        ) from None
+    return unit
 
 
 def compare_runs(
-    run_a: str | Path, run_b: str | Path, split: str, n_resamples: int, seed: int
+    run_a: str | Path, run_b: str | Path, split: str, n_resamples: int, seed: int, cluster: str
 ) -> dict[str, Any]:
-    """B − A in macro ROC-AUC and PR-AUC with the paired-bootstrap interval."""
-    result = compare_with(run_a, [run_b], split, n_resamples, seed)[0]
+    """B − A in macro ROC-AUC and PR-AUC with the paired-bootstrap interval, resampling the
+    unit ``cluster`` names (auto: the data set's; clip; or a unit such as song or artist)."""
+    result = compare_with(run_a, [run_b], split, n_resamples, seed, cluster)[0]
     if isinstance(result, CompareError):
         raise result
     return result
 
 
 def compare_with(
-    run_a: str | Path, runs_b: list[str | Path], split: str, n_resamples: int, seed: int
+    run_a: str | Path,
+    runs_b: list[str | Path],
+    split: str,
+    n_resamples: int,
+    seed: int,
+    cluster: str,
 ) -> list[dict[str, Any] | CompareError]:
     """Each of ``runs_b`` compared with ``run_a``; A is read and bootstrapped once. A run B
     that cannot be compared gets its :class:`CompareError` in its place."""
     a = load_predictions(run_a, split)
-    boot = PairedBootstrap(a.scores, a.labels, n_resamples, seed)
+    unit = _unit(a, cluster)
+    keys = a.units.get(unit)
+    boot = PairedBootstrap(a.scores, a.labels, n_resamples, seed, keys, unit)
     out: list[dict[str, Any] | CompareError] = []
     for run_b in runs_b:
         try:
             b = load_predictions(run_b, split)
-            _, scores_b, labels = aligned(a, b)
+            order = aligned(a, b)
+            shared_unit(a, b, order, cluster)
         except CompareError as e:
             out.append(e)
             continue
-        result = boot.against(scores_b)
-        result.update(a=str(a.path), b=str(b.path), split=split, n_clips=len(labels))
+        result = boot.against(b.scores[order])
+        result.update(a=str(a.path), b=str(b.path), split=split, n_clips=len(a.labels))
         out.append(result)
     return out
 
 
 def format_comparison(result: dict[str, Any]) -> str:
     """The comparison as a small table."""
-    n, level = result["n_resamples"], result["level"]
+    n, level, unit = result["n_resamples"], result["level"], result["unit"]
+    units = "" if unit == CLIP else f" of {result['n_units']} {unit}s"
     lines = [
         f"A: {result['a']}",
         f"B: {result['b']}",
-        f"{result['n_clips']} {result['split']} clips; paired bootstrap, {n} resamples, "
-        f"seed {result['seed']}",
+        f"{result['n_clips']} {result['split']} clips{units}; paired bootstrap over "
+        f"{unit}s, {n} resamples, seed {result['seed']}",
         "",
         f"{'metric':8s} {'A':>7s} {'B':>7s} {'B - A':>8s}  {f'{level:.0%} interval':>19s}  "
         "B better in",

@@ -158,15 +158,23 @@ def markdown(
     if seeded:
         lines.append("Mean ± sample sd over the finished seeds; per-job values in results.csv.")
     else:
-        lines.append("95% CI: percentile bootstrap over test clips (results.json).")
+        over = _units(rows, "ci_unit")
+        lines.append(f"95% CI: percentile bootstrap over test {over} (results.json).")
     if with_ref:
         lines.append(
             f"Δ vs ref: test macro ROC-AUC minus that of `{reference}` (same seed, same clips); "
-            "(≠ 0) where its paired-bootstrap 95% interval excludes 0."
+            f"(≠ 0) where its paired-bootstrap 95% interval over {_units(rows, 'ref_unit')} "
+            "excludes 0."
         )
     if with_paper:
         lines.append(f"Paper: {paper_name or 'published numbers'}.")
     return "\n".join(lines) + "\n"
+
+
+def _units(rows: list[dict[str, Any]], key: str) -> str:
+    """What the rows' intervals resampled (``song`` -> "songs"), each unit named once."""
+    found = sorted({r[key] for r in rows if r.get(key)})
+    return " / ".join(f"{u}s" for u in found) or "clips"
 
 
 def bar_plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:

@@ -29,19 +29,21 @@ def write_report(
     sweep_dir: str | Path,
     title: str | None = None,
     reference: str | None = None,
-    bootstrap: Mapping[str, int] | None = None,
+    bootstrap: Mapping[str, Any] | None = None,
     published: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``results.csv`` (a row per job), ``results.md`` (a row per configuration: mean ±
     sd over seeds when there are several) and ``results.png`` into the sweep folder.
     ``reference`` (``"model=fcn norm=global"``) compares every row with that row of the same
-    seed (paired bootstrap; ``bootstrap``: n_resamples and seed, the config's ``bootstrap``);
+    seed (paired bootstrap; ``bootstrap``: n_resamples, seed and cluster, the config's);
     ``published``: a grid's ``sweep.published`` (see :mod:`autotag.experiments.published`)."""
     sweep_dir = Path(sweep_dir)
     rows, duplicates = collect(sweep_dir, published)
     if reference:
         if bootstrap is None:
-            raise ValueError("a reference row needs the bootstrap settings (n_resamples, seed)")
+            raise ValueError(
+                "a reference row needs the bootstrap settings (n_resamples, seed, cluster)"
+            )
         against_reference(rows, sweep_dir, reference, **bootstrap)
     title = title or f"sweep {sweep_dir.name}"
     with open(sweep_dir / "results.csv", "w", newline="") as f:

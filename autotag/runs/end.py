@@ -63,13 +63,14 @@ def end_run(
     scores: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
     clip_ids: Mapping[str, np.ndarray],
+    units: Mapping[str, Mapping[str, np.ndarray]],
     publish: Callable[[], None] | None = None,
 ) -> None:
     """The files every run leaves, in order: ``predictions.npz`` (per split: ``scores``,
-    ``labels``, ``clip_ids``), then ``results.json`` (last of the files: a sweep skips a job
-    on it), then ``publish()`` (the logger's share: tables, figures), then the summary printed
-    (its last line is what ``make train`` shows)."""
-    write_predictions(out, tag_names, scores, labels, clip_ids)
+    ``labels``, ``clip_ids``, ``units``), then ``results.json`` (last of the files: a sweep
+    skips a job on it), then ``publish()`` (the logger's share: tables, figures), then the
+    summary printed (its last line is what ``make train`` shows)."""
+    write_predictions(out, tag_names, scores, labels, clip_ids, units)
     write_results(out, results)
     if publish is not None:
         publish()

@@ -61,7 +61,8 @@ def build_results(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of a run's ``results.json``; ``val``/``test`` are :func:`tag_scores` dicts,
-    ``test_interval`` the bootstrap interval of the test macro AUCs."""
+    ``test_interval`` the bootstrap interval of the test macro AUCs (with the ``unit`` it drew
+    and the ``n_units`` of the test set: read them with :func:`interval_unit`)."""
     results: dict[str, Any] = {
         "run_name": run.name,
         "overrides": list(run.overrides),
@@ -156,8 +157,18 @@ def summary(results: Mapping[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
+def interval_unit(interval: Mapping[str, Any]) -> str:
+    """What a ``results.json`` interval resampled: ``song``, ``artist``, ``clip``... (files
+    written before the units were drawn resampled clips, and do not say so)."""
+    return str(interval.get("unit", "clip"))
+
+
 def _level(scores: Mapping[str, Any]) -> str:
-    return f"test {scores['interval']['level']:.0%} bootstrap interval"
+    interval = scores["interval"]
+    over = f"{interval_unit(interval)}s"
+    if "n_units" in interval:
+        over = f"{interval['n_units']} {over}"
+    return f"test {interval['level']:.0%} bootstrap interval over {over}"
 
 
 def _span(scores: Mapping[str, Any], metric: str) -> str:

@@ -109,4 +109,12 @@ def eval_predictions(
         "scores": {split: s for split, (s, _) in ordered.items()},
         "labels": {split: y for split, (_, y) in ordered.items()},
         "clip_ids": {s: dm.store.clip_ids[dm.datasets[s].index] for s in ordered},
+        "units": {s: split_units(dm, s) for s in ordered},
     }
+
+
+def split_units(dm: TagDataModule, split: str) -> dict[str, np.ndarray]:
+    """Each clip's key per unit (song, artist, ...) of ``split``, in the split's clip order:
+    the bootstrap draws these units (:mod:`autotag.training.bootstrap`)."""
+    index = dm.datasets[split].index
+    return {unit: keys[index] for unit, keys in dm.store.units.items()}

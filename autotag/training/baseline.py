@@ -23,7 +23,7 @@ from autotag.models.baselines import SpectrogramBaseline
 from autotag.runs.end import closing_logger, end_run
 from autotag.runs.folder import RunFolder
 from autotag.runs.results import RunInfo, build_results
-from autotag.training.artifacts import evaluation_figures
+from autotag.training.artifacts import evaluation_figures, split_units
 from autotag.training.bootstrap import confidence_interval
 from autotag.training.loggers import build_logger, log_results
 from autotag.training.metrics import tag_scores
@@ -131,7 +131,9 @@ def fit_baseline(
         n_clips={s: len(y[s]) for s in SPLITS},
         n_parameters=None,
         store=store.path,
-        test_interval=confidence_interval(scores["test"], y["test"], **asdict(settings.bootstrap)),
+        test_interval=confidence_interval(
+            scores["test"], y["test"], units=split_units(dm, "test"), **asdict(settings.bootstrap)
+        ),
         extra={"baseline": details},
     )
     test = {**test, "preds": scores["test"], "target": y["test"]}
@@ -147,6 +149,7 @@ def fit_baseline(
             scores=scores,
             labels={s: y[s] for s in scores},
             clip_ids={s: dm.store.clip_ids[dm.datasets[s].index] for s in scores},
+            units={s: split_units(dm, s) for s in scores},
             publish=lambda: _publish(logger, results, figures),
         )
     return results

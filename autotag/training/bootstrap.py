@@ -1,16 +1,23 @@
 """Bootstrap confidence intervals and paired comparisons of macro ROC-AUC and PR-AUC.
 
-Test clips are resampled with replacement (``n_resamples`` times, a fixed seed: the same
-interval on every rerun). A resample is a vector of multiplicities (how often each clip was
-drawn), so every metric is computed as a weighted metric, vectorized over all resamples at once:
-exactly what scikit-learn gives on the resampled clips (:mod:`autotag.common.metrics`).
-A tag without a positive or a negative in a resample has no AUC there and is left out of that
-resample's macro average, as :func:`autotag.common.metrics.macro_scores` does for a whole set.
+The test set is resampled with replacement (``n_resamples`` times, a fixed seed: the same
+interval on every rerun). What is drawn is the data set's *unit* (``cluster``): clips that share
+a song (MTAT), an artist (MTG-Jamendo) or an album (a catalogue) are not independent, so whole
+units are drawn and each drawn unit brings all its clips (a cluster bootstrap); ``clip`` draws
+clips one by one. Resampling clips of such data gives intervals that are too narrow: ten clips
+of one song count as ten pieces of evidence where they are little more than one.
+
+A resample is a vector of multiplicities (how often each clip was drawn), so every metric is
+computed as a weighted metric, vectorized over all resamples at once: exactly what scikit-learn
+gives on the resampled clips (:mod:`autotag.common.metrics`). A tag without a positive or a
+negative in a resample has no AUC there and is left out of that resample's macro average, as
+:func:`autotag.common.metrics.macro_scores` does for a whole set.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +27,7 @@ from autotag.common.metrics import macro_scores
 log = logging.getLogger(__name__)
 LEVEL = 0.95
 DROPOUT_WARN = 0.05  # above this share of resamples missing a tag, say so
+AUTO, CLIP = "auto", "clip"  # the data set's natural unit (its first); clips one by one
 
 
 def check_resamples(n_resamples: int) -> None:
@@ -28,12 +36,49 @@ def check_resamples(n_resamples: int) -> None:
         raise ValueError(f"bootstrap.n_resamples={n_resamples}: it must be at least 1")
 
 
-def resample_counts(n_clips: int, n_resamples: int, seed: int) -> np.ndarray:
-    """``(n_resamples, n_clips)`` multiplicities of ``rng.integers(0, n, (B, n))`` draws."""
-    idx = np.random.default_rng(seed).integers(0, n_clips, size=(n_resamples, n_clips))
-    counts = np.zeros((n_resamples, n_clips), dtype=np.float64)
+def unit_of(units: Mapping[str, Any], cluster: str) -> str:
+    """The unit that ``bootstrap.cluster`` names among a data set's ``units`` (their names, the
+    natural one first): ``auto`` is that first one (``clip`` when the data set names none)."""
+    if cluster == AUTO:
+        return next(iter(units), CLIP)
+    if cluster == CLIP or cluster in units:
+        return cluster
+    raise ValueError(
+        f"bootstrap.cluster={cluster!r}: choose {', '.join([AUTO, CLIP, *units])} (the units "
+        "this data set names)"
+    )
+
+
+def units_of(units: Mapping[str, Any] | None, cluster: str) -> tuple[str, np.ndarray | None]:
+    """The unit ``cluster`` names (:func:`unit_of`) and each clip's key of it (None: clips)."""
+    units = units or {}
+    unit = unit_of(units, cluster)
+    return unit, None if unit == CLIP else np.asarray(units[unit])
+
+
+def n_units(n_clips: int, clusters: np.ndarray | None) -> int:
+    """How many units ``n_clips`` clips with these keys (None: one per clip) form."""
+    return n_clips if clusters is None else len(np.unique(clusters))
+
+
+def resample_counts(
+    n_clips: int, n_resamples: int, seed: int, clusters: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n_resamples, n_clips)`` multiplicities of ``rng.integers(0, G, (B, G))`` draws of the
+    ``G`` units: each clip counts as often as its unit was drawn. ``clusters`` gives each clip's
+    unit key (the units are numbered in sorted key order, so the clips' order does not matter);
+    None: every clip is a unit (numbered in the clips' order)."""
+    if clusters is None:
+        codes, n = np.arange(n_clips), n_clips
+    else:
+        keys, codes = np.unique(np.asarray(clusters), return_inverse=True)
+        n = len(keys)
+        if len(codes) != n_clips:
+            raise ValueError(f"{len(codes)} unit keys for {n_clips} clips")
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    counts = np.zeros((n_resamples, n), dtype=np.float64)
     np.add.at(counts, (np.arange(n_resamples)[:, None], idx), 1.0)
-    return counts
+    return counts[:, codes.ravel()]
 
 
 def _interval(values: np.ndarray, level: float) -> list[float]:
@@ -47,12 +92,17 @@ def confidence_interval(
     labels: np.ndarray,
     n_resamples: int,
     seed: int,
+    cluster: str,
+    units: Mapping[str, np.ndarray] | None = None,
     level: float = LEVEL,
 ) -> dict[str, Any]:
-    """Percentile bootstrap interval of test macro ROC-AUC and PR-AUC (resampling clips)."""
+    """Percentile bootstrap interval of test macro ROC-AUC and PR-AUC, resampling the unit
+    that ``cluster`` names (``auto``, ``clip`` or one of ``units``: each clip's key per unit
+    name, the data set's natural unit first)."""
     check_resamples(n_resamples)
     scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
-    counts = resample_counts(len(scores), n_resamples, seed)
+    unit, clusters = units_of(units, cluster)
+    counts = resample_counts(len(scores), n_resamples, seed, clusters)
     roc, ap = macro_scores(scores, labels, counts)
     share = tag_dropout_share(labels, counts)
     if share > DROPOUT_WARN:
@@ -67,6 +117,8 @@ def confidence_interval(
         "level": level,
         "n_resamples": n_resamples,
         "seed": seed,
+        "unit": unit,
+        "n_units": n_units(len(scores), clusters),
         "resamples_missing_a_tag": share,
     }
 
@@ -87,17 +139,18 @@ def tag_dropout_share(labels: np.ndarray, counts: np.ndarray) -> float:
 class PairedBootstrap:
     """Run A's scores on every resample of its clips, computed once: any number of runs B on
     the same clips are then compared with it (a sweep report compares every row with one
-    reference row)."""
+    reference row). ``clusters``: each clip's key of ``unit`` (None: clips are resampled)."""
 
     def __init__(
         self, scores_a: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int,
-        level: float = LEVEL,
+        clusters: np.ndarray | None = None, unit: str = CLIP, level: float = LEVEL,
     ) -> None:  # fmt: skip
         check_resamples(n_resamples)
         self.a, self.labels = np.asarray(scores_a, np.float64), np.asarray(labels)
         self.n_resamples, self.seed, self.level = n_resamples, seed, level
+        self.unit, self.n_units = unit, n_units(len(self.a), clusters)
         self.ones = np.ones((1, len(self.a)))
-        self.counts = resample_counts(len(self.a), n_resamples, seed)
+        self.counts = resample_counts(len(self.a), n_resamples, seed, clusters)
         self.full_a = macro_scores(self.a, self.labels, self.ones)
         self.boot_a = macro_scores(self.a, self.labels, self.counts)
 
@@ -112,7 +165,8 @@ class PairedBootstrap:
         full_b = macro_scores(b, self.labels, self.ones)
         boot_b = macro_scores(b, self.labels, self.counts)
         out: dict[str, Any] = {
-            "level": self.level, "n_resamples": self.n_resamples, "seed": self.seed
+            "level": self.level, "n_resamples": self.n_resamples, "seed": self.seed,
+            "unit": self.unit, "n_units": self.n_units,
         }  # fmt: skip
         for m, metric in enumerate(("roc_auc", "pr_auc")):
             diff = boot_b[m] - self.boot_a[m]
@@ -132,7 +186,10 @@ def paired_difference(
     labels: np.ndarray,
     n_resamples: int,
     seed: int,
+    clusters: np.ndarray | None = None,
+    unit: str = CLIP,
     level: float = LEVEL,
 ) -> dict[str, Any]:
     """B − A in macro ROC-AUC and PR-AUC on the same clips (see :class:`PairedBootstrap`)."""
-    return PairedBootstrap(scores_a, labels, n_resamples, seed, level).against(scores_b)
+    boot = PairedBootstrap(scores_a, labels, n_resamples, seed, clusters, unit, level)
+    return boot.against(scores_b)

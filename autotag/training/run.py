@@ -29,7 +29,7 @@ from autotag.runs.results import RunInfo, build_results
 from autotag.training import artifacts
 from autotag.training.augment import build_augment
 from autotag.training.baseline import fit_baseline
-from autotag.training.bootstrap import check_resamples, confidence_interval
+from autotag.training.bootstrap import check_resamples, confidence_interval, unit_of
 from autotag.training.callbacks import RunCallbacks
 from autotag.training.finetune import check_finetune, finetune_callbacks
 from autotag.training.loggers import build_logger, log_results
@@ -62,6 +62,7 @@ def fit(
     )  # its own generators, seeded with `seed`: the global stream below is the same either way
     pl.seed_everything(settings.seed, workers=True)
     store = labelled_store_of(plain)
+    unit_of(store.units, settings.bootstrap.cluster)  # a unit the data set names, before training
     if not is_network(plain["model"]["arch"]):
         if augment.on:
             log.warning("model=%s trains on no batches: augment is not applied", run.model)
@@ -147,7 +148,11 @@ def fit(
             n_clips={s: len(dm.datasets[s].index) for s in ("train", "val", "test")},
             n_parameters=sum(p.numel() for p in net.parameters()),
             store=store.path,
-            test_interval=confidence_interval(*ordered["test"], **asdict(settings.bootstrap))
+            test_interval=confidence_interval(
+                *ordered["test"],
+                units=artifacts.split_units(dm, "test"),
+                **asdict(settings.bootstrap),
+            )
             if trainer.is_global_zero  # the other DDP ranks need no interval
             else {},
             extra={"train_step_clips_per_second": callbacks.speed.step_clips_per_second},

@@ -25,6 +25,7 @@ class Bootstrap:
 
     n_resamples: int
     seed: int
+    cluster: str
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 ``tags`` holds tag names separated by ``;``. Without a ``split`` column, clips are split by
 *group* (the ``album`` column if present, else ``artist``, else the audio file's folder) with a
 stable hash, so all clips of one album/song land in the same split: a random clip split would
-leak segments of one song between train and test.
+leak segments of one song between train and test. The same columns are the bootstrap's units
+(an album's clips are not independent): ``album`` (with ``artist`` where both are given, so two
+artists' albums of one name stay two), then ``artist``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autotag.data.manifest import SPLITS, DataError, Manifest, top_k_tags
+from autotag.data.manifest import SPLITS, DataError, Manifest, top_k_tags, unit_keys
 
 GROUP_COLUMNS = ("album", "artist")
 
@@ -107,9 +109,13 @@ def read_catalog(
         raise DataError(f"data.split={split!r}: choose one of folds, clean")
 
     paths = [str(p if (p := Path(rel)).is_absolute() else base / p) for rel in rel_paths]
+    clip_ids = np.asarray(ids, dtype=np.int64)
+    column = {c: [(row.get(c) or "").strip() for row in rows] for c in GROUP_COLUMNS}
+    by = {"album": [c for c in ("artist", "album") if c in fields], "artist": ["artist"]}
+    units = {u: unit_keys(clip_ids, *(column[c] for c in by[u])) for u in by if u in fields}
     return Manifest(
         source=f"csv:{split}",
-        clip_ids=np.asarray(ids, dtype=np.int64),
+        clip_ids=clip_ids,
         paths=paths,
         rel_paths=rel_paths,
         split=splits,
@@ -117,4 +123,5 @@ def read_catalog(
         labels=labels,
         meta={c: [row.get(c) or "" for row in rows] for c in meta_cols},
         tag_counts=tag_counts,
+        units=units,
     )

@@ -32,7 +32,7 @@ from autotag.data.datasets.jamendo.layout import (
 )
 from autotag.data.datasets.jamendo.layout import AUDIO_SUFFIX as AUDIO_SETS
 from autotag.data.datasets.jamendo.layout import PARTS as LAYOUT_PARTS
-from autotag.data.manifest import DataError, Manifest
+from autotag.data.manifest import DataError, Manifest, unit_keys
 
 log = logging.getLogger(__name__)
 
@@ -234,4 +234,7 @@ def read_jamendo(
         labels=labels,
         meta=meta,
         tag_counts=labels[[bool(x) for x in split]].sum(axis=0).astype(np.int64),
+        # the bootstrap's units: an artist's tracks are not independent (one test split holds
+        # all of them: the published splits are artist-disjoint), nor an album's
+        units={u: unit_keys(np.asarray(ids), meta[f"{u}_id"]) for u in ("artist", "album")},
     )

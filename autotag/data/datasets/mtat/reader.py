@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from autotag.data.datasets.mtat.layout import ANNOTATIONS, CLIP_INFO, folder_split
-from autotag.data.manifest import DataError, Manifest, top_k_tags
+from autotag.data.manifest import DataError, Manifest, top_k_tags, unit_keys
 
 log = logging.getLogger(__name__)
 
 SPLIT_RULES = ("folds", "clean")
 CLEAN_MIN_SECONDS = 29.1
 META_COLUMNS = ("track_number", "title", "artist", "album", "url", "segmentStart", "segmentEnd")
+# The bootstrap's units, from clip_info's columns: a song's clips (up to ~10 segments of one
+# track, all in one folder: one split) are not independent; its album's and artist's neither.
+UNITS = {
+    "song": ("artist", "album", "track_number", "title"),
+    "album": ("artist", "album"),
+    "artist": ("artist",),
+}
 
 
 def _read_tsv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -139,6 +146,7 @@ def read_mtat(root: str | Path, *, split: str, top_k: int) -> Manifest:
         meta=meta,
         tag_counts=tag_counts,
         min_seconds=min_seconds,
+        units={u: unit_keys(clip_ids, *(meta[c] for c in cols)) for u, cols in UNITS.items()},
     )
 
 
