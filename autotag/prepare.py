@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from autotag.common.worker import keep_freed_memory
 from autotag.data.prepare import store_of
 from autotag.data.store import is_complete
+from autotag.data.variants import Variants, variants_path
 from autotag.entry import absolute_paths, exit_on_renamed_keys, reporting_input_errors
 
 
@@ -34,6 +35,9 @@ def main(cfg: DictConfig) -> None:
     )
     if is_complete(path) and not path.with_suffix(".parts").exists():
         print(f"store ready: {path}")
+        spec = Variants.from_dict(plain["store"]["variants"])
+        if spec.k:
+            print(f"variants ready: {variants_path(path, spec)} ({spec.k} per training clip)")
     else:
         shard, n = plain["store"]["shard"], plain["store"]["num_shards"]
         print(f"shard {shard} of {n} prepared; the task that finishes last assembles {path}")

@@ -27,6 +27,7 @@ from autotag.data.excerpt import Excerpt
 from autotag.data.features import FeatureConfig
 from autotag.data.normalize import norm_description
 from autotag.data.prepare import ensure_store
+from autotag.data.variants import Variants
 from autotag.models.registry import MODELS, PROTOCOL_KEYS, model_arguments
 from autotag.training.augment import OPTIONS, Augment
 from autotag.training.loggers import LOGGERS
@@ -87,6 +88,8 @@ def store_keys(block: Mapping[str, Any], hint: Any = None) -> list[str]:
     out = stray(block, keywords(ensure_store, skip=2) - {"progress"}, "store")
     if isinstance(block.get("excerpt"), Mapping):
         out += stray(block["excerpt"], {f.name for f in fields(Excerpt)}, "store.excerpt")
+    if isinstance(block.get("variants"), Mapping):
+        out += stray(block["variants"], {f.name for f in fields(Variants)}, "store.variants")
     return out
 
 
@@ -208,6 +211,7 @@ def test_the_check_sees_a_stray_key_in_each_kind_of_block():
     assert store_keys({"dir": "s", "excerpt": {"policy": "full", "sekonds": 3}}) == [
         "store.excerpt.sekonds"
     ]
+    assert store_keys({"variants": {"k": 2, "pitch": 2}}) == ["store.variants.pitch"]
     assert loader_keys({"batch_size": 8, "top_k": 5}) == ["loader.top_k"]  # the data set's
     assert model_keys({"arch": "fcn", "width": 1, "n_jobs": 2}, {"arch": "fcn"}) == ["model.n_jobs"]
     assert optimizer_keys({"name": "adam", "lr": 1, "momentum": 0.9}, {"name": "adam"}) == [

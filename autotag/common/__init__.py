@@ -5,6 +5,7 @@
 * :mod:`~autotag.common.console` -- progress (a bar on a terminal, lines in a log) and messages.
 * :mod:`~autotag.common.files` -- atomic writes (bytes, text, JSON, or any writer of a path).
 * :mod:`~autotag.common.signal` -- centre crop/pad, random crops, evenly spread starts, peak level.
+* :mod:`~autotag.common.perturb_signal` -- gain, time stretch (phase vocoder), pitch shift.
 * :mod:`~autotag.common.metrics` -- macro ROC-AUC / PR-AUC over the tags a set can score.
 * :mod:`~autotag.common.mp3` -- mp3 encoding; :mod:`~autotag.common.figures` -- figure saving.
 """

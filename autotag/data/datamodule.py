@@ -10,77 +10,17 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from autotag.common.keywords import check_keywords
-from autotag.common.signal import random_crop, random_crops
-from autotag.data.crops import ragged_chunks, ragged_crop
+from autotag.common.signal import random_crops
+from autotag.data.dataset import MelDataset
 from autotag.data.labelled import LabelledStore
 from autotag.data.manifest import top_k_tags
 from autotag.data.normalize import Normalizer, norm_description
 
 log = logging.getLogger(__name__)
 CALLERS = ("store", "top_k", "norm", "shuffle_labels", "seed")  # not the loader's keys
-
-
-class MelDataset(Dataset):
-    """``(spectrogram dB float16 (n_rows, n_frames), labels float32 (K,))`` for rows of a store;
-    training items are a random crop of ``crop_frames`` (new every epoch) when it is set.
-
-    With ``in_memory`` the split is read once into ``cache`` (float16) and items are plain
-    indices: the DataModule gathers whole batches from a device-resident copy.
-
-    In a store of variable-length items (whole tracks, ``store.ragged``) a training item is a
-    random crop of ``crop_frames`` anywhere in the track (:func:`~autotag.data.crops.ragged_crop`),
-    and an evaluation item (``chunks = (length, n)``) is ``n`` chunks spread over the track, side
-    by side (:func:`~autotag.data.crops.ragged_chunks`): ``(n_rows, n * length)``, which the chunk protocol
-    (:class:`autotag.data.chunks.ChunkPlan` with the same length and n) cuts back into exactly
-    those chunks and averages.
-    """
-
-    def __init__(
-        self,
-        store: LabelledStore,
-        index: np.ndarray,
-        tag_index: np.ndarray,
-        crop_frames: int | None = None,
-        labels: np.ndarray | None = None,
-        in_memory: bool = False,
-        chunks: tuple[int, int] | None = None,
-        repeats: int = 1,
-    ) -> None:
-        self.store = store
-        self.index = np.asarray(index)
-        self.labels = (store.labels[self.index][:, tag_index] if labels is None else labels).astype(
-            np.float32
-        )
-        self.crop_frames = crop_frames
-        self.chunks = chunks
-        self.repeats = repeats  # items per stored item: each a new random crop
-        if store.ragged and not (crop_frames or chunks):
-            raise ValueError(f"{store.path.name}: whole tracks are read as crops or chunks")
-        self.cache = store.mels(self.index) if in_memory else None
-
-    def __len__(self) -> int:
-        return len(self.index) * self.repeats
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor] | int:
-        i = i % len(self.index)
-        if self.cache is not None:
-            return i
-        if self.store.ragged:
-            row = self.index[i]
-            if self.chunks is not None:
-                x = ragged_chunks(self.store, row, *self.chunks)
-            else:
-                x = ragged_crop(self.store, row, self.crop_frames, np.random)
-            return torch.from_numpy(x), torch.from_numpy(self.labels[i])
-        x = self.store.mel(self.index[i])
-        if self.crop_frames:
-            x = random_crop(x, self.crop_frames, np.random)
-        # float16 as stored: half the bytes between loader processes and to the GPU; the
-        # DataModule makes it float32 after the transfer (on_after_batch_transfer)
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(self.labels[i])
 
 
 class ShardSampler(Sampler[int]):
@@ -120,6 +60,8 @@ class TagDataModule(pl.LightningDataModule):
     ``normalizer`` (built from the store's training statistics) is handed to the model, which
     applies it on the device, so a checkpoint carries its own normalization. ``shuffle_labels``
     permutes the training labels across clips (a control: the test split must stay at chance).
+    A store with offline variants (``store.variants``) has training clips read as themselves or
+    one of their copies (:mod:`autotag.data.dataset`); validation and test read the clips only.
     """
 
     def __init__(
@@ -215,15 +157,24 @@ class TagDataModule(pl.LightningDataModule):
             if self.store.ragged and split != "train":
                 chunks = (self.random_crop, self.eval_chunks)
             repeats = self.crops_per_item if split == "train" else 1
+            variants = self.store.variant_rows(idx) if split == "train" else None  # train only
             self.datasets[split] = MelDataset(
-                self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks, repeats
-            )
+                self.store, idx, self.tag_index, crop, labels, self.in_memory, chunks, repeats,
+                variants,
+            )  # fmt: skip
         log.info(
-            "data: %s | train %d, val %d, test %d %s | %d tags | input %dx%d", self.store.path.name,
-            *(len(self.datasets[s].index) for s in ("train", "val", "test")),
+            "data: %s | train %d, val %d, test %d %s | %d tags | input %dx%d%s",
+            self.store.path.name, *(len(self.datasets[s].index) for s in ("train", "val", "test")),
             "tracks" if self.store.ragged else "clips", len(self.tag_names), self.n_mels,
-            self.n_frames,
+            self.n_frames, self._variants_note(),
         )  # fmt: skip
+
+    def _variants_note(self) -> str:
+        rows = self.datasets["train"].variant_rows
+        if rows is None:
+            return ""
+        k, name = self.store.variants.k, self.store.variants.path.name
+        return f" | {k} offline variants of {int((rows >= 0).sum())} training clips ({name})"
 
     def train_label_counts(self) -> tuple[np.ndarray, int]:
         """Positives per tag and number of clips in the training split."""
@@ -278,7 +229,7 @@ class TagDataModule(pl.LightningDataModule):
         x = mels[batch]
         if split == "train" and self.random_crop and self.random_crop < x.shape[-1]:
             x = random_crops(x, self.random_crop)
-        return x.float(), labels[batch]
+        return x.float(), labels[batch % len(labels)]  # training variants: after the clips
 
     def _split_of_current_loader(self) -> str:
         t = self.trainer

@@ -25,6 +25,7 @@ import numpy as np
 from autotag.common.files import write_json
 from autotag.data.manifest import Manifest
 from autotag.data.store import MelStore
+from autotag.data.variants import VariantStore
 
 log = logging.getLogger(__name__)
 SHORT_BY = 0.01  # a clip counts as long enough this far below a split rule's minimum (decoders)
@@ -36,10 +37,20 @@ class StoreMismatch(ValueError):
 
 class LabelledStore:
     """The clips of ``manifest`` (those in a split) read from ``store``; with a version 1 store
-    and no manifest, the clips and labels that store holds itself."""
+    and no manifest, the clips and labels that store holds itself. ``variants``: the offline
+    copies of the training clips (:mod:`autotag.data.variants`), joined by path too
+    (:meth:`variant_rows`); the loaders serve them to training only."""
 
-    def __init__(self, store: MelStore | str | Path, manifest: Manifest | None = None) -> None:
+    def __init__(
+        self,
+        store: MelStore | str | Path,
+        manifest: Manifest | None = None,
+        variants: VariantStore | None = None,
+    ) -> None:
         self.items = store if isinstance(store, MelStore) else MelStore(store)
+        self.variants = variants
+        if variants is not None and variants.features.digest() != self.items.features.digest():
+            raise StoreMismatch(f"{variants.path} holds copies of other features than {self.path}")
         if self.items.legacy is not None:  # a store of one split: its own clips and labels
             self._from_legacy()
             return
@@ -130,8 +141,19 @@ class LabelledStore:
     def read(self, column: int, start: int, length: int) -> np.ndarray:
         return self.items.read(column, start, length)
 
+    def variant_rows(self, index: np.ndarray) -> np.ndarray | None:
+        """The variants file's row of each clip of ``index`` (-1: no copies of it, or copies of
+        a file changed since the store's item); None without variants."""
+        if self.variants is None:
+            return None
+        rows = self.rows[np.asarray(index, dtype=np.int64)]
+        stamps = self.items.stamps[rows] if self.items.legacy is None else None
+        return self.variants.rows_of(self.items.paths[rows], stamps)
+
     def close(self) -> None:
         self.items.close()
+        if self.variants is not None:
+            self.variants.close()
 
     # ------------------------------------------------------------------ statistics
 

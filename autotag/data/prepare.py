@@ -33,6 +33,7 @@ from autotag.data.items import items_of, lacking
 from autotag.data.labelled import LabelledStore, StoreMismatch
 from autotag.data.manifest import Manifest
 from autotag.data.parts import claim_parts, idle, save_unit, store_stamp, take_lock, unit_file
+from autotag.data.prepare_variants import ensure_variants
 from autotag.data.store import (
     MelStore,
     collection_of,
@@ -41,6 +42,7 @@ from autotag.data.store import (
     report,
     store_name,
 )
+from autotag.data.variants import Variants, VariantStore, variants_path
 
 log = logging.getLogger(__name__)
 # a reader's keys that say which audio files it names under its root (Jamendo's audio set, and
@@ -60,6 +62,7 @@ def ensure_store(
     excerpt: Mapping[str, Any],
     min_audio_seconds: float,
     add_missing: bool,
+    variants: Mapping[str, Any],
     progress: bool = True,
     manifest: Manifest | None = None,
 ) -> Path:
@@ -69,10 +72,12 @@ def ensure_store(
     The keyword arguments are the ``store`` config's (``conf/store/default.yaml``); ``manifest``
     is ``data``'s when the caller has read it already. Paths (``data.root``, ``dir``) are used
     as given: entry points make them absolute. With ``shard`` set this task prepares its share
-    only (:func:`build_store`), and the path returned may not exist yet.
+    only (:func:`build_store`), and the path returned may not exist yet. With
+    ``variants.k`` > 0 the training clips' offline copies are prepared too, beside the store
+    (:func:`~autotag.data.prepare_variants.ensure_variants`; not by a shard task).
     """
     fcfg = FeatureConfig.from_dict(features)
-    kept = Excerpt.from_dict(excerpt)
+    kept, spec = Excerpt.from_dict(excerpt), Variants.from_dict(variants)
     manifest = load_manifest(data) if manifest is None else manifest
     reader, root = str(data["reader"]), Path(data["root"]).expanduser()
     where = {k: data[k] for k in WHERE_KEYS if data.get(k) is not None}
@@ -81,20 +86,13 @@ def ensure_store(
     path = Path(dir).expanduser() / store_name(collection, label, fcfg, kept.key())
     if not path.exists():
         mention_old_stores(path.parent, f"{data['name']}-{data['split']}-{fcfg.name}-")
-    return build_store(
-        manifest,
-        fcfg,
-        path,
-        workers=workers,
-        shard_size=shard_size,
-        min_audio_seconds=min_audio_seconds,
-        progress=progress,
-        excerpt=kept,
-        shard=shard,
-        num_shards=num_shards,
-        add_missing=add_missing,
-        collection=collection,
-    )
+    units = dict(workers=workers, shard_size=shard_size, min_audio_seconds=min_audio_seconds,
+                 progress=progress, add_missing=add_missing)  # fmt: skip
+    build_store(manifest, fcfg, path, **units, excerpt=kept, shard=shard, num_shards=num_shards,
+                collection=collection)  # fmt: skip
+    if spec.k and shard is None:
+        ensure_variants(path, manifest, spec, **units)
+    return path
 
 
 def store_of(cfg: Mapping[str, Any], manifest: Manifest | None = None) -> Path:
@@ -107,9 +105,12 @@ def store_of(cfg: Mapping[str, Any], manifest: Manifest | None = None) -> Path:
 
 def labelled_store_of(cfg: Mapping[str, Any]) -> LabelledStore:
     """The store of a composed config (prepared or completed first) joined with its data
-    set's labels and split: what a run trains and evaluates on."""
+    set's labels and split (and the training clips' offline variants, when on): what a run
+    trains and evaluates on."""
     manifest = load_manifest(cfg["data"])
-    return LabelledStore(store_of(cfg, manifest), manifest)
+    path, spec = store_of(cfg, manifest), Variants.from_dict(cfg["store"]["variants"])
+    variants = VariantStore(variants_path(path, spec)) if spec.k else None
+    return LabelledStore(path, manifest, variants)
 
 
 def build_store(
