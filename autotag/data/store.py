@@ -176,7 +176,33 @@ class LegacyTables:
     stats: dict[str, Any]
 
 
-class MelStore:
+class LazyReader:
+    """A read-only HDF5 file at ``self.path``, opened on first use in each process: a handle
+    does not survive a fork, so a DataLoader worker opens its own, and pickles carry none."""
+
+    path: Path
+    _file: h5py.File | None = None
+    _pid: int | None = None
+
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_file"] = None
+        return state
+
+
+class MelStore(LazyReader):
     """Read access to a complete store; the HDF5 file opens lazily (safe across DataLoader forks)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -187,8 +213,6 @@ class MelStore:
             )
         if not is_complete(self.path):
             raise ValueError(f"{self.path}: {_why_not_a_store(self.path)}")
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
         with h5py.File(self.path, "r") as f:
             self.features = FeatureConfig.from_dict(json.loads(f.attrs["features"]))
             self.clip_ids = f["clip_id"][()]
@@ -231,13 +255,6 @@ class MelStore:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
-    @property
-    def file(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._file
-
     def mel(self, i: int) -> np.ndarray:
         """Item ``i``: ``(n_rows, n_frames)``; in a ragged store all its frames (its segments
         back to back)."""
@@ -273,13 +290,3 @@ class MelStore:
         # h5py reads increasing, distinct rows: a file listed twice in a manifest is one row
         rows, back = np.unique(np.asarray(index, dtype=np.int64), return_inverse=True)
         return self.file["mel"][rows][back.reshape(-1)]
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_file"] = None
-        return state

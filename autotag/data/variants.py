@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -46,7 +45,7 @@ import numpy as np
 
 from autotag.common.perturb_signal import apply_gain, pitch_shift, time_stretch
 from autotag.data.features import FeatureConfig
-from autotag.data.store import is_complete
+from autotag.data.store import LazyReader, is_complete
 
 VERSION = 1
 
@@ -109,7 +108,7 @@ def variants_path(store: str | Path, spec: Variants) -> Path:
     return store.with_name(f"{store.stem}.variants-k{spec.k}-{h}.h5")
 
 
-class VariantStore:
+class VariantStore(LazyReader):
     """Read access to a complete variants file; the HDF5 file opens lazily (per process, as
     :class:`~autotag.data.store.MelStore`: safe across DataLoader forks)."""
 
@@ -120,8 +119,6 @@ class VariantStore:
                 f"{self.path}: no complete variants file (prepare it: python -m autotag.prepare "
                 "with the same store.variants)"
             )
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
         with h5py.File(self.path, "r") as f:
             self.paths = f["path"].asstr()[()]
             self.stamps = np.stack([f["file_size"][()], f["file_mtime"][()]], axis=1)
@@ -150,13 +147,6 @@ class VariantStore:
             rows[stale] = -1
         return rows
 
-    @property
-    def file(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._file
-
     def mel(self, row: int, j: int) -> np.ndarray:
         """Copy ``j`` of row ``row``: ``(n_rows, n_frames)`` float16."""
         return self.file["mel"][int(row), int(j)]
@@ -171,13 +161,3 @@ class VariantStore:
             uniq, back = np.unique(rows[have], return_inverse=True)  # h5py: increasing rows
             out[have] = self.file["mel"][uniq][back.reshape(-1)]
         return out
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_file"] = None
-        return state
