@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 import time
 from typing import Any
@@ -24,7 +23,7 @@ from autotag.cli.common import (
     progress_bar,
     report_error,
 )
-from autotag.inference.prediction import SILENCE_DBFS, SongPrediction
+from autotag.inference.prediction import SILENCE_DBFS, SongPrediction, json_level
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                         "path": song.path,
                         "duration_s": round(song.duration, 3),
                         "windows": song.n_windows,
-                        "peak_dbfs": _json_db(song.peak_dbfs),
+                        "peak_dbfs": json_level(song.peak_dbfs),
                         "silent": song.silent,
                         "top": [{"tag": t, "probability": round(p, 4)} for t, p in top],
                         "present": [t for t, _ in present],
@@ -154,8 +153,3 @@ def report_silence(song: SongPrediction) -> None:
         f"{SILENCE_DBFS:g} dBFS): no tag is marked present",
         file=sys.stderr,
     )  # above the progress bar, if any
-
-
-def _json_db(db: float) -> float | None:
-    """A level for JSON: ``null`` for digital silence (-inf is not JSON)."""
-    return round(db, 2) if math.isfinite(db) else None

@@ -39,7 +39,7 @@ import voyager
 from autotag import __version__
 from autotag.common.files import atomic_path
 from autotag.inference.backends import DEFAULT_LAYER
-from autotag.inference.embed import Index, IndexFileError, read_index
+from autotag.inference.embed import Index, IndexFileError, IndexWindowing, read_index
 
 ANN_FORMAT = "autotag-ann/1"
 DEFAULT_M, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF = 16, 200, 100
@@ -73,7 +73,7 @@ def check_same_model(attrs: dict, where: object, other: dict, other_where: objec
 
 
 @dataclass
-class AnnIndex:
+class AnnIndex(IndexWindowing):
     """An approximate index in memory; ``attrs`` and ``path`` as :class:`Index` has them."""
 
     path: Path
@@ -88,14 +88,6 @@ class AnnIndex:
     def __len__(self) -> int:
         """The songs searchable (removed ones not counted)."""
         return int(len(self.paths) - self.removed.sum())
-
-    @property
-    def hop_seconds(self) -> float:
-        return float(self.attrs["hop_seconds"])
-
-    @property
-    def agg(self) -> str:
-        return str(self.attrs["agg"])
 
     @property
     def dim(self) -> int:

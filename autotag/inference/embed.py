@@ -104,8 +104,23 @@ def write_index(
     return n
 
 
+class IndexWindowing:
+    """How an index's embeddings were made, read from its ``attrs`` (a query is embedded the
+    same way): shared by :class:`Index` and :class:`autotag.inference.ann.AnnIndex`."""
+
+    attrs: dict
+
+    @property
+    def hop_seconds(self) -> float:
+        return float(self.attrs["hop_seconds"])
+
+    @property
+    def agg(self) -> str:
+        return str(self.attrs["agg"])
+
+
 @dataclass
-class Index:
+class Index(IndexWindowing):
     """An embedding index read into memory."""
 
     path: Path
@@ -120,14 +135,6 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    @property
-    def hop_seconds(self) -> float:
-        return float(self.attrs["hop_seconds"])
-
-    @property
-    def agg(self) -> str:
-        return str(self.attrs["agg"])
 
     def find(self, query: str) -> int | None:
         """Row of ``query`` given as a path (any spelling of the same file) or an id."""

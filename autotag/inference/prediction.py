@@ -43,6 +43,11 @@ class SongPrediction:
         return self.ok and self.peak_dbfs < SILENCE_DBFS
 
 
+def json_level(db: float) -> float | None:
+    """A level in dBFS for JSON, to 0.01 dB: ``null`` for digital silence (-inf is not JSON)."""
+    return round(db, 2) if math.isfinite(db) else None
+
+
 class TagDecisions:
     """Which tags a prediction names: the most probable, and those judged present (each tag's
     validation-F1 threshold). Mixed into :class:`autotag.inference.tagger.Tagger`, which holds

@@ -8,7 +8,6 @@ the same model, windowing and rounding give the same numbers.
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from autotag.inference.ann import ANN_FORMAT, AnnIndex
 from autotag.inference.ann import load as load_ann
 from autotag.inference.backends import DEFAULT_LAYER
 from autotag.inference.embed import Index, read_index
-from autotag.inference.prediction import SongPrediction
+from autotag.inference.prediction import SongPrediction, json_level
 from autotag.inference.similar import check_model, nearest
 from autotag.inference.tagger import Tagger
 from autotag.serve.batcher import Batcher
@@ -111,23 +110,24 @@ class Service:
     def tag_json(self, name: str, song: SongPrediction, embedding: bool = False) -> dict[str, Any]:
         t = self.tagger
         assert song.probs is not None
-        present = {tag for tag, _ in t.present_tags(song)}
+        present = [tag for tag, _ in t.present_tags(song)]
+        threshold = dict(zip(t.tag_names, t.thresholds.tolist()))
         out: dict[str, Any] = {
             "file": name,
             "duration_s": round(song.duration, 3),
             "windows": song.n_windows,
-            "peak_dbfs": round(song.peak_dbfs, 2) if math.isfinite(song.peak_dbfs) else None,
+            "peak_dbfs": json_level(song.peak_dbfs),
             "silent": song.silent,
             "tags": [
                 {
                     "tag": tag,
                     "probability": round(p, ROUND),
-                    "threshold": round(float(t.thresholds[t.tag_names.index(tag)]), ROUND),
+                    "threshold": round(threshold[tag], ROUND),
                     "present": tag in present,
                 }
                 for tag, p in t.top_k(song.probs, len(t.tag_names))
             ],
-            "present": [tag for tag, _ in t.present_tags(song)],
+            "present": present,
         }
         if embedding:
             assert song.embedding is not None

@@ -8,6 +8,7 @@ name is only shown back in messages, cut to its last component.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -64,8 +65,6 @@ class BodyLimit:
 
 
 async def _send_json(send: Send, err: Rejected) -> None:
-    import json
-
     body = json.dumps(err.as_json()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
