@@ -24,40 +24,19 @@ import random
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from common import REPO, machine_table, median, table, wait_for_quiet, write_section
+from common import machine_table, median, table, wait_for_quiet, write_section
 from tag_speed import make_tagger, write_song
 
 from autotag.inference import Tagger
+from tests.serve_helpers import start_server  # the tests' way of running the service
 
 SECTION = "Serve under load (bench/serve_load.py)"
-
-
-def start_server(model: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, "-m", "autotag.cli", "serve", "-m", str(model), "--port", "0",
-           "--log-level", "warning", *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if m := re.search(r"autotag serve: http://127\.0\.0\.1:(\d+)/", log.read_text()):
-            port = int(m.group(1))
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    return proc, port
-            except OSError:
-                pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"the server did not start:\n{log.read_text()}")
 
 
 def multipart(path: Path) -> tuple[bytes, str]:
@@ -199,7 +178,8 @@ def main() -> None:
         durations = [30.0] * args.short + [180.0] * args.long
         bodies = [multipart(s) for s in songs]
         tagger = Tagger.load(model)
-        proc, port = start_server(model, tmp / "serve.log")
+        proc, url = start_server("-m", model, "--log-level", "warning", log=tmp / "serve.log")
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
         load(port, bodies, durations, 2, 5.0)  # warm: the model's first batches
         rates: dict[str, list[dict]] = {"tag": []} | {f"c{c}": [] for c in concurrencies}
         notes = []
