@@ -321,7 +321,7 @@ def test_a_run_with_every_option_learns_and_keeps_plain_hparams(
 
 
 def test_the_augment_sweep_is_the_make_train_preset_on_a_tenth_of_the_labels():
-    """sweep=augment_cpu: 4 rows x 3 seeds of the `make train` preset with 10% of the training
+    """sweep=augment_cpu: 5 rows x 3 seeds of the `make train` preset with 10% of the training
     labels, each row against augment=none."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -334,8 +334,8 @@ def test_the_augment_sweep_is_the_make_train_preset_on_a_tenth_of_the_labels():
     assert (cfg.loader.train_fraction, cfg.norm.mode, cfg.model.arch) == (0.1, "per_spec", "fcn")
     assert cfg.sweep.reference == "augment=none" and not Augment(**cfg.augment, seed=0).on
     params = dict(cfg.hydra.sweeper.params)
-    assert params == {"augment": "none,mixup,mask,mixup_mask", "seed": "0,1,2"}
+    assert params == {"augment": "none,mixup,mask,mixup_mask,variants", "seed": "0,1,2"}
     args = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     (jobs,) = BasicSweeper.split_arguments(args, None)
-    assert len(jobs) == 12
+    assert len(jobs) == 15
     GlobalHydra.instance().clear()
