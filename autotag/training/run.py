@@ -116,14 +116,14 @@ def fit(
         if settings.channels_last and trainer.strategy.root_device.type == "cuda":
             net.to(memory_format=torch.channels_last)  # 4-d weights only; kept by .to(device)
         t0 = time.perf_counter()
-        trainer.fit(module, dm, ckpt_path=settings.ckpt_path)
+        trainer.fit(module, dm, ckpt_path=settings.ckpt_path, weights_only=True)  # no code runs
         fit_seconds = time.perf_counter() - t0
         history = list(module.history)
         best = callbacks.to_test(last_epoch=settings.shuffle_labels)  # a control: its last epoch
-        trainer.validate(module, dm, ckpt_path=best, verbose=False)
+        trainer.validate(module, dm, ckpt_path=best, verbose=False, weights_only=True)
         assert module.last_val is not None
         val_preds, val_target = module.last_val
-        trainer.test(module, dm, ckpt_path=best, verbose=False)
+        trainer.test(module, dm, ckpt_path=best, verbose=False, weights_only=True)
         test = module.test_results
         assert test is not None
 
