@@ -4,6 +4,7 @@ scored exactly like ``autotag tag``, and the command's report and exit codes."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ from autotag.inference.robustness import (
     EvalClips,
     evaluate_robustness,
     load_test_clips,
+    score_conditions,
 )
+from autotag.runs.predictions import read_predictions
 from tests.helpers import SR, run_cli, tone
 
 
@@ -174,6 +177,28 @@ def test_a_file_that_fails_is_left_out_of_every_condition(tagger, mini_labelled,
     assert [r["clips"] for r in rows] == [7, 7]
 
 
+def test_taggers_scored_together_score_as_each_alone(model, mini_labelled):
+    """A sweep scores its runs together (one decode and one perturbation per file and
+    condition): each tagger's scores are those it gets alone."""
+    import torch
+
+    from autotag.inference import Tagger
+
+    first, second = Tagger.load(model), Tagger.load(model)
+    with torch.no_grad():  # another model: the same shape, other weights
+        for w in second.net.parameters():
+            w.mul_(-1.5)
+    clips = load_test_clips(mini_labelled, first.tag_names, limit=10)
+    together = score_conditions([first, second], clips, "noise_10db,pitch_+2")
+    for tagger, scores in zip((first, second), together):
+        (alone,) = score_conditions([tagger], clips, "noise_10db,pitch_+2")
+        assert list(scores.probs) == ["clean", "noise_10db", "pitch_+2"]
+        for name, p in alone.probs.items():
+            np.testing.assert_array_equal(scores.probs[name], p)
+    assert not np.allclose(together[0].probs["clean"], together[1].probs["clean"])
+    assert together[0].rows() == evaluate_robustness(first, clips, "noise_10db,pitch_+2")
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -183,11 +208,12 @@ def cli(capsys):
     return lambda *argv: run_cli(capsys, "robustness", *argv)
 
 
-def test_cli_writes_the_report(cli, tagger_run, tmp_path):
+def test_cli_writes_the_report(cli, capsys, tagger_run, tmp_path):
     out = tmp_path / "report"
     code, stdout, stderr = cli("--run", tagger_run, "--limit", "12", "--out", out)
     assert code == 0, stderr
-    assert {p.name for p in out.iterdir()} == {"robustness.md", "robustness.csv", "robustness.png"}
+    names = {"robustness.md", "robustness.csv", "robustness.png", "predictions.npz"}
+    assert {p.name for p in out.iterdir()} == names
     assert stdout == (out / "robustness.md").read_text()
     assert "| condition | ROC-AUC | PR-AUC | ROC-AUC drop | PR-AUC drop | clips |" in stdout
     with (out / "robustness.csv").open() as f:
@@ -196,6 +222,21 @@ def test_cli_writes_the_report(cli, tagger_run, tmp_path):
     assert all(r["clips"] == "12" for r in rows)
     assert float(rows[0]["roc_auc_drop"]) == 0.0
     assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    run = read_predictions(tagger_run, "test")
+    for row in rows:  # each condition's clip scores are saved: its AUC again, by scikit-learn
+        p = read_predictions(out, row["condition"])
+        assert p.scores.shape == (12, len(p.tag_names))
+        song_of = dict(zip(run.clip_ids.tolist(), run.units["song"].tolist()))
+        assert list(p.units) == list(run.units)  # the training run's units: the same songs
+        assert p.units["song"].tolist() == [song_of[c] for c in p.clip_ids.tolist()]
+        both = [j for j in range(p.labels.shape[1]) if 0 < p.labels[:, j].sum() < 12]
+        expected = np.mean([roc_auc_score(p.labels[:, j], p.scores[:, j]) for j in both])
+        assert float(row["roc_auc"]) == pytest.approx(expected, abs=2e-6)
+    code, stdout, stderr = run_cli(
+        capsys, "compare", out, out, "--split", "noise_0db", "--json", "--resamples", "50"
+    )
+    assert code == 0, stderr
+    assert json.loads(stdout)["roc_auc"]["difference"] == 0.0
 
 
 def test_cli_reports_a_file_that_fails_and_exits_1(cli, tagger_run, mini_features, tmp_path):

@@ -22,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_a", metavar="RUN_A", help="run folder (or its predictions.npz)")
     p.add_argument("run_b", metavar="RUN_B", help="run folder (or its predictions.npz)")
-    p.add_argument("--split", choices=("test", "val"), default="test", help="(default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="test, val, or a condition of `autotag robustness` with RUN/robustness as the runs "
+        "(its predictions.npz: noise_0db, stretch_1.2, ...) (default: test)",
+    )
     p.add_argument(
         "--resamples", type=positive_int, default=1000, metavar="N", help="(default: 1000)"
     )

@@ -18,13 +18,13 @@ from autotag.cli.common import (
 )
 from autotag.inference.perturb import DEFAULT_CONDITIONS, check_conditions, parse_conditions
 from autotag.inference.robustness import (
-    evaluate_robustness,
     load_test_clips,
     markdown_table,
+    score_conditions,
     write_report,
 )
 from autotag.runs.folder import RunFileError, RunFolder
-from autotag.runs.results import read_results
+from autotag.runs.results import store_of
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Macro ROC-AUC and PR-AUC of a trained tagger on its store's test split, "
         "clean and under each perturbation (Won et al. 2020): every test file is decoded once, "
         "perturbed, and tagged as `autotag tag` would. Writes robustness.md (also printed), "
-        "robustness.csv and robustness.png. Conditions: clean (always evaluated), "
+        "robustness.csv, robustness.png and predictions.npz (each condition's scores: `autotag "
+        "compare A/robustness B/robustness --split <condition>` compares two runs under one). "
+        "Conditions: clean (always evaluated), "
         "noise_<SNR>db (white noise, seeded per clip), pitch_<±semitones>, stretch_<rate> "
         "(tempo × rate, pitch kept: stretch_1.2 is faster and 1/1.2 as long), mp3_<kbps>k "
         "(LAME re-encoding), gain_<dB>db. --model and --store override the run's.",
@@ -77,13 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _store_of_run(run_dir: Path) -> str:
     try:
-        store = read_results(run_dir).get("store")
+        return str(store_of(run_dir))
     except RunFileError as e:
         raise UsageError(f"{e}; give --store") from None
-    if not store:
-        raise UsageError(f"{RunFolder(run_dir).results}: no 'store' entry; give --store")
-    p = Path(store)
-    return str(p if p.is_absolute() or p.exists() else run_dir / p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     store = args.store or _store_of_run(run_dir)
     if not Path(store).is_file():
         raise UsageError(f"{store}: mel store not found (give --store)")
-    out = Path(args.out) if args.out else (run_dir or Path(".")) / "robustness"
+    out = Path(args.out) if args.out else RunFolder(run_dir or ".").robustness
     tagger = load_tagger(model)
 
     failed: list[str] = []
@@ -115,12 +113,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         raise UsageError(str(e)) from None
     with progress_bar(len(clips.paths), "robustness", args.no_progress) as bar:
-        rows = evaluate_robustness(
-            tagger, clips, conditions, on_clip=lambda: bar.update(1), on_error=on_error
+        (scores,) = score_conditions(
+            [tagger], clips, conditions, on_clip=lambda: bar.update(1), on_error=on_error
         )
+    rows = scores.rows()
     title = f"Robustness of {model} on the test split of {Path(store).name}"
     try:
-        write_report(rows, out, title)
+        write_report(rows, out, title, scores)
     except OSError as e:
         raise UsageError(f"{out}: cannot write the report ({e})") from None
     print(markdown_table(rows, title), end="")

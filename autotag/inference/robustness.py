@@ -20,7 +20,7 @@ import csv
 import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from autotag.data.labelled import LabelledStore
 from autotag.data.store import MelStore
 from autotag.inference.perturb import Condition, check_conditions, parse_conditions
 from autotag.inference.tagger import DEFAULT_AGG, Tagger
+from autotag.runs.predictions import write_predictions
 
 COLUMNS = ("condition", "roc_auc", "pr_auc", "roc_auc_drop", "pr_auc_drop", "clips")
 
@@ -57,11 +58,21 @@ class EvalClips:
     paths: list[str]
     clip_ids: np.ndarray
     labels: np.ndarray  # (n_clips, n_tags) uint8
+    units: dict[str, np.ndarray] = field(default_factory=dict)  # each clip's key per unit
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> EvalClips:
+        """The clips at ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return EvalClips(
+            [self.paths[i] for i in rows],
+            self.clip_ids[rows],
+            self.labels[rows],
+            {u: keys[rows] for u, keys in self.units.items()},
+        )
 
     def head(self, n: int) -> EvalClips:
         """The first ``n`` clips."""
-        n = max(0, int(n))
-        return EvalClips(self.paths[:n], self.clip_ids[:n], self.labels[:n])
+        return self.take(np.arange(min(max(0, int(n)), len(self.paths))))
 
 
 def load_test_clips(
@@ -104,7 +115,30 @@ def load_test_clips(
         [str(store.paths[i]) for i in rows],
         np.asarray(store.clip_ids[rows]),
         np.asarray(store.labels[rows][:, cols]),
+        {u: np.asarray(keys[rows]).astype(str) for u, keys in store.units.items()},
     )
+
+
+@dataclass
+class ConditionScores:
+    """One tagger's probabilities under each condition, on the clips that every condition
+    scored (a file that failed is left out of all of them)."""
+
+    tag_names: list[str]
+    clips: EvalClips
+    probs: dict[str, np.ndarray]  # condition name -> (n_clips, n_tags), clean first
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per condition, clean first, with the keys of :data:`COLUMNS`."""
+        rows = []
+        for name, p in self.probs.items():
+            roc, ap = (float(v) for v in macro_scores(p, self.clips.labels))
+            rows.append({"condition": name, "roc_auc": roc, "pr_auc": ap, "clips": len(p)})
+        clean = rows[0]
+        for r in rows:
+            r["roc_auc_drop"] = clean["roc_auc"] - r["roc_auc"]
+            r["pr_auc_drop"] = clean["pr_auc"] - r["pr_auc"]
+        return [{k: r[k] for k in COLUMNS} for r in rows]
 
 
 def evaluate_robustness(
@@ -119,52 +153,67 @@ def evaluate_robustness(
 ) -> list[dict[str, Any]]:
     """Score ``tagger`` on a store's test split (a store path, or clips from
     :func:`load_test_clips`) under each condition (default: all of :data:`DEFAULT_CONDITIONS`);
-    one row per condition, clean first, with the keys of :data:`COLUMNS`.
-
-    Each file is decoded once and every condition applied to it; a file that cannot be decoded
-    is reported to ``on_error`` and left out of every condition, so all rows score the same
-    clips. ``on_clip`` is called once per file (progress). ``hop`` and ``agg`` are
-    :meth:`Tagger.tag_audio`'s.
-    """
-    conds = parse_conditions(conditions)
-    sr = tagger.sample_rate
-    check_conditions(conds, sr)
+    one row per condition, clean first, with the keys of :data:`COLUMNS`. ``hop`` and ``agg``
+    are :meth:`Tagger.tag_audio`'s; the rest is :func:`score_conditions`'."""
     if isinstance(store, EvalClips):
         clips = store if limit is None else store.head(limit)
     else:
         clips = load_test_clips(store, tagger.tag_names, limit, tagger.data_config)
-    probs: dict[str, list[np.ndarray]] = {c.name: [] for c in conds}
+    (scores,) = score_conditions([tagger], clips, conditions, hop, agg, on_clip, on_error)
+    return scores.rows()
+
+
+def score_conditions(
+    taggers: Sequence[Tagger],
+    clips: EvalClips,
+    conditions: str | Iterable[str | Condition] | None = None,
+    hop: float | None = None,
+    agg: str = DEFAULT_AGG,
+    on_clip: Callable[[], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> list[ConditionScores]:
+    """Every tagger's probabilities on ``clips`` under each condition. Each file is decoded
+    once and each condition applied to it once, for all taggers together (a sweep's runs share
+    the phase vocoder's work, the dearest part); the taggers must share a sample rate. A file
+    that cannot be decoded is reported to ``on_error`` and left out of every condition, so all
+    rows score the same clips. ``on_clip`` is called once per file (progress)."""
+    conds = parse_conditions(conditions)
+    sr = taggers[0].sample_rate
+    if any(t.sample_rate != sr for t in taggers):
+        raise ValueError(f"taggers of {sorted({t.sample_rate for t in taggers})} Hz: give one rate")
+    check_conditions(conds, sr)
+    probs: list[dict[str, list[np.ndarray]]] = [{c.name: [] for c in conds} for _ in taggers]
     kept: list[int] = []
     for k, path in enumerate(clips.paths):
         seed = clip_seed(clips.clip_ids[k])
         try:  # all conditions of a clip, or none: the conditions stay comparable
-            wav = tagger.front.load(path)
-            scored = {
-                c.name: tagger.tag_audio(c.apply(wav, sr, seed), hop=hop, agg=agg, path=path).probs
-                for c in conds
-            }
+            wav = taggers[0].front.load(path)
+            scored = [{} for _ in taggers]
+            for c in conds:
+                audio = c.apply(wav, sr, seed)
+                for t, tagger in enumerate(taggers):
+                    scored[t][c.name] = tagger.tag_audio(audio, hop=hop, agg=agg, path=path).probs
         except AudioError as e:
             _call(on_error, str(e))
         except Exception as e:  # a decoder or perturbation crash on one file must not stop it
             _call(on_error, f"{path}: cannot process ({type(e).__name__}: {e})")
         else:
-            for name, p in scored.items():
-                probs[name].append(p)
+            for t in range(len(taggers)):
+                for name, p in scored[t].items():
+                    probs[t][name].append(p)
             kept.append(k)
         if on_clip is not None:
             on_clip()
-    labels = clips.labels[kept]
-    n_tags = len(tagger.tag_names)
-    rows = []
-    for c in conds:
-        p = np.stack(probs[c.name]) if kept else np.zeros((0, n_tags), np.float32)
-        roc, ap = (float(v) for v in macro_scores(p, labels))
-        rows.append({"condition": c.name, "roc_auc": roc, "pr_auc": ap, "clips": len(kept)})
-    clean = rows[0]
-    for r in rows:
-        r["roc_auc_drop"] = clean["roc_auc"] - r["roc_auc"]
-        r["pr_auc_drop"] = clean["pr_auc"] - r["pr_auc"]
-    return [{k: r[k] for k in COLUMNS} for r in rows]
+    done = clips.take(kept)
+    out = []
+    for tagger, by_cond in zip(taggers, probs):
+        n_tags = len(tagger.tag_names)
+        stacked = {
+            name: np.stack(p) if kept else np.zeros((0, n_tags), np.float32)
+            for name, p in by_cond.items()
+        }
+        out.append(ConditionScores(list(tagger.tag_names), done, stacked))
+    return out
 
 
 def _call(fn: Callable[[str], None] | None, message: str) -> None:
@@ -219,9 +268,14 @@ def plot_robustness(rows: Sequence[dict[str, Any]], path: str | Path, title: str
 
 
 def write_report(
-    rows: Sequence[dict[str, Any]], out_dir: str | Path, title: str = ""
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    title: str = "",
+    scores: ConditionScores | None = None,
 ) -> dict[str, Path]:
-    """``robustness.md``, ``robustness.csv`` and ``robustness.png`` in ``out_dir``."""
+    """``robustness.md``, ``robustness.csv`` and ``robustness.png`` in ``out_dir``; with
+    ``scores``, also its ``predictions.npz``, one "split" per condition (what ``autotag compare
+    --split <condition>`` and a sweep report's paired intervals read)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "robustness.md"
@@ -232,5 +286,11 @@ def write_report(
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in COLUMNS})
-    png = plot_robustness(rows, out / "robustness.png", title)
-    return {"md": md, "csv": csv_path, "png": png}
+    paths = {"md": md, "csv": csv_path, "png": plot_robustness(rows, out / "robustness.png", title)}
+    if scores is not None:
+        c = scores.clips
+        paths["predictions"] = write_predictions(
+            out, scores.tag_names, scores.probs, dict.fromkeys(scores.probs, c.labels),
+            dict.fromkeys(scores.probs, c.clip_ids), dict.fromkeys(scores.probs, c.units),
+        )  # fmt: skip
+    return paths

@@ -11,6 +11,8 @@ A run folder (``train.py``'s run, or one job of a sweep) holds::
     job.json           a sweep job's state (running/finished/failed, host, times)
     failed.json        a failed sweep job's error and traceback
     duplicate.json     a sweep job that is the same run as another job (which it names)
+    robustness/        ``autotag robustness``'s report (and a sweep's ``sweep.robustness``):
+                       robustness.md/.csv/.png and a predictions.npz of one "split" per condition
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ LAST_CHECKPOINT = "last.ckpt"
 JOB = "job.json"
 FAILED = "failed.json"
 DUPLICATE = "duplicate.json"
+ROBUSTNESS = "robustness"
 
 
 class RunFileError(ValueError):
@@ -82,6 +85,10 @@ class RunFolder:
     @property
     def duplicate(self) -> Path:
         return self.root / DUPLICATE
+
+    @property
+    def robustness(self) -> Path:
+        return self.root / ROBUSTNESS
 
 
 def write_json(path: Path, data: Any, default: Callable[[Any], Any] | None = None) -> Path:

@@ -118,6 +118,16 @@ def read_results(run: str | Path) -> dict[str, Any]:
     return results
 
 
+def store_of(run: str | Path) -> Path:
+    """The mel store a run folder's ``results.json`` names (a relative name is looked up in
+    the working folder, then in the run folder); :class:`RunFileError` when it names none."""
+    store = read_results(run).get("store")
+    if not store:
+        raise RunFileError(f"{RunFolder(run).results}: no 'store' entry")
+    p = Path(store)
+    return p if p.is_absolute() or p.exists() else Path(run) / p
+
+
 def results_or_none(run: str | Path) -> dict[str, Any] | None:
     """:func:`read_results`, or None when the run has no readable ``results.json`` (a job
     killed, still running, or never started)."""
