@@ -18,7 +18,13 @@ from autotag.data.datasets.jamendo.reader import read_jamendo
 from autotag.data.datasets.mtat.reader import read_mtat
 from autotag.experiments.compare import CompareError, compare_runs
 from autotag.runs.predictions import write_predictions
-from autotag.training.bootstrap import confidence_interval, resample_counts, unit_of
+from autotag.training.bootstrap import (
+    confidence_interval,
+    mean_paired_difference,
+    paired_difference,
+    resample_counts,
+    unit_of,
+)
 from tests.helpers import (
     CATALOG,
     MTAT,
@@ -98,6 +104,41 @@ def test_cluster_resamples_are_drawn_units_scored_on_all_their_clips_by_scikit_l
     assert (ci["unit"], ci["n_units"], ci["resamples_missing_a_tag"]) == ("artist", 12, 0.0)
     np.testing.assert_allclose(ci["roc_auc"], np.percentile(roc, [2.5, 97.5]), atol=1e-12)
     np.testing.assert_allclose(ci["pr_auc"], np.percentile(ap, [2.5, 97.5]), atol=1e-12)
+
+
+def test_a_seed_averaged_difference_scores_every_run_on_the_same_drawn_units():
+    """A sweep row against its reference over 3 seeds: on each resample (G of the G units
+    drawn, as above) every run is scored by scikit-learn on the drawn clips, and the resample's
+    value is the mean over seeds of (row − reference); the interval is its percentiles. One
+    pair is paired_difference; a row equal to its reference differs by exactly 0."""
+    rng = np.random.default_rng(5)
+    keys = np.repeat([f"song {i}" for i in range(15)], 3)[rng.permutation(45)]
+    y = (rng.random((45, 3)) < 0.4).astype(int)
+    for name in np.unique(keys):  # every tag defined in every resample
+        first, second = np.flatnonzero(keys == name)[:2]
+        y[first], y[second] = 1, 0
+    runs = [np.round(0.4 * y + rng.random(y.shape), 2) for _ in range(6)]
+    pairs = [(runs[0], runs[3]), (runs[1], runs[4]), (runs[2], runs[5])]
+    res = mean_paired_difference(pairs, y, 200, 7, keys, "song")
+    members = [np.flatnonzero(keys == k) for k in sorted(set(keys))]
+    diffs = []
+    for drawn in np.random.default_rng(7).integers(0, 15, size=(200, 15)):
+        rows = np.concatenate([members[g] for g in drawn])
+        diffs.append(np.mean([roc_auc_score(y[rows], b[rows]) - roc_auc_score(y[rows], a[rows])
+                              for a, b in pairs]))  # fmt: skip
+    full = np.mean([roc_auc_score(y, b) - roc_auc_score(y, a) for a, b in pairs])
+    assert (res["unit"], res["n_units"], res["n_pairs"]) == ("song", 15, 3)
+    assert res["roc_auc"]["difference"] == pytest.approx(full, abs=1e-12)
+    np.testing.assert_allclose(res["roc_auc"]["interval"], np.percentile(diffs, [2.5, 97.5]),
+                               atol=1e-12)  # fmt: skip
+    assert res["roc_auc"]["b_better_share"] == pytest.approx(np.mean(np.array(diffs) > 0))
+    one = mean_paired_difference(pairs[:1], y, 200, 7, keys, "song")
+    alone = paired_difference(*pairs[0], y, 200, 7, keys, "song")
+    for metric in ("roc_auc", "pr_auc"):
+        assert one[metric]["difference"] == pytest.approx(alone[metric]["difference"])
+        np.testing.assert_allclose(one[metric]["interval"], alone[metric]["interval"])
+    same = mean_paired_difference([(a, a) for a, _ in pairs], y, 200, 7, keys, "song")
+    assert same["roc_auc"]["difference"] == 0 and same["roc_auc"]["interval"] == [0.0, 0.0]
 
 
 def test_the_cluster_setting_names_a_unit_of_the_data_set():

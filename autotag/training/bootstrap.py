@@ -17,7 +17,7 @@ negative in a resample has no AUC there and is left out of that resample's macro
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,3 +193,48 @@ def paired_difference(
     """B − A in macro ROC-AUC and PR-AUC on the same clips (see :class:`PairedBootstrap`)."""
     boot = PairedBootstrap(scores_a, labels, n_resamples, seed, clusters, unit, level)
     return boot.against(scores_b)
+
+
+def mean_paired_difference(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    clusters: np.ndarray | None = None,
+    unit: str = CLIP,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """The mean over ``pairs`` ``(A_s, B_s)`` of B_s − A_s in macro ROC-AUC and PR-AUC (a
+    sweep's row against its reference row, one pair per seed, all on the same clips) with its
+    paired-bootstrap interval: every run is scored on the same resamples of the units, so the
+    interval is the test data's sampling error of the seed-averaged difference (the seeds' own
+    spread is their sd). One pair gives :func:`paired_difference`'s difference and interval."""
+    check_resamples(n_resamples)
+    if not pairs:
+        raise ValueError("no pair of runs to compare")
+    labels = np.asarray(labels)
+    counts = resample_counts(len(labels), n_resamples, seed, clusters)
+    ones = np.ones((1, len(labels)))
+    full, boot = np.zeros((2, 1)), np.zeros((2, n_resamples))
+    for a, b in pairs:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != labels.shape or b.shape != labels.shape:
+            raise ValueError(f"scores {a.shape} and {b.shape} and labels {labels.shape} differ")
+        full += np.asarray(macro_scores(b, labels, ones)) - np.asarray(
+            macro_scores(a, labels, ones)
+        )
+        boot += np.asarray(macro_scores(b, labels, counts)) - np.asarray(
+            macro_scores(a, labels, counts)
+        )
+    full, boot = full / len(pairs), boot / len(pairs)
+    out: dict[str, Any] = {
+        "level": level, "n_resamples": n_resamples, "seed": seed, "unit": unit,
+        "n_units": n_units(len(labels), clusters), "n_pairs": len(pairs),
+    }  # fmt: skip
+    for m, metric in enumerate(("roc_auc", "pr_auc")):
+        out[metric] = {
+            "difference": float(full[m][0]),
+            "interval": _interval(boot[m], level),
+            "b_better_share": float(np.mean(boot[m] > 0)),
+        }
+    return out
