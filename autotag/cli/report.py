@@ -34,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help='compare every row with this one, e.g. "model=fcn norm=global" '
         "(default: the sweep's sweep.reference)",
     )
+    p.add_argument(
+        "--robustness",
+        default=None,
+        metavar="LIST",
+        help="score every run under these conditions of `autotag robustness` (default, or a "
+        "comma list) and add them to the report (default: the sweep's sweep.robustness)",
+    )
     p.set_defaults(run=run)
 
 
@@ -69,13 +76,18 @@ def _conf(name: str, key: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: the other commands start without Lightning
     from autotag.experiments.report import log_report_to_wandb, report_sweep
+    from autotag.experiments.robustness import condition_names
 
     logging.basicConfig(level=logging.WARNING)
     if not args.sweep_dir.is_dir():
         raise UsageError(f"{args.sweep_dir}: no such folder")
     cfg = saved_config(args.sweep_dir)
+    try:  # a bad condition name (given here or saved with the sweep): said before any work
+        condition_names(args.robustness or cfg.get("sweep", {}).get("robustness"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     published = {} if args.no_paper else None  # {}: none; None: the sweep's
-    report = report_sweep(args.sweep_dir, cfg, args.reference, published)
+    report = report_sweep(args.sweep_dir, cfg, args.reference, published, args.robustness)
     if args.wandb:
         log_report_to_wandb(report, args.sweep_dir, cfg)
     print(report["markdown"], end="")

@@ -19,6 +19,13 @@ from pytorch_lightning.loggers import WandbLogger
 from autotag.experiments.aggregate import against_reference, group_rows
 from autotag.experiments.collect import COLUMNS, collect
 from autotag.experiments.render import bar_plot, markdown
+from autotag.experiments.robustness import (
+    condition_names,
+    markdown_section,
+    score_runs,
+    summarize,
+    write_summary,
+)
 from autotag.runs.end import closing_logger
 from autotag.training.loggers import build_logger
 
@@ -31,19 +38,24 @@ def write_report(
     reference: str | None = None,
     bootstrap: Mapping[str, Any] | None = None,
     published: dict[str, Any] | None = None,
+    robustness: str | list[str] | None = None,
 ) -> dict[str, Any]:
     """Write ``results.csv`` (a row per job), ``results.md`` (a row per configuration: mean ±
     sd over seeds when there are several) and ``results.png`` into the sweep folder.
     ``reference`` (``"model=fcn norm=global"``) compares every row with that row of the same
     seed (paired bootstrap; ``bootstrap``: n_resamples, seed and cluster, the config's);
-    ``published``: a grid's ``sweep.published`` (see :mod:`autotag.experiments.published`)."""
+    ``published``: a grid's ``sweep.published`` (see :mod:`autotag.experiments.published`);
+    ``robustness``: ``sweep.robustness``, conditions of ``autotag robustness`` under which every
+    run is scored (those not scored yet) and summarized in ``robustness.csv/.png`` and a
+    section of ``results.md`` (:mod:`autotag.experiments.robustness`)."""
     sweep_dir = Path(sweep_dir)
     rows, duplicates = collect(sweep_dir, published)
+    conditions = condition_names(robustness)  # a bad name: before any work
+    if (reference or conditions) and bootstrap is None:
+        raise ValueError(
+            "a reference row or robustness needs the bootstrap settings (n_resamples, seed, cluster)"
+        )
     if reference:
-        if bootstrap is None:
-            raise ValueError(
-                "a reference row needs the bootstrap settings (n_resamples, seed, cluster)"
-            )
         against_reference(rows, sweep_dir, reference, **bootstrap)
     title = title or f"sweep {sweep_dir.name}"
     with open(sweep_dir / "results.csv", "w", newline="") as f:
@@ -52,6 +64,11 @@ def write_report(
         w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     source = (published or {}).get("source") or ""
     md = markdown(rows, title, duplicates, group_rows(rows), reference, source)
+    if conditions:
+        score_runs(rows, sweep_dir, conditions)
+        summary = summarize(rows, sweep_dir, conditions, reference, bootstrap)
+        write_summary(summary, sweep_dir, f"{title}: robustness")
+        md += "\n" + markdown_section(summary, reference)
     (sweep_dir / "results.md").write_text(md)
     png = bar_plot(rows, sweep_dir / "results.png", title)
     log.info("sweep report: %s (.csv, .png)", sweep_dir / "results.md")
@@ -73,16 +90,19 @@ def report_sweep(
     cfg: DictConfig,
     reference: str | None = None,
     published: dict[str, Any] | None = None,
+    robustness: str | list[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`write_report` with the settings of the sweep's config ``cfg`` (the composed
     config, or the sweep folder's ``multirun.yaml``): its name, ``sweep.reference`` (unless
-    ``reference`` is given), ``bootstrap`` and ``sweep.published`` (unless ``published`` is)."""
+    ``reference`` is given), ``bootstrap``, ``sweep.published`` (unless ``published`` is) and
+    ``sweep.robustness`` (unless ``robustness`` is)."""
     return write_report(
         sweep_dir,
         f"sweep {sweep_name(cfg, Path(sweep_dir))}",
         reference or _select(cfg, "sweep.reference"),
         _select(cfg, "bootstrap"),
         published if published is not None else _select(cfg, "sweep.published"),
+        robustness if robustness is not None else _select(cfg, "sweep.robustness"),
     )
 
 

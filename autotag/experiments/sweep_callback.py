@@ -11,6 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from autotag.experiments.report import log_report_to_wandb, report_sweep
+from autotag.experiments.robustness import condition_names
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 class SweepReport(Callback):
     """Write the report into the sweep folder, log it to wandb (``sweep.report_wandb`` with
     ``logger=wandb``) and print it."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        condition_names(config.sweep.get("robustness"))  # a bad name fails now, not at the end
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
