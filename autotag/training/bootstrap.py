@@ -27,6 +27,7 @@ from autotag.common.metrics import macro_scores
 log = logging.getLogger(__name__)
 LEVEL = 0.95
 DROPOUT_WARN = 0.05  # above this share of resamples missing a tag, say so
+METRICS = ("roc_auc", "pr_auc")
 AUTO, CLIP = "auto", "clip"  # the data set's natural unit (its first); clips one by one
 
 
@@ -154,30 +155,43 @@ class PairedBootstrap:
         self.full_a = macro_scores(self.a, self.labels, self.ones)
         self.boot_a = macro_scores(self.a, self.labels, self.counts)
 
-    def against(self, scores_b: np.ndarray) -> dict[str, Any]:
-        """B − A in macro ROC-AUC and PR-AUC: the difference on all clips, its paired-bootstrap
-        interval (both runs scored on each resample) and the share of resamples B wins."""
+    def differences(self, scores_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """B's macro ROC-AUC and PR-AUC on all clips ``(2,)``, and B − A on all clips ``(2,)``
+        and on each resample ``(2, n_resamples)``."""
         b = np.asarray(scores_b, np.float64)
         if b.shape != self.a.shape or self.a.shape != self.labels.shape:
             raise ValueError(
                 f"scores {self.a.shape} and {b.shape} and labels {self.labels.shape} differ"
             )
-        full_b = macro_scores(b, self.labels, self.ones)
-        boot_b = macro_scores(b, self.labels, self.counts)
-        out: dict[str, Any] = {
-            "level": self.level, "n_resamples": self.n_resamples, "seed": self.seed,
-            "unit": self.unit, "n_units": self.n_units,
-        }  # fmt: skip
-        for m, metric in enumerate(("roc_auc", "pr_auc")):
-            diff = boot_b[m] - self.boot_a[m]
-            out[metric] = {
-                "a": float(self.full_a[m][0]),
-                "b": float(full_b[m][0]),
-                "difference": float(full_b[m][0] - self.full_a[m][0]),
-                "interval": _interval(diff, self.level),
-                "b_better_share": float(np.mean(diff > 0)),
-            }
+        full_b = np.asarray(macro_scores(b, self.labels, self.ones))[:, 0]
+        boot_b = np.asarray(macro_scores(b, self.labels, self.counts))
+        return full_b, full_b - np.asarray(self.full_a)[:, 0], boot_b - np.asarray(self.boot_a)
+
+    def against(self, scores_b: np.ndarray) -> dict[str, Any]:
+        """B − A in macro ROC-AUC and PR-AUC: the difference on all clips, its paired-bootstrap
+        interval (both runs scored on each resample) and the share of resamples B wins."""
+        full_b, full, boot = self.differences(scores_b)
+        out = _summary(full, boot, self.level, self.n_resamples, self.seed, self.unit, self.n_units)
+        for m, metric in enumerate(METRICS):
+            out[metric] = {"a": float(self.full_a[m][0]), "b": float(full_b[m]), **out[metric]}
         return out
+
+
+def _summary(
+    full: np.ndarray, boot: np.ndarray, level: float, n_resamples: int, seed: int, unit: str,
+    n_units: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Differences on all clips ``(2,)`` and per resample ``(2, B)`` as a comparison's dict."""
+    out: dict[str, Any] = {
+        "level": level, "n_resamples": n_resamples, "seed": seed, "unit": unit, "n_units": n_units,
+    }  # fmt: skip
+    for m, metric in enumerate(METRICS):
+        out[metric] = {
+            "difference": float(full[m]),
+            "interval": _interval(boot[m], level),
+            "b_better_share": float(np.mean(boot[m] > 0)),
+        }
+    return out
 
 
 def paired_difference(
@@ -206,35 +220,15 @@ def mean_paired_difference(
 ) -> dict[str, Any]:
     """The mean over ``pairs`` ``(A_s, B_s)`` of B_s − A_s in macro ROC-AUC and PR-AUC (a
     sweep's row against its reference row, one pair per seed, all on the same clips) with its
-    paired-bootstrap interval: every run is scored on the same resamples of the units, so the
-    interval is the test data's sampling error of the seed-averaged difference (the seeds' own
-    spread is their sd). One pair gives :func:`paired_difference`'s difference and interval."""
-    check_resamples(n_resamples)
+    paired-bootstrap interval: every run is scored on the same resamples of the units (one
+    ``seed``), so the interval is the test data's sampling error of the seed-averaged
+    difference (the seeds' own spread is their sd). One pair: :func:`paired_difference`'s."""
     if not pairs:
         raise ValueError("no pair of runs to compare")
-    labels = np.asarray(labels)
-    counts = resample_counts(len(labels), n_resamples, seed, clusters)
-    ones = np.ones((1, len(labels)))
-    full, boot = np.zeros((2, 1)), np.zeros((2, n_resamples))
-    for a, b in pairs:
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if a.shape != labels.shape or b.shape != labels.shape:
-            raise ValueError(f"scores {a.shape} and {b.shape} and labels {labels.shape} differ")
-        full += np.asarray(macro_scores(b, labels, ones)) - np.asarray(
-            macro_scores(a, labels, ones)
-        )
-        boot += np.asarray(macro_scores(b, labels, counts)) - np.asarray(
-            macro_scores(a, labels, counts)
-        )
-    full, boot = full / len(pairs), boot / len(pairs)
-    out: dict[str, Any] = {
-        "level": level, "n_resamples": n_resamples, "seed": seed, "unit": unit,
-        "n_units": n_units(len(labels), clusters), "n_pairs": len(pairs),
-    }  # fmt: skip
-    for m, metric in enumerate(("roc_auc", "pr_auc")):
-        out[metric] = {
-            "difference": float(full[m][0]),
-            "interval": _interval(boot[m], level),
-            "b_better_share": float(np.mean(boot[m] > 0)),
-        }
-    return out
+    diffs = [
+        PairedBootstrap(a, labels, n_resamples, seed, clusters, unit, level).differences(b)
+        for a, b in pairs
+    ]
+    full, boot = np.mean([d[1] for d in diffs], 0), np.mean([d[2] for d in diffs], 0)
+    head = (level, n_resamples, seed, unit, n_units(len(labels), clusters))
+    return {**_summary(full, boot, *head), "n_pairs": len(pairs)}
