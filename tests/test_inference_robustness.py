@@ -212,7 +212,13 @@ def test_cli_writes_the_report(cli, capsys, tagger_run, tmp_path):
     out = tmp_path / "report"
     code, stdout, stderr = cli("--run", tagger_run, "--limit", "12", "--out", out)
     assert code == 0, stderr
-    names = {"robustness.md", "robustness.csv", "robustness.png", "predictions.npz"}
+    names = {
+        "robustness.md",
+        "robustness.csv",
+        "robustness.png",
+        "predictions.npz",
+        "robustness.json",
+    }
     assert {p.name for p in out.iterdir()} == names
     assert stdout == (out / "robustness.md").read_text()
     assert "| condition | ROC-AUC | PR-AUC | ROC-AUC drop | PR-AUC drop | clips |" in stdout

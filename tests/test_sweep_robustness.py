@@ -71,16 +71,45 @@ def test_sweep_rows_under_robustness_conditions(tmp_path, mini_mtat, mini_store_
     assert (sw / "robustness.png").read_bytes()[:4] == b"\x89PNG"
 
     # a rerun skips the jobs and does not score them again
-    stamps = {r["job"]: (sw / r["job"] / "robustness" / "predictions.npz").stat().st_mtime_ns
-              for r in rows}  # fmt: skip
+    def stamps():
+        return {r["job"]: (sw / r["job"] / "robustness" / "predictions.npz").stat().st_mtime_ns
+                for r in rows}  # fmt: skip
+
+    before = stamps()
     _sweep(conf, sw, *args, capsys=capsys)
-    assert stamps == {
-        r["job"]: (sw / r["job"] / "robustness" / "predictions.npz").stat().st_mtime_ns
-        for r in rows
-    }
-    # autotag report: a condition not scored yet is scored; a bad name is a usage error
+    assert stamps() == before
+    # autotag report: a condition not scored yet is scored and merged with the others; a bad
+    # name is a usage error
     code, out, err = run_cli(capsys, "report", sw, "--robustness", "clean,pitch_+1")
     assert code == 0, err
     assert "pitch_+1" in out and "pitch_+1" in (sw / "results.md").read_text()
+    job = sw / rows[0]["job"]
+    with open(job / "robustness" / "robustness.csv") as f:
+        assert [r["condition"] for r in csv.DictReader(f)] == [
+            "clean", "noise_0db", "gain_-20db", "pitch_+1"
+        ]  # fmt: skip
     code, out, err = run_cli(capsys, "report", sw, "--robustness", "reverb")
     assert code == 2 and "reverb" in err and "Traceback" not in err
+
+    # scores of other clips (autotag robustness --limit) are not taken for the run's: rescored
+    code, _, err = run_cli(capsys, "robustness", "--run", job, "--limit", "5",
+                           "--conditions", CONDITIONS)  # fmt: skip
+    assert code == 0, err
+    assert len(read_predictions(job / "robustness", "clean").clip_ids) == 5
+    code, out, err = run_cli(capsys, "report", sw, "--robustness", CONDITIONS)
+    assert code == 0, err
+    assert len(read_predictions(job / "robustness", "clean").clip_ids) == 30
+    with open(sw / "robustness.csv") as f:
+        again = {(e["config"], e["condition"]): e for e in csv.DictReader(f)}
+    assert (
+        again[("epochs=3", "noise_0db")]["roc_auc_mean"]
+        == summary[("epochs=3", "noise_0db")]["roc_auc_mean"]
+    )
+
+    # a tagger that cannot be read: that run is left out, the report is still written
+    (sw / rows[0]["job"] / "tagger.pt").write_bytes(b"not a tagger")
+    (sw / "results.md").unlink()
+    code, out, err = run_cli(capsys, "report", sw, "--robustness", CONDITIONS)
+    assert code == 0, err
+    md = (sw / "results.md").read_text()
+    assert "## Under `autotag robustness`'s conditions" in md and "(n=1)" in md

@@ -49,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
             args.run_a, args.run_b, args.split, args.resamples, args.seed, args.cluster
         )
     except CompareError as e:
-        raise UsageError(str(e)) from None
+        hint = ""
+        if args.split not in ("test", "val"):
+            hint = (f" ({args.split!r} is not test or val: a condition of `autotag robustness` "
+                    "is compared with the runs' robustness folders, RUN/robustness)")  # fmt: skip
+        raise UsageError(f"{e}{hint}") from None
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

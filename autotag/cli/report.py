@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="LIST",
         help="score every run under these conditions of `autotag robustness` (default, or a "
-        "comma list) and add them to the report (default: the sweep's sweep.robustness)",
+        "comma list) and add them to the report; '' for none (default: the sweep's "
+        "sweep.robustness)",
     )
     p.set_defaults(run=run)
 
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.sweep_dir}: no such folder")
     cfg = saved_config(args.sweep_dir)
     try:  # a bad condition name (given here or saved with the sweep): said before any work
-        condition_names(args.robustness or cfg.get("sweep", {}).get("robustness"))
+        given = args.robustness
+        condition_names(given if given is not None else cfg.get("sweep", {}).get("robustness"))
     except ValueError as e:
         raise UsageError(str(e)) from None
     published = {} if args.no_paper else None  # {}: none; None: the sweep's

@@ -17,12 +17,8 @@ from autotag.cli.common import (
     report_error,
 )
 from autotag.inference.perturb import DEFAULT_CONDITIONS, check_conditions, parse_conditions
-from autotag.inference.robustness import (
-    load_test_clips,
-    markdown_table,
-    score_conditions,
-    write_report,
-)
+from autotag.inference.robustness import load_test_clips, score_conditions
+from autotag.inference.robustness_report import markdown_table, write_report
 from autotag.runs.folder import RunFileError, RunFolder
 from autotag.runs.results import store_of
 

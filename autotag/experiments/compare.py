@@ -51,7 +51,7 @@ def aligned(a: Predictions, b: Predictions) -> np.ndarray:
             f"{len(ids_b - ids_a)} only in B, {len(ids_a & ids_b)} shared"
         )
     row_of_b = {c: i for i, c in enumerate(b.clip_ids.tolist())}
-    order = np.array([row_of_b[c] for c in a.clip_ids.tolist()])
+    order = np.array([row_of_b[c] for c in a.clip_ids.tolist()], dtype=np.int64)  # none: empty
     if not np.array_equal(a.labels, b.labels[order]):
         raise CompareError(f"{a.path} and {b.path} give the same clips other labels")
     return order

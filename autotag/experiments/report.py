@@ -64,13 +64,18 @@ def write_report(
         w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     source = (published or {}).get("source") or ""
     md = markdown(rows, title, duplicates, group_rows(rows), reference, source)
-    if conditions:
-        score_runs(rows, sweep_dir, conditions)
-        summary = summarize(rows, sweep_dir, conditions, reference, bootstrap)
-        write_summary(summary, sweep_dir, f"{title}: robustness")
-        md += "\n" + markdown_section(summary, reference)
     (sweep_dir / "results.md").write_text(md)
     png = bar_plot(rows, sweep_dir / "results.png", title)
+    if conditions:  # after the main report: a failure here must not cost it
+        try:
+            scored = score_runs(rows, sweep_dir, conditions)
+            summary = summarize(rows, sweep_dir, conditions, reference, bootstrap, scored)
+            write_summary(summary, sweep_dir, f"{title}: robustness")
+            md += "\n" + markdown_section(summary, reference)
+        except Exception as e:
+            log.exception("the robustness part of the report failed")
+            md += f"\n## Under `autotag robustness`'s conditions\n\nNot reported: {e}\n"
+        (sweep_dir / "results.md").write_text(md)
     log.info("sweep report: %s (.csv, .png)", sweep_dir / "results.md")
     return {"rows": rows, "duplicates": duplicates, "markdown": md, "png": png}
 

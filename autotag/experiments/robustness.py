@@ -27,10 +27,15 @@ from autotag.common.metrics import macro_scores
 from autotag.experiments.aggregate import GROUP_KEYS, matches, one_per_seed
 from autotag.experiments.compare import CompareError, aligned, load_predictions, shared_unit
 from autotag.inference.perturb import DEFAULT_CONDITIONS, parse_conditions
-from autotag.inference.robustness import load_test_clips, score_conditions, write_report
-from autotag.inference.tagger import Tagger
+from autotag.inference.robustness import (
+    ConditionScores,
+    EvalClips,
+    load_test_clips,
+    score_conditions,
+)
+from autotag.inference.robustness_report import clips_digest, saved_scores, write_report
+from autotag.inference.tagger import Tagger, TaggerError
 from autotag.runs.folder import RunFileError, RunFolder
-from autotag.runs.predictions import read_condition_names
 from autotag.runs.results import store_of
 from autotag.training.bootstrap import mean_paired_difference, unit_of
 
@@ -50,45 +55,55 @@ def condition_names(spec: str | Iterable[str] | None) -> list[str]:
         raise ValueError(f"sweep.robustness: {e}") from None
 
 
-def score_runs(
-    rows: list[dict[str, Any]],
-    sweep_dir: Path,
-    conditions: list[str],
-) -> int:
-    """Score every finished network run of ``rows`` that lacks ``conditions`` (see the module);
-    returns how many runs were scored. A run that cannot be scored is logged and left out."""
-    groups: dict[tuple, tuple[Any, list[tuple[Path, Tagger]]]] = {}
+def score_runs(rows: list[dict[str, Any]], sweep_dir: Path, conditions: list[str]) -> set[Path]:
+    """Score every finished network run of ``rows`` under the ``conditions`` its
+    ``robustness/`` folder lacks for its tagger and test clips (see the module), merged with
+    those it holds; returns the run folders that now hold all of them. A run (or a group) that
+    cannot be scored is logged and left out."""
+    done: set[Path] = set()
+    groups: dict[tuple, tuple[EvalClips, list[tuple[Path, Tagger, dict]]]] = {}
     for r in rows:
         run = RunFolder(sweep_dir / r["job"])
-        if r["status"] != "finished" or not run.tagger.is_file() or _scored(run, conditions):
+        if r["status"] != "finished" or not run.tagger.is_file():
             continue
         try:
             tagger = Tagger.load(run.tagger)
             clips = load_test_clips(store_of(run.root), tagger.tag_names, None, tagger.data_config)
-        except (RunFileError, ValueError, OSError) as e:
+        except (RunFileError, TaggerError, ValueError, OSError) as e:
             log.warning("%s: not scored under the robustness conditions (%s)", run.root, e)
             continue
-        key = (tuple(clips.paths), tuple(tagger.tag_names), tagger.sample_rate)
-        groups.setdefault(key, (clips, []))[1].append((run.root, tagger))
-    for clips, runs in groups.values():
+        have = saved_scores(run.robustness, tagger.sha256, clips.clip_ids, clips.labels)
+        missing = tuple(c for c in conditions if c not in have)
+        if not missing:
+            done.add(run.root)
+            continue
+        key = (clips_digest(clips.clip_ids, clips.labels), tuple(clips.paths), missing,
+               tagger.sample_rate)  # fmt: skip
+        groups.setdefault(key, (clips, []))[1].append((run.root, tagger, have))
+    for (*_, missing, _sr), (clips, runs) in groups.items():
         log.info("robustness: %d runs x %d test clips x %d conditions", len(runs),
-                 len(clips.paths), len(conditions))  # fmt: skip
-        taggers = [t for _, t in runs]
-        with progress(len(clips.paths), "robustness", "clip") as bar:
-            scored = score_conditions(
-                taggers, clips, conditions, on_clip=lambda: bar.update(1), on_error=log.warning
-            )
-        for (root, _), scores in zip(runs, scored):
-            title = f"Robustness of {root.name} on its test split"
-            write_report(scores.rows(), RunFolder(root).robustness, title, scores)
-    return sum(len(runs) for _, runs in groups.values())
-
-
-def _scored(run: RunFolder, conditions: list[str]) -> bool:
-    path = RunFolder(run.robustness).predictions
-    if not path.is_file() or path.stat().st_mtime < run.tagger.stat().st_mtime:
-        return False
-    return set(conditions) <= set(read_condition_names(path))
+                 len(clips.paths), len(missing))  # fmt: skip
+        try:
+            with progress(len(clips.paths), "robustness", "clip") as bar:
+                scored = score_conditions([t for _, t, _ in runs], clips, missing,
+                                          on_clip=lambda: bar.update(1), on_error=log.warning)  # fmt: skip
+        except ValueError as e:  # a condition that cannot run at the taggers' sample rate
+            log.warning("%d runs not scored under the robustness conditions (%s)", len(runs), e)
+            continue
+        for (root, _, have), new in zip(runs, scored):
+            if len(new.clips.paths) < len(clips.paths):  # a file failed: other clips than saved
+                log.warning("%s: %d of %d test files could not be decoded; its robustness is "
+                            "not reported", root, len(clips.paths) - len(new.clips.paths),
+                            len(clips.paths))  # fmt: skip
+                continue
+            names = [c.name for c in parse_conditions([*have, *new.probs])]  # clean first
+            probs = {**have, **new.probs}
+            merged = ConditionScores(new.tag_names, new.clips, {c: probs[c] for c in names},
+                                     new.tagger_sha256)  # fmt: skip
+            write_report(merged.rows(), RunFolder(root).robustness,
+                         f"Robustness of {root.name} on its test split", merged)  # fmt: skip
+            done.add(root)
+    return done
 
 
 def summarize(
@@ -97,13 +112,15 @@ def summarize(
     conditions: list[str],
     reference: str | None,
     bootstrap: Mapping[str, Any],
+    scored: set[Path],
 ) -> list[dict[str, Any]]:
-    """One entry per configuration and condition (see the module): ``config`` (its label),
+    """One entry per configuration and condition (see the module), over the runs ``scored``
+    (:func:`score_runs`'s): ``config`` (its label),
     ``condition``, ``n_seeds``, ``roc_auc_mean``/``_sd``, and against the reference
     ``ref_diff``, ``ref_lo``, ``ref_hi``, ``ref_seeds``, ``ref_unit`` (None where none)."""
     configs: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "finished" and RunFolder(sweep_dir / r["job"]).tagger.is_file():
+        if r["status"] == "finished" and sweep_dir / r["job"] in scored:
             configs.setdefault(tuple(r[k] for k in GROUP_KEYS), []).append(r)
     labels = _labels(list(configs))
     ref_key = _reference(configs, reference)
@@ -177,53 +194,62 @@ def _against(ref: dict[Any, Any], row: dict[Any, Any], bootstrap: Mapping[str, A
     res = mean_paired_difference(pairs, a0.labels, bootstrap["n_resamples"], bootstrap["seed"],
                                  a0.units.get(unit), unit)  # fmt: skip
     lo, hi = res["roc_auc"]["interval"]
+    ahead = sum(float(macro_scores(b, a0.labels)[0]) > float(macro_scores(a, a0.labels)[0])
+                for a, b in pairs)  # fmt: skip
     return {"ref_diff": res["roc_auc"]["difference"], "ref_lo": lo, "ref_hi": hi,
-            "ref_seeds": len(seeds), "ref_unit": unit, "ref_n_units": res["n_units"]}  # fmt: skip
+            "ref_seeds": len(seeds), "ref_ahead": ahead, "ref_unit": unit,
+            "ref_n_units": res["n_units"]}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- report
 
 SUMMARY_COLUMNS = ("config", "condition", "n_seeds", "roc_auc_mean", "roc_auc_sd", "ref_diff",
-                   "ref_lo", "ref_hi", "ref_seeds", "ref_unit", "ref_n_units")  # fmt: skip
+                   "ref_lo", "ref_hi", "ref_seeds", "ref_ahead", "ref_unit", "ref_n_units")  # fmt: skip
 
 
 def markdown_section(summary: list[dict[str, Any]], reference: str | None) -> str:
     """Two tables, a row per condition and a column per configuration: the mean ± sd of test
     macro ROC-AUC over seeds, and (with a reference) each configuration minus the reference."""
+    head = "## Under `autotag robustness`'s conditions\n\n"
+    if not summary:
+        return head + "No run was scored (only runs with a tagger.pt are; see the log).\n"
     configs = list(dict.fromkeys(e["config"] for e in summary))
     conds = list(dict.fromkeys(e["condition"] for e in summary))
     cell = {(e["config"], e["condition"]): e for e in summary}
     ref = {e["config"] for e in summary if e["is_reference"]}
     heads = [f"{g} (ref)" if g in ref else g for g in configs]
-    seeds = max((e["n_seeds"] for e in summary), default=0)
+    seeds = max(e["n_seeds"] for e in summary)
     lines = [
-        "## Under `autotag robustness`'s conditions", "",
-        f"Test macro ROC-AUC, mean ± sd over {seeds} seeds (each run's tagger on its test "
-        "split, degraded as `autotag robustness` degrades it).", "",
+        f"Test macro ROC-AUC, mean ± sd over {seeds} seed(s) (n: where fewer), each run's tagger "
+        "on its test split degraded as `autotag robustness` degrades it.", "",
         "| condition | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(configs),
     ]  # fmt: skip
     for c in conds:
-        lines.append(f"| {c} | " + " | ".join(_mean_sd(cell.get((g, c))) for g in configs) + " |")
+        cells = (_mean_sd(cell.get((g, c)), seeds) for g in configs)
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     others = [g for g in configs if any(cell[(g, c)].get("ref_diff") is not None for c in conds)]
     if not others:
-        return "\n".join(lines) + "\n"
+        return head + "\n".join(lines) + "\n"
     e0 = next(e for e in summary if e.get("ref_unit"))
     units = "clips" if e0["ref_unit"] == "clip" else f"{e0['ref_n_units']} {e0['ref_unit']}s"
     lines += [
         "", f"Against `{reference}`: the mean over seeds of (row − reference, same seed, same "
-        f"clips) and its paired-bootstrap 95% interval over {units}; ≠ 0 where it excludes 0.",
+        f"clips), its paired-bootstrap 95% interval over {units} (≠ 0 where it excludes 0), and "
+        "in how many seeds the row is ahead. The interval is the test data's sampling error for "
+        "these trained models only; how far the seeds agree is the last figure (and the sd).",
         "", "| condition | " + " | ".join(others) + " |", "|---|" + "---:|" * len(others),
     ]  # fmt: skip
     for c in conds:
         lines.append(f"| {c} | " + " | ".join(_diff(cell[(g, c)]) for g in others) + " |")
-    return "\n".join(lines) + "\n"
+    return head + "\n".join(lines) + "\n"
 
 
-def _mean_sd(e: dict[str, Any] | None) -> str:
+def _mean_sd(e: dict[str, Any] | None, seeds: int) -> str:
     if not e or e["roc_auc_mean"] is None:
         return "-"
     sd = "" if e["roc_auc_sd"] is None else f" ± {e['roc_auc_sd']:.4f}"
-    return f"{e['roc_auc_mean']:.4f}{sd}"
+    n = "" if e["n_seeds"] == seeds else f" (n={e['n_seeds']})"
+    return f"{e['roc_auc_mean']:.4f}{sd}{n}"
 
 
 def _diff(e: dict[str, Any]) -> str:
@@ -231,7 +257,8 @@ def _diff(e: dict[str, Any]) -> str:
         return "-"
     lo, hi = e["ref_lo"], e["ref_hi"]
     mark = " ≠ 0" if lo > 0 or hi < 0 else ""
-    return f"{e['ref_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]{mark}"
+    ahead = f", ahead in {e['ref_ahead']}/{e['ref_seeds']}"
+    return f"{e['ref_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]{mark}{ahead}"
 
 
 def write_summary(summary: list[dict[str, Any]], sweep_dir: Path, title: str) -> list[Path]:
@@ -248,6 +275,8 @@ def write_summary(summary: list[dict[str, Any]], sweep_dir: Path, title: str) ->
         w.writerows(
             {k: ("" if e.get(k) is None else e[k]) for k in SUMMARY_COLUMNS} for e in summary
         )
+    if not summary:
+        return [path]
     plt = pyplot()
     conds = list(dict.fromkeys(e["condition"] for e in summary))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(conds) + 2), 4))

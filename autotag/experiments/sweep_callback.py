@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from autotag.experiments.report import log_report_to_wandb, report_sweep
 from autotag.experiments.robustness import condition_names
+from autotag.inference.perturb import check_conditions, parse_conditions
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,11 @@ class SweepReport(Callback):
     ``logger=wandb``) and print it."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        condition_names(config.sweep.get("robustness"))  # a bad name fails now, not at the end
+        # a bad name, or a condition the features' rate cannot take, fails now, not at the end
+        names = condition_names(config.sweep.get("robustness"))
+        rate = OmegaConf.select(config, "features.sample_rate", default=None)
+        if names and rate:
+            check_conditions(parse_conditions(names), int(rate))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

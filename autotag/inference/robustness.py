@@ -16,9 +16,6 @@ drop is a loss.
 
 from __future__ import annotations
 
-import csv
-import math
-import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from autotag.common.figures import pyplot, save_figure
 from autotag.common.metrics import macro_scores
 from autotag.data.audio import AudioError
 from autotag.data.datasets import load_manifest
@@ -34,7 +30,6 @@ from autotag.data.labelled import LabelledStore
 from autotag.data.store import MelStore
 from autotag.inference.perturb import Condition, check_conditions, parse_conditions
 from autotag.inference.tagger import DEFAULT_AGG, Tagger
-from autotag.runs.predictions import write_predictions
 
 COLUMNS = ("condition", "roc_auc", "pr_auc", "roc_auc_drop", "pr_auc_drop", "clips")
 
@@ -127,6 +122,7 @@ class ConditionScores:
     tag_names: list[str]
     clips: EvalClips
     probs: dict[str, np.ndarray]  # condition name -> (n_clips, n_tags), clean first
+    tagger_sha256: str = ""  # the tagger file scored (its provenance in a saved report)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per condition, clean first, with the keys of :data:`COLUMNS`."""
@@ -212,85 +208,10 @@ def score_conditions(
             name: np.stack(p) if kept else np.zeros((0, n_tags), np.float32)
             for name, p in by_cond.items()
         }
-        out.append(ConditionScores(list(tagger.tag_names), done, stacked))
+        out.append(ConditionScores(list(tagger.tag_names), done, stacked, tagger.sha256))
     return out
 
 
 def _call(fn: Callable[[str], None] | None, message: str) -> None:
     if fn is not None:
         fn(message)
-
-
-# --------------------------------------------------------------------------- report
-
-
-def _num(v: float, signed: bool = False) -> str:
-    if v is None or not math.isfinite(v):
-        return "n/a"
-    return f"{v:+.4f}" if signed else f"{v:.4f}"
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
-    """The rows as a Markdown table (drops: clean minus condition, so positive is a loss)."""
-    lines = [f"# {title}", ""] if title else []
-    lines += [
-        "| condition | ROC-AUC | PR-AUC | ROC-AUC drop | PR-AUC drop | clips |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['condition']} | {_num(r['roc_auc'])} | {_num(r['pr_auc'])} | "
-            f"{_num(r['roc_auc_drop'], True)} | {_num(r['pr_auc_drop'], True)} | {r['clips']} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def plot_robustness(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Bar plot: ROC-AUC and PR-AUC per condition, the clean scores as dotted lines."""
-    plt = pyplot()
-    names = [r["condition"] for r in rows]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.65 * len(rows) + 2), 4))
-    for off, key, label, color in (
-        (-0.2, "roc_auc", "ROC-AUC", "tab:blue"),
-        (0.2, "pr_auc", "PR-AUC", "tab:orange"),
-    ):
-        vals = [r[key] if math.isfinite(r[key]) else 0.0 for r in rows]
-        ax.bar(x + off, vals, width=0.4, label=label, color=color)
-        if rows and math.isfinite(rows[0][key]):
-            ax.axhline(rows[0][key], color=color, lw=0.8, ls=":")
-    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
-    ax.set(ylabel="macro AUC (test)", ylim=(0, 1.12), yticks=np.linspace(0, 1, 6))
-    ax.set_title(textwrap.fill(title or "robustness", 80), fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right", ncol=2)  # above the bars: AUCs stop at 1
-    return save_figure(fig, path)
-
-
-def write_report(
-    rows: Sequence[dict[str, Any]],
-    out_dir: str | Path,
-    title: str = "",
-    scores: ConditionScores | None = None,
-) -> dict[str, Path]:
-    """``robustness.md``, ``robustness.csv`` and ``robustness.png`` in ``out_dir``; with
-    ``scores``, also its ``predictions.npz``, one "split" per condition (what ``autotag compare
-    --split <condition>`` and a sweep report's paired intervals read)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    md = out / "robustness.md"
-    md.write_text(markdown_table(rows, title))
-    csv_path = out / "robustness.csv"
-    with csv_path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in COLUMNS})
-    paths = {"md": md, "csv": csv_path, "png": plot_robustness(rows, out / "robustness.png", title)}
-    if scores is not None:
-        c = scores.clips
-        paths["predictions"] = write_predictions(
-            out, scores.tag_names, scores.probs, dict.fromkeys(scores.probs, c.labels),
-            dict.fromkeys(scores.probs, c.clip_ids), dict.fromkeys(scores.probs, c.units),
-        )  # fmt: skip
-    return paths

@@ -92,13 +92,3 @@ def read_predictions(run: str | Path, split: str = "test") -> Predictions:
             f"{path}: not a readable {PREDICTIONS} ({type(e).__name__}: {str(e)[:120]}); give a "
             f"run folder or the {PREDICTIONS} a training run wrote"
         ) from None
-
-
-def read_condition_names(path: str | Path) -> list[str]:
-    """The splits a ``predictions.npz`` holds (val and test of a run; the conditions of a
-    robustness report), in the file's order; [] for a file that cannot be read."""
-    try:
-        with np.load(path) as z:
-            return [k[: -len("_scores")] for k in z.files if k.endswith("_scores")]
-    except Exception:  # missing, truncated or foreign: nothing scored
-        return []
