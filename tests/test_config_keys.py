@@ -58,7 +58,8 @@ def merged(group: str, name: str) -> dict[str, Any]:
     """``conf/<group>/<name>.yaml`` with the group's own defaults chain merged in."""
     raw = load(group, name)
     out = OmegaConf.create()
-    chain = [d for d in raw.pop("defaults", []) if isinstance(d, str)]
+    # an absolute entry (/augment/none@augment, in a global file) is another group's: not merged
+    chain = [d for d in raw.pop("defaults", []) if isinstance(d, str) and not d.startswith("/")]
     for entry in chain if "_self_" in chain else [*chain, "_self_"]:
         out = OmegaConf.merge(out, raw if entry == "_self_" else merged(group, entry))
     return OmegaConf.to_container(out, resolve=False)  # type: ignore[return-value]
@@ -186,6 +187,8 @@ def problems() -> Iterator[str]:
                 found = data_keys(raw.get("data", {}), full["data"])
                 found += stray(raw, {"defaults", "data", "store", "loader"}, "")
                 found += store_keys(raw.get("store", {})) + loader_keys(raw.get("loader", {}))
+            elif path.read_text().startswith("# @package _global_"):  # augment/variants.yaml
+                found = top_level_keys(load(group, name))  # its blocks are other groups'
             else:
                 found = CHECKS[group](load(group, name), merged(group, name))
                 found = [k for k in found if k != f"{group}.defaults"]
