@@ -28,7 +28,8 @@ from autotag.inference.robustness import (
     load_test_clips,
     score_conditions,
 )
-from autotag.runs.predictions import read_predictions
+from autotag.inference.robustness_report import saved_scores, write_report
+from autotag.runs.predictions import read_predictions, write_predictions
 from tests.helpers import SR, run_cli, tone
 
 
@@ -197,6 +198,31 @@ def test_taggers_scored_together_score_as_each_alone(model, mini_labelled):
             np.testing.assert_array_equal(scores.probs[name], p)
     assert not np.allclose(together[0].probs["clean"], together[1].probs["clean"])
     assert together[0].rows() == evaluate_robustness(first, clips, "noise_10db,pitch_+2")
+
+
+def test_saved_scores_vouch_for_their_tagger_and_the_clips_asked_for(
+    tagger, mini_labelled, tmp_path
+):
+    """robustness.json names the tagger and the clips asked for: scores of clips of which one
+    failed are found again for the same request, and not for another tagger, other clips, or
+    a predictions.npz that no longer matches it."""
+    clips = load_test_clips(mini_labelled, tagger.tag_names, limit=6)
+    broken = EvalClips([clips.paths[0], str(tmp_path / "gone.mp3"), *clips.paths[2:]],
+                       clips.clip_ids, clips.labels, clips.units)  # fmt: skip
+    (scores,) = score_conditions([tagger], broken, "gain_-20db")
+    assert len(scores.clips.paths) == 5
+    out = tmp_path / "robustness"
+    write_report(scores.rows(), out, "t", scores)
+    ids, found = saved_scores(out, tagger.sha256, broken)
+    assert ids.tolist() == np.delete(clips.clip_ids, 1).tolist()
+    assert list(found) == ["clean", "gain_-20db"]
+    np.testing.assert_array_equal(found["gain_-20db"], scores.probs["gain_-20db"])
+    assert saved_scores(out, "another tagger", broken) == (None, {})
+    assert saved_scores(out, tagger.sha256, clips.head(5)) == (None, {})
+    (other,) = score_conditions([tagger], clips.head(3), "gain_-20db")
+    write_predictions(out, other.tag_names, other.probs, dict.fromkeys(other.probs, other.clips.labels),
+                      dict.fromkeys(other.probs, other.clips.clip_ids))  # fmt: skip
+    assert saved_scores(out, tagger.sha256, broken) == (None, {})  # the npz is not the json's
 
 
 # --------------------------------------------------------------------------- command line

@@ -113,3 +113,15 @@ def test_sweep_rows_under_robustness_conditions(tmp_path, mini_mtat, mini_store_
     assert code == 0, err
     md = (sw / "results.md").read_text()
     assert "## Under `autotag robustness`'s conditions" in md and "(n=1)" in md
+
+
+def test_a_bad_robustness_condition_stops_the_sweep_before_any_job(
+    tmp_path, mini_mtat, mini_store_dir, capsys
+):
+    grid = "sweep: {name: bad}\nhydra: {sweeper: {params: {model: fcn, epochs: '1'}}}\n"
+    conf = _config_dir(tmp_path, mini_mtat, mini_store_dir, grid)
+    sw = tmp_path / "multirun" / "bad"
+    with pytest.raises(SystemExit) as stop:
+        _sweep(conf, sw, "sweep.robustness='clean,reverb'", capsys=capsys)
+    assert "sweep.robustness" in str(stop.value) and "reverb" in str(stop.value)
+    assert not any(sw.rglob("results.json"))  # no job ran

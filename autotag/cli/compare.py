@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from autotag.cli.common import EXIT_OK, UsageError, positive_int
 from autotag.experiments.compare import CompareError, compare_runs, format_comparison
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except CompareError as e:
         hint = ""
-        if args.split not in ("test", "val"):
+        given = (Path(args.run_a), Path(args.run_b))
+        if args.split not in ("test", "val") and any((p / "robustness").is_dir() for p in given):
             hint = (f" ({args.split!r} is not test or val: a condition of `autotag robustness` "
                     "is compared with the runs' robustness folders, RUN/robustness)")  # fmt: skip
         raise UsageError(f"{e}{hint}") from None

@@ -50,8 +50,7 @@ def write_report(
     section of ``results.md`` (:mod:`autotag.experiments.robustness`)."""
     sweep_dir = Path(sweep_dir)
     rows, duplicates = collect(sweep_dir, published)
-    conditions = condition_names(robustness)  # a bad name: before any work
-    if (reference or conditions) and bootstrap is None:
+    if (reference or robustness) and bootstrap is None:
         raise ValueError(
             "a reference row or robustness needs the bootstrap settings (n_resamples, seed, cluster)"
         )
@@ -66,8 +65,11 @@ def write_report(
     md = markdown(rows, title, duplicates, group_rows(rows), reference, source)
     (sweep_dir / "results.md").write_text(md)
     png = bar_plot(rows, sweep_dir / "results.png", title)
-    if conditions:  # after the main report: a failure here must not cost it
+    if robustness:  # after the main report: a failure here must not cost it
+        for stale in ("robustness.csv", "robustness.png"):
+            (sweep_dir / stale).unlink(missing_ok=True)
         try:
+            conditions = condition_names(robustness)
             scored = score_runs(rows, sweep_dir, conditions)
             summary = summarize(rows, sweep_dir, conditions, reference, bootstrap, scored)
             write_summary(summary, sweep_dir, f"{title}: robustness")

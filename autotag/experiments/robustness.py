@@ -30,10 +30,11 @@ from autotag.inference.perturb import DEFAULT_CONDITIONS, parse_conditions
 from autotag.inference.robustness import (
     ConditionScores,
     EvalClips,
+    clips_digest,
     load_test_clips,
     score_conditions,
 )
-from autotag.inference.robustness_report import clips_digest, saved_scores, write_report
+from autotag.inference.robustness_report import saved_scores, write_report
 from autotag.inference.tagger import Tagger, TaggerError
 from autotag.runs.folder import RunFileError, RunFolder
 from autotag.runs.results import store_of
@@ -72,17 +73,16 @@ def score_runs(rows: list[dict[str, Any]], sweep_dir: Path, conditions: list[str
         except (RunFileError, TaggerError, ValueError, OSError) as e:
             log.warning("%s: not scored under the robustness conditions (%s)", run.root, e)
             continue
-        have = saved_scores(run.robustness, tagger.sha256, clips.clip_ids, clips.labels)
+        have_ids, have = saved_scores(run.robustness, tagger.sha256, clips)
         missing = tuple(c for c in conditions if c not in have)
         if not missing:
             done.add(run.root)
             continue
-        key = (clips_digest(clips.clip_ids, clips.labels), tuple(clips.paths), missing,
-               tagger.sample_rate)  # fmt: skip
-        groups.setdefault(key, (clips, []))[1].append((run.root, tagger, have))
+        key = (clips_digest(clips), tuple(clips.paths), missing, tagger.sample_rate)
+        groups.setdefault(key, (clips, []))[1].append((run.root, tagger, (have_ids, have)))
     for (*_, missing, _sr), (clips, runs) in groups.items():
         log.info("robustness: %d runs x %d test clips x %d conditions", len(runs),
-                 len(clips.paths), len(missing))  # fmt: skip
+                 len(clips.paths), len(parse_conditions(missing)))  # fmt: skip
         try:
             with progress(len(clips.paths), "robustness", "clip") as bar:
                 scored = score_conditions([t for _, t, _ in runs], clips, missing,
@@ -90,19 +90,25 @@ def score_runs(rows: list[dict[str, Any]], sweep_dir: Path, conditions: list[str
         except ValueError as e:  # a condition that cannot run at the taggers' sample rate
             log.warning("%d runs not scored under the robustness conditions (%s)", len(runs), e)
             continue
-        for (root, _, have), new in zip(runs, scored):
-            if len(new.clips.paths) < len(clips.paths):  # a file failed: other clips than saved
-                log.warning("%s: %d of %d test files could not be decoded; its robustness is "
-                            "not reported", root, len(clips.paths) - len(new.clips.paths),
-                            len(clips.paths))  # fmt: skip
-                continue
+        failed = len(clips.paths) - len(scored[0].clips.paths)
+        if failed == len(clips.paths):  # nothing to save: tried again next time
+            log.warning("%d runs not scored: none of their %d test files could be processed",
+                        len(runs), failed)  # fmt: skip
+            continue
+        if failed:  # the same files for every run of the group: they stay comparable
+            log.warning("%d of %d test files could not be processed; %d runs are scored on the "
+                        "rest", failed, len(clips.paths), len(runs))  # fmt: skip
+        for (root, _, (have_ids, have)), new in zip(runs, scored):
+            if have and not np.array_equal(have_ids, new.clips.clip_ids):
+                have = {}  # saved on other decoded clips: only the new conditions are kept
             names = [c.name for c in parse_conditions([*have, *new.probs])]  # clean first
             probs = {**have, **new.probs}
             merged = ConditionScores(new.tag_names, new.clips, {c: probs[c] for c in names},
-                                     new.tagger_sha256)  # fmt: skip
+                                     new.tagger_sha256, new.asked)  # fmt: skip
             write_report(merged.rows(), RunFolder(root).robustness,
                          f"Robustness of {root.name} on its test split", merged)  # fmt: skip
-            done.add(root)
+            if set(conditions) <= set(probs):
+                done.add(root)
     return done
 
 
@@ -168,7 +174,8 @@ def _reference(configs: dict[tuple, list[dict[str, Any]]], spec: str | None) -> 
         return None
     found = [k for k, members in configs.items() if all(matches(r, spec) for r in members)]
     if len(found) != 1:
-        log.warning("sweep.reference=%r matches %d configurations: no robustness comparison",
+        log.warning("sweep.reference=%r matches %d configurations of scored runs (baselines, "
+                    "without a tagger.pt, are not scored): no robustness comparison",
                     spec, len(found))  # fmt: skip
         return None
     return found[0]
@@ -212,7 +219,7 @@ def markdown_section(summary: list[dict[str, Any]], reference: str | None) -> st
     macro ROC-AUC over seeds, and (with a reference) each configuration minus the reference."""
     head = "## Under `autotag robustness`'s conditions\n\n"
     if not summary:
-        return head + "No run was scored (only runs with a tagger.pt are; see the log).\n"
+        return head + "No run was scored (only finished runs with a tagger.pt are; see the log).\n"
     configs = list(dict.fromkeys(e["config"] for e in summary))
     conds = list(dict.fromkeys(e["condition"] for e in summary))
     cell = {(e["config"], e["condition"]): e for e in summary}

@@ -22,11 +22,15 @@ class SweepReport(Callback):
     ``logger=wandb``) and print it."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # a bad name, or a condition the features' rate cannot take, fails now, not at the end
-        names = condition_names(config.sweep.get("robustness"))
-        rate = OmegaConf.select(config, "features.sample_rate", default=None)
-        if names and rate:
-            check_conditions(parse_conditions(names), int(rate))
+        # a bad name, or a condition the features' rate cannot take, stops the sweep before its
+        # first job (SystemExit: Hydra turns a callback's exceptions into warnings)
+        try:
+            names = condition_names(config.sweep.get("robustness"))
+            rate = OmegaConf.select(config, "features.sample_rate", default=None)
+            if names and rate:
+                check_conditions(parse_conditions(names), int(rate))
+        except ValueError as e:
+            raise SystemExit(str(e)) from None  # the message names sweep.robustness
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -16,6 +16,7 @@ drop is a loss.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,15 @@ from autotag.inference.tagger import DEFAULT_AGG, Tagger
 COLUMNS = ("condition", "roc_auc", "pr_auc", "roc_auc_drop", "pr_auc_drop", "clips")
 
 # --------------------------------------------------------------------------- scoring
+
+
+def clips_digest(clips: EvalClips) -> str:
+    """sha256 of the clips' ids, labels and units, in order: which clips, labelled how."""
+    h = hashlib.sha256("\n".join(map(str, np.asarray(clips.clip_ids).tolist())).encode())
+    h.update(np.ascontiguousarray(clips.labels, dtype=np.uint8).tobytes())
+    for unit, keys in sorted(clips.units.items()):
+        h.update(("\n" + unit + "\n" + "\n".join(map(str, keys))).encode())
+    return h.hexdigest()
 
 
 def clip_seed(clip_id: Any) -> int:
@@ -123,6 +133,7 @@ class ConditionScores:
     clips: EvalClips
     probs: dict[str, np.ndarray]  # condition name -> (n_clips, n_tags), clean first
     tagger_sha256: str = ""  # the tagger file scored (its provenance in a saved report)
+    asked: str = ""  # clips_digest of the clips asked for (``clips`` less those that failed)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per condition, clean first, with the keys of :data:`COLUMNS`."""
@@ -208,7 +219,11 @@ def score_conditions(
             name: np.stack(p) if kept else np.zeros((0, n_tags), np.float32)
             for name, p in by_cond.items()
         }
-        out.append(ConditionScores(list(tagger.tag_names), done, stacked, tagger.sha256))
+        out.append(
+            ConditionScores(
+                list(tagger.tag_names), done, stacked, tagger.sha256, clips_digest(clips)
+            )
+        )
     return out
 
 

@@ -8,7 +8,6 @@ run whose saved scores are of another tagger or other clips)."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import textwrap
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from autotag.common.figures import pyplot, save_figure
-from autotag.inference.robustness import COLUMNS, ConditionScores
+from autotag.inference.robustness import COLUMNS, ConditionScores, EvalClips, clips_digest
 from autotag.runs.folder import RunFileError, RunFolder, read_json, write_json
 from autotag.runs.predictions import read_predictions, write_predictions
 
@@ -78,6 +77,7 @@ def write_report(
     ``scores``, also their ``predictions.npz`` and ``robustness.json`` (see the module)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / PROVENANCE).unlink(missing_ok=True)  # it vouches for what follows: gone until then
     md = out / "robustness.md"
     md.write_text(markdown_table(rows, title))
     csv_path = out / "robustness.csv"
@@ -93,34 +93,35 @@ def write_report(
             out, scores.tag_names, scores.probs, dict.fromkeys(scores.probs, c.labels),
             dict.fromkeys(scores.probs, c.clip_ids), dict.fromkeys(scores.probs, c.units),
         )  # fmt: skip
-        info = {"tagger_sha256": scores.tagger_sha256, "clips": clips_digest(c.clip_ids, c.labels),
-                "n_clips": len(c.clip_ids), "conditions": list(scores.probs)}  # fmt: skip
+        info = {"tagger_sha256": scores.tagger_sha256, "asked": scores.asked or clips_digest(c),
+                "clips": clips_digest(c), "n_clips": len(c.clip_ids),
+                "conditions": list(scores.probs)}  # fmt: skip
         paths["provenance"] = write_json(out / PROVENANCE, info)  # last: it vouches for the rest
     return paths
 
 
-def clips_digest(clip_ids: np.ndarray, labels: np.ndarray) -> str:
-    """sha256 of the clips' ids and labels, in order: which clips were scored, labelled how."""
-    h = hashlib.sha256("\n".join(map(str, np.asarray(clip_ids).tolist())).encode())
-    h.update(np.ascontiguousarray(labels, dtype=np.uint8).tobytes())
-    return h.hexdigest()
-
-
-def saved_scores(out_dir: str | Path, tagger_sha256: str, clip_ids: np.ndarray,
-                 labels: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
-    """The clip scores per condition that ``out_dir`` holds for this tagger file on exactly
-    these clips ({} where it holds none, or another tagger's, or other clips', or its files
-    cannot be read): what a sweep need not score again."""
+def saved_scores(
+    out_dir: str | Path, tagger_sha256: str, clips: EvalClips
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """The clip ids and the clip scores per condition that ``out_dir`` holds for this tagger
+    file asked to score exactly ``clips`` (the ids: those of ``clips`` that decoded). (None, {})
+    where it holds none, another tagger's, other clips', or files that disagree with their
+    ``robustness.json``: what a sweep need not score again."""
     out = Path(out_dir)
     info = read_json(out / PROVENANCE)
-    if not info or info.get("tagger_sha256") != tagger_sha256 or not tagger_sha256:
-        return {}
-    if info.get("clips") != clips_digest(clip_ids, labels):
-        return {}
+    if not info or not tagger_sha256 or info.get("tagger_sha256") != tagger_sha256:
+        return None, {}
+    if info.get("asked") != clips_digest(clips):
+        return None, {}
+    found: dict[str, np.ndarray] = {}
+    ids = None
     try:
-        return {
-            c: read_predictions(RunFolder(out).predictions, c).scores.astype(np.float32)
-            for c in info.get("conditions", [])
-        }
+        for c in info.get("conditions", []):
+            p = read_predictions(RunFolder(out).predictions, c)
+            ids = p.clip_ids if ids is None else ids
+            if len(p.clip_ids) != info.get("n_clips") or not np.array_equal(p.clip_ids, ids):
+                return None, {}
+            found[c] = p.scores.astype(np.float32)
     except RunFileError:
-        return {}
+        return None, {}
+    return ids, found
