@@ -34,3 +34,14 @@ def check_keywords(
     message = unknown_keyword(keywords(fn, passed), given, where)
     if message:
         raise ValueError(message)
+
+
+def check_fields(known: Collection[str], given: Mapping[str, Any], where: str) -> None:
+    """A block that must hold exactly the ``known`` keys (a dataclass's fields): otherwise a
+    ``ValueError`` naming the unknown and the missing ones."""
+    known, keys = set(known), set(given)
+    if keys != known:
+        raise ValueError(
+            f"{where}: keys {sorted(keys)} are not {sorted(known)} (unknown: "
+            f"{sorted(keys - known)}, missing: {sorted(known - keys)})"
+        )

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from autotag.common.keywords import check_fields
 from autotag.common.signal import centre_span
 
 POLICIES = ("window", "full", "center", "k_random")
@@ -38,12 +39,7 @@ class Excerpt:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Excerpt:
-        known = set(cls.__dataclass_fields__)
-        if set(d) != known:
-            raise ValueError(
-                f"store.excerpt: keys {sorted(d)} are not {sorted(known)} (unknown: "
-                f"{sorted(set(d) - known)}, missing: {sorted(known - set(d))})"
-            )
+        check_fields(cls.__dataclass_fields__, d, "store.excerpt")
         e = cls(**dict(d))
         if e.policy not in POLICIES:
             raise ValueError(

@@ -43,6 +43,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from autotag.common.keywords import check_fields
 from autotag.common.perturb_signal import apply_gain, pitch_shift, time_stretch
 from autotag.data.features import FeatureConfig
 from autotag.data.store import LazyReader, is_complete
@@ -62,12 +63,7 @@ class Variants:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Variants:
-        known = set(cls.__dataclass_fields__)
-        if set(d) != known:
-            raise ValueError(
-                f"store.variants: keys {sorted(d)} are not {sorted(known)} (unknown: "
-                f"{sorted(set(d) - known)}, missing: {sorted(known - set(d))})"
-            )
+        check_fields(cls.__dataclass_fields__, d, "store.variants")
         v = cls(**dict(d))
         if v.k < 0:
             raise ValueError(f"store.variants.k must be 0 (off) or more, got {v.k}")
