@@ -116,35 +116,36 @@ def _covered(start: torch.Tensor, width: torch.Tensor, length: int) -> torch.Ten
     return ((i >= start[..., None]) & (i < (start + width)[..., None])).any(dim=1)
 
 
-class Gain:
-    """A level change of ``g ~ U(-max_db, max_db)`` dB per clip: ``x + g`` on dB features."""
+class _DbRange:
+    """An option drawing one dB value per clip, uniform in ``±max_db`` (0: off)."""
+
+    name = ""  # its key under augment
 
     def __init__(self, max_db: float) -> None:
         if not max_db >= 0:
-            raise ValueError(f"augment.gain.max_db={max_db}: give a value >= 0 (0: off)")
+            raise ValueError(f"augment.{self.name}.max_db={max_db}: give a value >= 0 (0: off)")
         self.max_db = float(max_db)
         self.on = self.max_db > 0
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(-self.max_db, self.max_db, size=n)
+
+
+class Gain(_DbRange):
+    """A level change of ``g ~ U(-max_db, max_db)`` dB per clip: ``x + g`` on dB features."""
+
+    name = "gain"
 
     def __call__(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         return x.float() + _on(x.device, self.draw(rng, len(x))).reshape(-1, *[1] * (x.dim() - 1))
 
 
-class Tilt:
+class Tilt(_DbRange):
     """An EQ tilt per clip: a dB slope linear in the band index, ``s ~ U(-max_db, max_db)`` from
     the lowest band to the highest and 0 at the middle: band ``k`` of ``K`` gets
     ``s (k / (K - 1) - 1/2)`` (on mel bands a slope in mels). The level stays the gain's job."""
 
-    def __init__(self, max_db: float) -> None:
-        if not max_db >= 0:
-            raise ValueError(f"augment.tilt.max_db={max_db}: give a value >= 0 (0: off)")
-        self.max_db = float(max_db)
-        self.on = self.max_db > 0
-
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.uniform(-self.max_db, self.max_db, size=n)
+    name = "tilt"
 
     def __call__(self, x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         k = x.shape[-2]
