@@ -129,6 +129,8 @@ def test_a_seed_averaged_difference_scores_every_run_on_the_same_drawn_units():
     full = np.mean([roc_auc_score(y, b) - roc_auc_score(y, a) for a, b in pairs])
     assert (res["unit"], res["n_units"], res["n_pairs"]) == ("song", 15, 3)
     assert res["roc_auc"]["difference"] == pytest.approx(full, abs=1e-12)
+    each = [roc_auc_score(y, b) - roc_auc_score(y, a) for a, b in pairs]
+    np.testing.assert_allclose(res["roc_auc"]["pairs"], each, rtol=0, atol=1e-12)
     np.testing.assert_allclose(res["roc_auc"]["interval"], np.percentile(diffs, [2.5, 97.5]),
                                atol=1e-12)  # fmt: skip
     assert res["roc_auc"]["b_better_share"] == pytest.approx(np.mean(np.array(diffs) > 0))

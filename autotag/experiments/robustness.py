@@ -201,8 +201,7 @@ def _against(ref: dict[Any, Any], row: dict[Any, Any], bootstrap: Mapping[str, A
     res = mean_paired_difference(pairs, a0.labels, bootstrap["n_resamples"], bootstrap["seed"],
                                  a0.units.get(unit), unit)  # fmt: skip
     lo, hi = res["roc_auc"]["interval"]
-    ahead = sum(float(macro_scores(b, a0.labels)[0]) > float(macro_scores(a, a0.labels)[0])
-                for a, b in pairs)  # fmt: skip
+    ahead = sum(d > 0 for d in res["roc_auc"]["pairs"])
     return {"ref_diff": res["roc_auc"]["difference"], "ref_lo": lo, "ref_hi": hi,
             "ref_seeds": len(seeds), "ref_ahead": ahead, "ref_unit": unit,
             "ref_n_units": res["n_units"]}  # fmt: skip

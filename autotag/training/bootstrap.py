@@ -222,7 +222,8 @@ def mean_paired_difference(
     sweep's row against its reference row, one pair per seed, all on the same clips) with its
     paired-bootstrap interval: every run is scored on the same resamples of the units (one
     ``seed``), so the interval is the test data's sampling error of the seed-averaged
-    difference (the seeds' own spread is their sd). One pair: :func:`paired_difference`'s."""
+    difference (the seeds' own spread is their sd; each pair's difference is under ``pairs``).
+    One pair: :func:`paired_difference`'s."""
     if not pairs:
         raise ValueError("no pair of runs to compare")
     diffs = [
@@ -231,4 +232,7 @@ def mean_paired_difference(
     ]
     full, boot = np.mean([d[1] for d in diffs], 0), np.mean([d[2] for d in diffs], 0)
     head = (level, n_resamples, seed, unit, n_units(len(labels), clusters))
-    return {**_summary(full, boot, *head), "n_pairs": len(pairs)}
+    out = {**_summary(full, boot, *head), "n_pairs": len(pairs)}
+    for m, metric in enumerate(METRICS):  # each pair's own difference on all clips
+        out[metric]["pairs"] = [float(d[1][m]) for d in diffs]
+    return out
